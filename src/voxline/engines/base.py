@@ -1,0 +1,151 @@
+"""The engine interfaces. The conversation core depends only on these, never on a concrete model.
+
+Blocking model work must never run on the event loop: implementations run it in a worker thread
+(every runtime used here releases the GIL while it computes) and expose async methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from voxline.audio.pcm import AudioChunk, Float32Array
+
+
+class EngineError(RuntimeError):
+    """A model engine failed; the message says what to do about it."""
+
+
+class ModelNotInstalledError(EngineError):
+    """A model's weights are not available; the message says how to install them."""
+
+
+# ---------------------------------------------------------------- VAD
+
+
+@runtime_checkable
+class VADStream(Protocol):
+    """Per-call voice activity state. `probability` is cheap (well under a millisecond per frame)."""
+
+    sample_rate: int
+    frame_samples: int
+
+    def probability(self, frame: Float32Array) -> float:
+        """Speech probability of exactly `frame_samples` float32 samples at `sample_rate`."""
+        ...
+
+    def reset(self) -> None: ...
+
+
+class VAD(Protocol):
+    name: str
+
+    def new_stream(self) -> VADStream: ...
+
+
+# ---------------------------------------------------------------- STT
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    text: str
+    language: str
+    language_probability: float = 1.0
+    compute_ms: float = 0.0
+
+
+class STT(Protocol):
+    name: str
+    multilingual: bool
+
+    async def transcribe(self, audio: AudioChunk, language: str | None = None) -> Transcript:
+        """Transcribe one utterance. `language=None` detects it (only multilingual models)."""
+        ...
+
+    async def warm_up(self) -> None: ...
+
+
+# ---------------------------------------------------------------- LLM
+
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(slots=True)
+class ToolCall:
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    content: str
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function the model may call, in OpenAI's JSON-schema shape."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(frozen=True, slots=True)
+class LLMDelta:
+    """One streamed piece of a reply: text, a complete tool call, or the end with its reason."""
+
+    text: str = ""
+    tool_call: ToolCall | None = None
+    finish_reason: Literal["stop", "length", "tool_calls"] | None = None
+
+
+class LLM(Protocol):
+    name: str
+
+    def stream(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), max_tokens: int = 64
+    ) -> AsyncIterator[LLMDelta]:
+        """Stream a reply. Closing the iterator early (barge-in) must stop generation promptly."""
+        ...
+
+    async def warm_up(self, system_prompt: str) -> None:
+        """Evaluate the system prompt so the first turn only pays for its own tokens."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+# ---------------------------------------------------------------- TTS
+
+
+class TTS(Protocol):
+    name: str
+    sample_rate: int
+
+    def stream(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
+        """Synthesize one sentence, yielding audio as soon as it exists. Closing early cancels."""
+        ...
+
+    async def warm_up(self) -> None: ...
+
+
+# ---------------------------------------------------------------- bundle
+
+
+@dataclass(slots=True)
+class Engines:
+    """The engines one agent uses. Built once per process and shared by its calls
+    (VAD state is per call via `vad.new_stream()`; the LLM serialises its own use)."""
+
+    vad: VAD
+    stt: STT
+    llm: LLM
+    tts: TTS
+    fallback_tts: TTS | None = None
