@@ -148,8 +148,9 @@ def models_install() -> None:
     from voxline.engines.catalog import install_defaults
 
     try:
-        for line in install_defaults():
-            typer.echo(f"[models] {line}")
+        for status in install_defaults():
+            state = "ready" if status.ready else "not installed"
+            typer.echo(f"[models] {status.name}: {state} ({status.path or status.source})")
     except EngineError as exc:
         raise _fail(str(exc)) from None
 

@@ -1,0 +1,148 @@
+"""An in-process LLM with llama-cpp-python (GGUF, CPU or GPU build), streamed token by token.
+
+Generation runs in a worker thread (llama.cpp releases the GIL) and hands each piece to the event
+loop with `call_soon_threadsafe`. A stop flag is checked after every token, so closing the async
+iterator (barge-in) stops the model within one token. One generation runs at a time per model.
+
+The prompt is built by `chatml` so its prefix is byte-stable; llama-cpp-python then only evaluates
+the tokens after the longest common prefix with the previous prompt (the warm system prompt).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from voxline.engines.base import EngineError, LLMDelta, Message, ModelNotInstalledError, ToolSpec
+from voxline.engines.chatml import STOP_STRINGS, render_prompt, render_system_prefix
+from voxline.engines.toolcalls import ToolCallParser
+
+FinishReason = Literal["stop", "length", "tool_calls"]
+_END = object()
+
+
+def _load_llama(model: Path | str, n_ctx: int, n_threads: int, n_gpu_layers: int) -> Any:
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:
+        raise ModelNotInstalledError(
+            "the llama_cpp engine needs llama-cpp-python: pip install 'voxline[llm]'"
+        ) from exc
+    common: dict[str, Any] = {
+        "n_ctx": n_ctx,
+        "n_threads": n_threads,
+        "n_threads_batch": n_threads,
+        "n_gpu_layers": n_gpu_layers,
+        "verbose": False,
+    }
+    text = str(model)
+    if Path(text).expanduser().exists():
+        return Llama(model_path=str(Path(text).expanduser()), **common)
+    # Online users only: "org/repo:file.gguf" (hub) — never reached for catalog names.
+    repo, _, filename = text.partition(":")
+    if not filename:
+        raise ModelNotInstalledError(
+            f"LLM model {text!r} not found; give a .gguf path or 'org/repo:file.gguf'"
+        )
+    return Llama.from_pretrained(repo_id=repo, filename=filename, **common)
+
+
+class LlamaCppLLM:
+    def __init__(
+        self,
+        model: Path | str,
+        *,
+        n_ctx: int = 2048,
+        n_threads: int = 2,
+        temperature: float = 0.3,
+        n_gpu_layers: int = 0,
+    ) -> None:
+        self.name = f"llama_cpp:{Path(str(model)).name}"
+        self._llama = _load_llama(model, n_ctx, n_threads, n_gpu_layers)
+        self._temperature = temperature
+        self._lock = asyncio.Lock()
+        self._tools: tuple[ToolSpec, ...] = ()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    async def warm_up(self, system_prompt: str, tools: Sequence[ToolSpec] = ()) -> None:
+        """Put the system prompt (with the tool block the calls will use) in the KV cache."""
+        prefix = render_system_prefix(system_prompt, tools or self._tools)
+        async with self._lock:
+            await asyncio.to_thread(self._evaluate, prefix)
+
+    def _evaluate(self, prompt: str) -> None:
+        # One generated token evaluates the whole prompt; the cache then starts with it.
+        for _ in self._llama.create_completion(prompt, max_tokens=1, temperature=0.0, stream=True):
+            pass
+
+    def stream(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), max_tokens: int = 64
+    ) -> AsyncIterator[LLMDelta]:
+        self._tools = tuple(tools)
+        return self._stream(render_prompt(messages, tools), max_tokens)
+
+    async def _stream(self, prompt: str, max_tokens: int) -> AsyncIterator[LLMDelta]:
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            queue: asyncio.Queue[object] = asyncio.Queue()
+            stop = threading.Event()
+
+            def post(item: object) -> None:
+                with contextlib.suppress(RuntimeError):  # loop closed: nobody is listening
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
+
+            worker = asyncio.ensure_future(asyncio.to_thread(self._generate, prompt, max_tokens, stop, post))
+            parser = ToolCallParser()
+            finish: FinishReason = "stop"
+            try:
+                while True:
+                    item = await queue.get()
+                    if item is _END:
+                        break
+                    if isinstance(item, BaseException):
+                        raise EngineError(f"llama.cpp generation failed: {item}") from item
+                    if isinstance(item, tuple):  # ("finish", reason)
+                        finish = item[1]
+                        continue
+                    for piece in parser.feed(str(item)):
+                        yield LLMDelta(text=piece) if isinstance(piece, str) else LLMDelta(tool_call=piece)
+                for piece in parser.finish():
+                    yield LLMDelta(text=piece) if isinstance(piece, str) else LLMDelta(tool_call=piece)
+                yield LLMDelta(finish_reason="tool_calls" if parser.calls else finish)
+            finally:
+                stop.set()
+                # Wait for the thread to notice (within one token) so the next turn's generation
+                # never overlaps this one on the same llama context.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(worker)
+
+    def _generate(self, prompt: str, max_tokens: int, stop: threading.Event, post: Any) -> None:
+        chunks: Iterator[dict[str, Any]] = self._llama.create_completion(
+            prompt,
+            max_tokens=max_tokens,
+            temperature=self._temperature,
+            stop=list(STOP_STRINGS),
+            stream=True,
+        )
+        try:
+            for chunk in chunks:
+                if stop.is_set():
+                    break
+                choice = chunk["choices"][0]
+                if choice.get("text"):
+                    post(choice["text"])
+                if choice.get("finish_reason"):
+                    post(("finish", "length" if choice["finish_reason"] == "length" else "stop"))
+        except Exception as exc:  # reported on the loop side, where someone can handle it
+            post(exc)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            post(_END)

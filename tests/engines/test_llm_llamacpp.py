@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from voxline.engines.base import LLMDelta, Message, ToolSpec
+from voxline.engines.catalog import ModelCatalog
+
+pytestmark = pytest.mark.slow
+
+SYSTEM = (
+    "You are Maya, a phone support agent at Northwind Bank. Speak in one or two short sentences. "
+    "If the caller wants to end the call or says goodbye, call end_call."
+)
+TOOLS = [ToolSpec("end_call", "End the phone call when the caller wants to hang up or says goodbye.")]
+
+
+@pytest.fixture(scope="module")
+def llm():  # type: ignore[no-untyped-def]
+    pytest.importorskip("llama_cpp")
+    from voxline.engines.llm_llamacpp import LlamaCppLLM
+
+    return LlamaCppLLM(
+        ModelCatalog().resolve("qwen2.5-0.5b", "llm"), n_ctx=2048, n_threads=2, temperature=0.0
+    )
+
+
+async def collect(stream: AsyncIterator[LLMDelta]) -> tuple[list[LLMDelta], float]:
+    started, first, out = time.perf_counter(), 0.0, []
+    async for delta in stream:
+        if not out:
+            first = time.perf_counter() - started
+        out.append(delta)
+    return out, first
+
+
+async def test_streams_answer_then_warm_prefix_and_tool_call(llm) -> None:  # type: ignore[no-untyped-def]
+    ask = [Message("system", SYSTEM), Message("user", "What are your branch opening hours?")]
+    cold, cold_ttft = await collect(llm.stream(ask, TOOLS, max_tokens=48))
+    text = "".join(d.text for d in cold)
+    assert text.strip() and "<tool_call>" not in text and "<|im_end|>" not in text
+    assert cold[-1].finish_reason in ("stop", "length")
+    assert sum(1 for d in cold if d.text) > 1  # really streamed, piece by piece
+
+    await llm.warm_up(SYSTEM, TOOLS)
+    started = time.perf_counter()
+    warm, warm_ttft = await collect(
+        llm.stream(
+            [Message("system", SYSTEM), Message("user", "I lost my card. What should I do?")],
+            TOOLS,
+            max_tokens=48,
+        )
+    )
+    elapsed = time.perf_counter() - started
+    tokens = llm.count_tokens("".join(d.text for d in warm))
+    print(
+        f"\nllama 0.5B: TTFT cold {cold_ttft * 1000:.0f} ms, warm prefix {warm_ttft * 1000:.0f} ms, "
+        f"{tokens / max(elapsed - warm_ttft, 1e-3):.0f} tok/s after first"
+    )
+
+    hang_up, _ = await collect(
+        llm.stream([Message("system", SYSTEM), Message("user", "Thanks, that's all. Please hang up.")], TOOLS)
+    )
+    calls = [d.tool_call for d in hang_up if d.tool_call]
+    print("hang-up reply:", "".join(d.text for d in hang_up), calls)
+    assert [c.name for c in calls] == ["end_call"]
+    assert hang_up[-1].finish_reason == "tool_calls"
+    assert "end_call" not in "".join(d.text for d in hang_up)
+
+
+async def test_max_tokens_gives_length_and_close_stops_promptly(llm) -> None:  # type: ignore[no-untyped-def]
+    ask = [
+        Message("system", SYSTEM),
+        Message("user", "Please describe all kinds of bank accounts in detail."),
+    ]
+    out, _ = await collect(llm.stream(ask, max_tokens=8))
+    assert out[-1].finish_reason == "length"
+    assert llm.count_tokens("".join(d.text for d in out)) <= 9
+
+    stream = llm.stream(ask, max_tokens=400)
+    got = 0
+    async for delta in stream:
+        got += bool(delta.text)
+        if got == 3:
+            break
+    started = time.perf_counter()
+    await stream.aclose()  # type: ignore[attr-defined]
+    # the lock is free again right away: a new generation can start and finish
+    after, _ = await collect(llm.stream(ask, max_tokens=4))
+    assert after[-1].finish_reason == "length"
+    print(f"\nclose + next 4-token generation: {(time.perf_counter() - started) * 1000:.0f} ms")
+    assert llm.count_tokens("hello world") == 2

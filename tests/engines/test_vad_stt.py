@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from speech import prompt, transcripts, word_recall
+from voxline.audio.pcm import AudioChunk
+from voxline.audio.resample import resample
+from voxline.audio.wav import read_wav
+from voxline.engines.catalog import ModelCatalog
+from voxline.engines.stt_whisper import WhisperSTT
+from voxline.engines.vad_silero import SileroVAD
+
+pytestmark = pytest.mark.slow
+
+
+def load_prompt(name: str) -> AudioChunk:
+    return read_wav(prompt(name))
+
+
+def frames(audio: AudioChunk) -> list[np.ndarray]:
+    x = resample(audio, 16000).to_float32()
+    return [x[i : i + 512] for i in range(0, len(x) - 511, 512)]
+
+
+def test_silero_separates_speech_from_silence() -> None:
+    vad = SileroVAD(ModelCatalog().resolve("silero-vad", "vad"))
+    stream = vad.new_stream()
+    speech = frames(load_prompt("agent-pass"))
+    started = time.perf_counter()
+    probs = [stream.probability(f) for f in speech]
+    print(f"\nsilero: {1e6 * (time.perf_counter() - started) / len(probs):.0f} us/frame")
+    assert max(probs) > 0.9
+    assert np.mean(np.array(probs) > 0.5) > 0.5
+    stream.reset()
+    silent = [stream.probability(np.zeros(512, np.float32)) for _ in range(30)]
+    assert max(silent) < 0.1
+    # streams are independent: a second stream is not affected by the first one's state
+    other = vad.new_stream()
+    assert other.probability(np.zeros(512, np.float32)) < 0.1
+    with pytest.raises(ValueError):
+        other.probability(np.zeros(256, np.float32))
+
+
+async def test_whisper_tiny_en_transcribes_a_real_prompt() -> None:
+    stt = WhisperSTT(ModelCatalog().resolve("tiny.en", "stt"))
+    assert not stt.multilingual
+    await stt.warm_up()
+    result = await stt.transcribe(load_prompt("agent-pass"))  # 8 kHz in, resampled inside
+    print(f"\nwhisper tiny.en: {result.compute_ms:.0f} ms: {result.text!r}")
+    assert result.language == "en"
+    assert word_recall(transcripts()["agent-pass"], result.text) >= 0.9
+
+
+async def test_whisper_base_detects_english() -> None:
+    stt = WhisperSTT(ModelCatalog().resolve("base", "stt"))
+    assert stt.multilingual
+    result = await stt.transcribe(load_prompt("vm-enter-num-to-call"), language=None)
+    print(f"\nwhisper base (detect): {result.compute_ms:.0f} ms: {result}")
+    assert result.language == "en" and result.language_probability > 0.5
+    assert word_recall(transcripts()["vm-enter-num-to-call"], result.text) >= 0.8
