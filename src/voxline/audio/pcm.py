@@ -21,7 +21,9 @@ class AudioChunk:
 
     def __post_init__(self) -> None:
         if self.samples.dtype != np.int16 or self.samples.ndim != 1:
-            raise ValueError(f"AudioChunk needs a 1-D int16 array, got {self.samples.dtype} {self.samples.shape}")
+            raise ValueError(
+                f"AudioChunk needs a 1-D int16 array, got {self.samples.dtype} {self.samples.shape}"
+            )
         if self.sample_rate <= 0:
             raise ValueError(f"sample rate must be positive, got {self.sample_rate}")
 

@@ -20,7 +20,9 @@ class StreamResampler:
 
     def reset(self) -> None:
         if self.in_rate != self.out_rate:
-            self._stream = soxr.ResampleStream(self.in_rate, self.out_rate, 1, dtype="int16", quality=self._quality)
+            self._stream = soxr.ResampleStream(
+                self.in_rate, self.out_rate, 1, dtype="int16", quality=self._quality
+            )
 
     def process(self, chunk: AudioChunk, last: bool = False) -> AudioChunk:
         if chunk.sample_rate != self.in_rate:

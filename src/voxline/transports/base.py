@@ -58,6 +58,8 @@ class PacedSink(abc.ABC):
         self.on_playback_start: Callable[[float], None] | None = None
         """Called with the clock time when the first frame after silence leaves (voice-to-voice end)."""
         self._was_idle = True
+        self.tick_time = 0.0
+        """Nominal clock time of the current frame period (the schedule, free of wake-up jitter)."""
 
     # -- accounting, in seconds of output audio since the call began
     @property
@@ -94,11 +96,22 @@ class PacedSink(abc.ABC):
 
     def flush(self) -> None:
         """Pad and queue a trailing partial frame (end of an utterance)."""
+        # The resamplers hold back a filter's worth of audio (~55 ms at 22.05 -> 8 kHz): release it
+        # so the utterance ends with its real last syllable, not cut short.
+        for resampler in self._resamplers.values():
+            tail = resampler.flush().samples
+            if tail.size:
+                self._queued_samples += tail.size
+                self._partial = np.concatenate([self._partial, tail]).astype(np.int16)
+        while self._partial.size >= self.frame_samples:
+            self._frames.append(AudioChunk(self._partial[: self.frame_samples].copy(), self.output_rate))
+            self._partial = self._partial[self.frame_samples :]
         if self._partial.size:
             pad = np.zeros(self.frame_samples - self._partial.size, dtype=np.int16)
             self._queued_samples += pad.size
             self._frames.append(AudioChunk(np.concatenate([self._partial, pad]), self.output_rate))
             self._partial = np.zeros(0, dtype=np.int16)
+        if self._frames:
             self._drained.clear()
         for resampler in self._resamplers.values():
             resampler.reset()
@@ -112,11 +125,14 @@ class PacedSink(abc.ABC):
         for resampler in self._resamplers.values():
             resampler.reset()
         self._drained.set()
+        self._was_idle = True  # the next frame starts a new utterance even without an idle tick between
         self._on_clear()
         return dropped / self.output_rate
 
     async def drain(self) -> None:
-        """Wait until everything queued has been played."""
+        """Wait until everything queued has been played (at once if the sink is closed)."""
+        if self._closed:
+            return
         self.flush()
         if self._frames:
             self.start()
@@ -124,6 +140,7 @@ class PacedSink(abc.ABC):
 
     async def aclose(self) -> None:
         self._closed = True
+        self._drained.set()  # nothing more will play: release anyone waiting in drain()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -154,6 +171,7 @@ class PacedSink(abc.ABC):
     async def _run(self) -> None:
         next_tick = self.clock.now()
         while not self._closed:
+            self.tick_time = next_tick
             if self._frames:
                 frame = self._frames.popleft()
                 if self._was_idle:
@@ -165,6 +183,7 @@ class PacedSink(abc.ABC):
                 except Exception:  # a dead wire must not kill the call's other tasks
                     log.exception("sink emit failed; closing sink")
                     self._closed = True
+                    self._frames.clear()
                     self._drained.set()
                     return
                 self._played_samples += frame.num_samples
