@@ -1,0 +1,215 @@
+"""The HTTP server: the web page, WebSocket calls, call records and Prometheus metrics.
+
+Engines are built and warmed once at startup (the lifespan) and shared by every call. Each call
+runs in its own uvicorn connection task; a call that crashes is logged with its call id and closed,
+and nothing it does can reach another call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, cast, runtime_checkable
+
+from fastapi import FastAPI, HTTPException, Query, WebSocket
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+
+from voxline.agent.config import AgentConfig
+from voxline.audio.clock import Clock
+from voxline.conversation.metrics import CallRecorder, CallReport
+from voxline.engines.base import Engines
+from voxline.logs import call_id_var
+from voxline.server.metrics import MetricsRecorder, ServerMetrics
+from voxline.transports.base import CallIO
+from voxline.transports.websocket import StartRejected, WebSocketCall
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+class Runnable(Protocol):
+    async def run(self) -> CallReport: ...
+
+
+ConversationFactory = Callable[..., Runnable]
+"""Called like `Conversation(call, agent, engines, recorder=..., transport=..., on_event=...)`."""
+
+EnginesFactory = Callable[[], "Engines | Awaitable[Engines]"]
+
+
+@runtime_checkable
+class CallStore(Protocol):
+    """A recorder that can also read its records back (SqliteCallRecorder)."""
+
+    def get_call(self, call_id: str) -> dict[str, Any] | None: ...
+
+    def list_calls(self, limit: int = 50) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class ServerState:
+    agent: AgentConfig
+    recorder: CallRecorder
+    engines: Engines | None = None
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)
+    ready: bool = False
+
+
+def _default_conversation_factory(*args: Any, **kwargs: Any) -> Runnable:
+    # Imported per call so the app (and its tests) import without the conversation package.
+    from voxline.conversation.session import Conversation
+
+    conversation: Runnable = Conversation(*args, **kwargs)
+    return conversation
+
+
+def create_app(
+    agent: AgentConfig,
+    *,
+    engines: Engines | None = None,
+    engines_factory: EnginesFactory | None = None,
+    warm_up: Callable[[Engines], Awaitable[None]] | None = None,
+    recorder: CallRecorder | None = None,
+    conversation_factory: ConversationFactory | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """Build the server app.
+
+    Give either ready `engines` or an `engines_factory` (sync factories run in a thread, since
+    loading models blocks); `warm_up(engines)` then runs once before the server accepts requests.
+    `recorder` defaults to a SqliteCallRecorder at `$VOXLINE_DATA_DIR/calls.sqlite3`.
+    """
+    if engines is None and engines_factory is None:
+        raise ValueError("create_app needs engines or an engines_factory")
+    owned_recorder = None
+    if recorder is None:
+        from voxline.records import SqliteCallRecorder
+
+        recorder = owned_recorder = SqliteCallRecorder()
+    state = ServerState(agent=agent, recorder=recorder, engines=engines)
+    make_conversation = conversation_factory or _default_conversation_factory
+    call_recorder = MetricsRecorder(recorder, state.metrics)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if state.engines is None:
+            assert engines_factory is not None
+            log.info("loading models")
+            built = await _call_maybe_in_thread(engines_factory)
+            state.engines = built
+        if warm_up is not None:
+            log.info("warming up models")
+            await warm_up(state.engines)
+        state.ready = True
+        log.info("server ready for agent %r", agent.name)
+        try:
+            yield
+        finally:
+            state.ready = False
+            if owned_recorder is not None:
+                owned_recorder.close()
+
+    app = FastAPI(title="voxline", lifespan=lifespan)
+    app.state.voxline = state
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        body = {
+            "status": "ok" if state.ready else "loading",
+            "models_ready": state.ready,
+            "agent": agent.name,
+            "calls_active": state.metrics.calls_active,
+        }
+        return JSONResponse(body, status_code=200 if state.ready else 503)
+
+    @app.get("/calls")
+    async def list_calls(limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
+        return _store(state).list_calls(limit)
+
+    @app.get("/calls/{call_id}")
+    async def get_call(call_id: str) -> dict[str, Any]:
+        record = _store(state).get_call(call_id)
+        if record is None:
+            raise HTTPException(404, f"no call {call_id!r}")
+        return record
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.websocket("/ws/call")
+    async def ws_call(websocket: WebSocket) -> None:
+        if not state.ready or state.engines is None:
+            await websocket.accept()
+            await websocket.send_json({"type": "error", "message": "models are still loading, try again"})
+            await websocket.close(CLOSE_TRY_AGAIN_LATER)
+            return
+        try:
+            call = await WebSocketCall.accept(websocket, clock=clock)
+        except StartRejected:
+            return
+        await _run_call(call, state, make_conversation, call_recorder, clock)
+
+    return app
+
+
+async def _run_call(
+    call: WebSocketCall,
+    state: ServerState,
+    make_conversation: ConversationFactory,
+    recorder: CallRecorder,
+    clock: Clock | None,
+) -> None:
+    token = call_id_var.set(call.call_id)
+    state.metrics.call_started()
+    failed = False
+    log.info("websocket call started")
+    try:
+        conversation = make_conversation(
+            call, state.agent, state.engines, recorder=recorder, clock=clock,
+            transport="websocket", on_event=call.send_event,
+        )  # fmt: skip
+        report = await conversation.run()
+        log.info("call ended: %s, %d turns", report.end_reason, len(report.turns))
+        if not _caller_left(call):
+            await call.hangup(report.end_reason or "normal")
+    except Exception:
+        failed = True
+        log.exception("call crashed")
+        call.send_event({"type": "error", "message": "the call failed on the server"})
+        await call.hangup("error")
+    finally:
+        state.metrics.call_ended(error=failed)
+        await call.aclose()
+        call_id_var.reset(token)
+
+
+def _caller_left(call: CallIO) -> bool:
+    return call.hangup_reason in {"caller_disconnected", "caller_hangup"}
+
+
+def _store(state: ServerState) -> CallStore:
+    if not isinstance(state.recorder, CallStore):
+        raise HTTPException(404, "this server does not keep call records")
+    return state.recorder
+
+
+async def _call_maybe_in_thread(factory: EnginesFactory) -> Engines:
+    """Await an async factory; run a sync one in a thread (loading weights blocks for seconds)."""
+    built = await factory() if inspect.iscoroutinefunction(factory) else await asyncio.to_thread(factory)
+    if inspect.isawaitable(built):
+        built = await built
+    return cast(Engines, built)

@@ -1,0 +1,129 @@
+"""Prometheus metrics for the server, as a tiny hand-written text exposition (format 0.0.4).
+
+Turn latencies are observed by wrapping the call recorder (`MetricsRecorder`), so every transport
+that records turns feeds the same histograms without knowing about Prometheus.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+
+from voxline.conversation.metrics import CallRecorder, CallReport, TurnRecord
+
+LATENCY_BUCKETS_S: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+BARGE_IN_BUCKETS_S: tuple[float, ...] = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
+STAGES = ("endpointing_ms", "stt_ms", "llm_first_token_ms", "tts_first_audio_ms")
+
+
+class Histogram:
+    """A cumulative-bucket histogram of seconds."""
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self.buckets = tuple(sorted(buckets))
+        self.counts = [0] * (len(self.buckets) + 1)  # the last slot is +Inf
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.buckets, value)] += 1
+        self.total += value
+        self.count += 1
+
+    def render(self, name: str, labels: str = "") -> list[str]:
+        sep = "," if labels else ""
+        lines = []
+        running = 0
+        for bound, n in zip((*self.buckets, float("inf")), self.counts, strict=True):
+            running += n
+            le = "+Inf" if bound == float("inf") else f"{bound:g}"
+            lines.append(f'{name}_bucket{{{labels}{sep}le="{le}"}} {running}')
+        suffix = f"{{{labels}}}" if labels else ""
+        lines.append(f"{name}_sum{suffix} {self.total:.6f}")
+        lines.append(f"{name}_count{suffix} {self.count}")
+        return lines
+
+
+class ServerMetrics:
+    """Counters and histograms of one server process. Thread-safe (recorders may be called anywhere)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls_active = 0
+        self.calls_total = 0
+        self.call_errors_total = 0
+        self.turns_total = 0
+        self.barge_ins_total = 0
+        self.voice_to_voice = Histogram(LATENCY_BUCKETS_S)
+        self.barge_in_stop = Histogram(BARGE_IN_BUCKETS_S)
+        self.stages = {stage: Histogram(LATENCY_BUCKETS_S) for stage in STAGES}
+
+    def call_started(self) -> None:
+        with self._lock:
+            self.calls_active += 1
+            self.calls_total += 1
+
+    def call_ended(self, *, error: bool = False) -> None:
+        with self._lock:
+            self.calls_active -= 1
+            if error:
+                self.call_errors_total += 1
+
+    def observe_turn(self, turn: TurnRecord) -> None:
+        m = turn.metrics
+        with self._lock:
+            self.turns_total += 1
+            if m.voice_to_voice_ms is not None:
+                self.voice_to_voice.observe(m.voice_to_voice_ms / 1000.0)
+            if m.barge_in_stop_ms is not None:
+                self.barge_ins_total += 1
+                self.barge_in_stop.observe(m.barge_in_stop_ms / 1000.0)
+            for stage, hist in self.stages.items():
+                value = getattr(m, stage)
+                if value is not None:
+                    hist.observe(value / 1000.0)
+
+    def render(self) -> str:
+        with self._lock:
+            out: list[str] = []
+
+            def scalar(name: str, kind: str, doc: str, value: float) -> None:
+                out.extend([f"# HELP {name} {doc}", f"# TYPE {name} {kind}", f"{name} {value:g}"])
+
+            scalar("voxline_calls_active", "gauge", "Calls in progress.", self.calls_active)
+            scalar("voxline_calls_total", "counter", "Calls started.", self.calls_total)
+            scalar("voxline_call_errors_total", "counter", "Calls that ended with an error.",
+                   self.call_errors_total)  # fmt: skip
+            scalar("voxline_turns_total", "counter", "Conversation turns finished.", self.turns_total)
+            scalar(
+                "voxline_barge_ins_total", "counter", "Turns the caller interrupted.", self.barge_ins_total
+            )
+            name = "voxline_turn_voice_to_voice_seconds"
+            out += [f"# HELP {name} End of caller speech to first agent audio sent.",
+                    f"# TYPE {name} histogram", *self.voice_to_voice.render(name)]  # fmt: skip
+            name = "voxline_barge_in_stop_seconds"
+            out += [f"# HELP {name} Caller speech onset during agent speech to agent audio stopped.",
+                    f"# TYPE {name} histogram", *self.barge_in_stop.render(name)]  # fmt: skip
+            name = "voxline_turn_stage_seconds"
+            out += [f"# HELP {name} Latency of each pipeline stage per turn.", f"# TYPE {name} histogram"]
+            for stage, hist in self.stages.items():
+                out += hist.render(name, f'stage="{stage.removesuffix("_ms")}"')
+            return "\n".join(out) + "\n"
+
+
+class MetricsRecorder:
+    """A CallRecorder that feeds ServerMetrics and passes every event on to the real recorder."""
+
+    def __init__(self, inner: CallRecorder, metrics: ServerMetrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+
+    def call_started(self, report: CallReport) -> None:
+        self.inner.call_started(report)
+
+    def turn_finished(self, call_id: str, turn: TurnRecord) -> None:
+        self.metrics.observe_turn(turn)
+        self.inner.turn_finished(call_id, turn)
+
+    def call_ended(self, report: CallReport) -> None:
+        self.inner.call_ended(report)

@@ -1,0 +1,125 @@
+"""The web page in headless Chromium: fake microphone (a recorded prompt) → server → page playback."""
+
+from __future__ import annotations
+
+import shutil
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soxr
+from ws_harness import EchoConversation, LiveServer, stand_in_engines
+
+from speech import prompt
+from voxline.agent.config import AgentConfig
+from voxline.records import SqliteCallRecorder
+from voxline.server.app import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium"),
+]
+
+
+def fake_mic_wav(path: Path) -> Path:
+    """An Allison prompt at 48 kHz with a little silence after it (Chromium loops the file)."""
+    with wave.open(str(prompt("demo-congrats")), "rb") as src:
+        rate = src.getframerate()
+        pcm = np.frombuffer(src.readframes(src.getnframes()), dtype="<i2")
+    up = np.asarray(soxr.resample(pcm, rate, 48000), dtype=np.int16)
+    up = np.concatenate([up, np.zeros(48000 // 2, dtype=np.int16)])
+    with wave.open(str(path), "wb") as dst:
+        dst.setnchannels(1)
+        dst.setsampwidth(2)
+        dst.setframerate(48000)
+        dst.writeframes(up.astype("<i2").tobytes())
+    return path
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[LiveServer]:
+    recorder = SqliteCallRecorder(tmp_path / "calls.sqlite3")
+    app = create_app(
+        AgentConfig(name="Browser test agent"),
+        engines=stand_in_engines(),
+        recorder=recorder,
+        conversation_factory=EchoConversation,
+    )
+    with LiveServer(app) as server:
+        yield server
+    recorder.close()
+
+
+async def test_page_calls_streams_mic_and_plays_agent_audio(live: LiveServer, tmp_path: Path) -> None:
+    playwright_api = pytest.importorskip("playwright.async_api")
+    wav = fake_mic_wav(tmp_path / "mic.wav")
+    console: list[str] = []
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={wav}",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        try:
+            page = await browser.new_page()
+            page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
+            page.on("pageerror", lambda err: console.append(f"pageerror: {err}"))
+            await page.goto(f"{live.http}/")
+            await page.wait_for_function(
+                "document.getElementById('agent').textContent === 'Browser test agent'"
+            )
+            await page.click("#call")
+            await page.wait_for_function("window.voxlineStats.callId !== null", timeout=15000)
+            assert await page.text_content("#call") == "Hang up"
+
+            # ≥ 2.5 s of microphone audio sent, and the agent's (echoed) audio played back.
+            await page.wait_for_function(
+                "window.voxlineStats.sentSamples > 40000 && window.voxlineStats.playedSamples > 16000",
+                timeout=30000,
+            )
+            await page.wait_for_selector(".bubble.caller", timeout=10000)
+            await page.wait_for_selector(".bubble.agent.interrupted", timeout=10000)
+            caller_text = await page.text_content(".bubble.caller .text")
+            assert caller_text is not None and caller_text.startswith("heard ")
+            latency = await page.text_content(".bubble.agent .latency")
+            assert latency is not None and "voice-to-voice 640 ms" in latency
+            assert await page.get_attribute("#status", "data-state") == "speaking"
+
+            # Barge-in: the stand-in clears its sink on DTMF 0; the page drops its playback buffer.
+            await page.keyboard.press("0")
+            await page.wait_for_function("window.voxlineStats.clears === 1", timeout=10000)
+
+            await page.click("#call")  # hang up
+            await page.wait_for_function("document.getElementById('call').textContent === 'Call'")
+            stats = await page.evaluate("window.voxlineStats")
+        finally:
+            await browser.close()
+
+    assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+    assert stats["errors"] == []
+    assert stats["receivedSamples"] >= stats["playedSamples"] > 16000
+    assert EchoConversation.instances, "the server never started a conversation"
+    conversation = EchoConversation.instances[0]
+    assert conversation.done.wait(10)
+    assert conversation.dtmf == ["0"]
+    # Real speech reached the server: many voiced 20 ms frames, at a speech-like level.
+    assert conversation.voiced_frames > 50
+    assert conversation.peak_dbfs > -35.0
+    assert conversation.received_samples == pytest.approx(stats["sentSamples"], abs=640)
+
+
+def test_chromium_binary_is_usable() -> None:
+    assert shutil.which(str(CHROMIUM)) is not None
