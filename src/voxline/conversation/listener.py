@@ -1,0 +1,157 @@
+"""The caller's side: inbound audio → VAD frames → turn events (with the turn's audio) to `emit`.
+
+Times on events are clock seconds. The detector works in audio time (samples counted), and each
+frame is mapped to the clock time its last sample arrived, so a transport that delivers audio in
+bursts still gets correct silence lengths, and live calls get real latency numbers.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from voxline.agent.config import AgentConfig
+from voxline.audio.clock import Clock
+from voxline.audio.pcm import AudioChunk, Int16Array
+from voxline.audio.resample import StreamResampler
+from voxline.conversation.turns import (
+    BargeInConfirmed,
+    BargeInFalse,
+    BargeInPause,
+    NoiseDiscarded,
+    SpeechEnd,
+    SpeechStart,
+    TurnDetector,
+    TurnParams,
+)
+from voxline.engines.base import VADStream
+from voxline.transports.base import CallIO, Dtmf
+
+log = logging.getLogger(__name__)
+
+MAX_TURN_S = 60.0
+"""Audio kept for one turn; a longer monologue loses its oldest audio rather than growing forever."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserTurn:
+    """One finished caller turn: its audio (VAD rate, with padding) and clock times."""
+
+    audio: AudioChunk
+    t_onset: float
+    t_last_speech: float
+    t_decided: float
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfPressed:
+    digit: str
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallerHangup:
+    t: float
+
+
+ListenerEvent = (
+    SpeechStart
+    | UserTurn
+    | NoiseDiscarded
+    | BargeInPause
+    | BargeInConfirmed
+    | BargeInFalse
+    | DtmfPressed
+    | CallerHangup
+)
+
+
+class Listener:
+    def __init__(
+        self,
+        call: CallIO,
+        vad: VADStream,
+        agent: AgentConfig,
+        clock: Clock,
+        emit: Callable[[ListenerEvent], None],
+        agent_speaking: Callable[[], bool],
+    ) -> None:
+        self._call = call
+        self._vad = vad
+        self._clock = clock
+        self._emit = emit
+        self._agent_speaking = agent_speaking
+        self._rate = vad.sample_rate
+        self._frame_samples = vad.frame_samples
+        self._frame_s = vad.frame_samples / vad.sample_rate
+        self._detector = TurnDetector(TurnParams.from_agent(agent), frame_s=self._frame_s)
+        self._pad_s = agent.vad.speech_pad_ms / 1000
+        self._resampler: StreamResampler | None = None
+        if call.input_rate != self._rate:
+            # soxr's HQ filter releases upsampled audio in ~100 ms blocks, which would delay every
+            # barge-in by up to that much; the quick cubic mode streams with no block delay, and
+            # 8 kHz telephone audio has nothing above 4 kHz for a sharper filter to protect.
+            quality = "QQ" if call.input_rate < self._rate else "HQ"
+            self._resampler = StreamResampler(call.input_rate, self._rate, quality=quality)
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._audio_t = 0.0
+        self._frames: collections.deque[tuple[float, Int16Array]] = collections.deque()
+
+    @property
+    def caller_speaking(self) -> bool:
+        """A burst of caller speech (maybe not yet confirmed) is in progress."""
+        return self._detector.in_burst
+
+    async def run(self) -> None:
+        while True:
+            item = await self._call.receive()
+            now = self._clock.now()
+            if item is None:
+                self._emit(CallerHangup(now))
+                return
+            if isinstance(item, Dtmf):
+                self._emit(DtmfPressed(item.digit, now))
+                continue
+            self.feed(item, now)
+
+    def feed(self, chunk: AudioChunk, now: float) -> None:
+        """Process one inbound chunk that arrived at clock time `now`."""
+        audio = self._resampler.process(chunk) if self._resampler else chunk
+        self._pending = np.concatenate([self._pending, audio.samples])
+        n = self._frame_samples
+        while self._pending.size >= n:
+            frame, self._pending = self._pending[:n], self._pending[n:]
+            self._audio_t += self._frame_s
+            # this frame's last sample arrived `pending` samples before the chunk's last one
+            offset = now - self._pending.size / self._rate - self._audio_t
+            self._on_frame(frame, offset)
+
+    def _on_frame(self, frame: Int16Array, offset: float) -> None:
+        probability = self._vad.probability(frame.astype(np.float32) / 32768.0)
+        self._frames.append((self._audio_t, frame))
+        for event in self._detector.step(self._audio_t, probability, self._agent_speaking()):
+            if isinstance(event, SpeechEnd):
+                audio = self._turn_audio(event.t_onset, event.t_last_speech)
+                times = (event.t_onset + offset, event.t_last_speech + offset, event.t_decided + offset)
+                self._emit(UserTurn(audio, *times))
+            elif isinstance(event, NoiseDiscarded):
+                shifted = replace(event, t_onset=event.t_onset + offset, t_end=event.t_end + offset)
+                self._emit(shifted)
+            else:
+                self._emit(replace(event, t_onset=event.t_onset + offset))
+        self._trim_frames()
+
+    def _turn_audio(self, onset: float, last_speech: float) -> AudioChunk:
+        start, end = onset - self._pad_s, last_speech + self._pad_s
+        parts = [f for t_end, f in self._frames if t_end > start and t_end - self._frame_s < end]
+        return AudioChunk(np.concatenate(parts) if parts else np.zeros(0, np.int16), self._rate)
+
+    def _trim_frames(self) -> None:
+        # Outside a burst only the pre-onset padding is needed; inside one, keep the whole turn.
+        keep_s = MAX_TURN_S if self._detector.in_burst else self._pad_s + self._frame_s
+        while self._frames and self._frames[0][0] < self._audio_t - keep_s:
+            self._frames.popleft()

@@ -1,0 +1,264 @@
+"""One agent reply: text stream → sentences → clean text → TTS → paced sink, pipelined.
+
+Two tasks joined by a queue: the producer reads the LLM and cuts sentences, the synthesizer turns
+each sentence into audio while the LLM is still writing the next. Every sentence remembers its
+audio and the span of sink time it occupies, which makes barge-in exact: `pause()` drops what the
+caller has not heard, `heard_text()` says what they did hear, and `resume()` replays from the start
+of the sentence that was cut (a false alarm: a cough, an "mm-hm").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from voxline.audio.clock import Clock
+from voxline.audio.pcm import AudioChunk
+from voxline.conversation.chunker import SentenceChunker
+from voxline.conversation.sanitize import ReplyPolicy, clean_sentence
+from voxline.engines.base import TTS, LLMDelta, ToolCall
+from voxline.transports.base import PacedSink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ReplyMetrics:
+    started_at: float
+    llm_first_token_ms: float | None = None
+    llm_first_sentence_ms: float | None = None
+    tts_first_audio_ms: float | None = None
+    first_audio_out_at: float | None = None
+    """Clock time the reply's first audio left the transport."""
+
+
+@dataclass(slots=True)
+class _Sentence:
+    text: str
+    audio: list[AudioChunk] = field(default_factory=list)
+    synthesized: bool = False
+    start_s: float | None = None
+    """Sink time (sink.queued_s) where this sentence's audio begins, once sent."""
+    end_s: float | None = None
+
+    def duration_s(self) -> float:
+        if self.start_s is not None and self.end_s is not None:
+            return self.end_s - self.start_s
+        return sum(chunk.duration_s for chunk in self.audio)
+
+
+async def static_text(text: str) -> AsyncIterator[LLMDelta]:
+    """A fixed line (greeting, reprompt, goodbye) shaped like an LLM stream."""
+    yield LLMDelta(text=text, finish_reason="stop")
+
+
+async def _aclose(iterator: object) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()
+
+
+class Reply:
+    def __init__(
+        self,
+        deltas: AsyncIterator[LLMDelta],
+        *,
+        sink: PacedSink,
+        tts: TTS,
+        clock: Clock,
+        policy: ReplyPolicy | None = None,
+        first_clause_words: int = 0,
+        fallback_tts: TTS | None = None,
+        voice: str | None = None,
+        on_audio_start: Callable[[], None] | None = None,
+    ) -> None:
+        self._deltas = deltas
+        self._sink = sink
+        self._tts = tts
+        self._fallback_tts = fallback_tts
+        self._clock = clock
+        self._policy = policy
+        self._chunker = SentenceChunker(first_clause_words)
+        self._voice = voice
+        self._on_audio_start = on_audio_start
+        self.metrics = ReplyMetrics(started_at=clock.now())
+        self.tool_calls: list[ToolCall] = []
+        self.finish_reason: str | None = None
+        self._sentences: list[_Sentence] = []
+        self._cursor = (0, 0)  # next (sentence, chunk) to send
+        self._paused = False
+        self._cut: tuple[int, float] = (0, 0.0)
+        self._resumed = asyncio.Event()
+        self._resumed.set()
+        self._generated = False
+        self._lock = asyncio.Lock()
+        self.sent_audio = False
+
+    # ------------------------------------------------------------ public
+
+    @property
+    def full_text(self) -> str:
+        """Everything the agent meant to say (after cleaning and the reply policy)."""
+        return " ".join(s.text for s in self._sentences)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    async def generate(self) -> None:
+        """Run the LLM and TTS to completion; audio is queued on the sink as it is made."""
+        queue: asyncio.Queue[_Sentence | None] = asyncio.Queue()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._produce(queue), name="reply-llm")
+            tg.create_task(self._synthesize(queue), name="reply-tts")
+        self._generated = True
+
+    async def wait_played(self) -> None:
+        """Return once the whole reply has been heard (waiting through pauses until resumed)."""
+        while True:
+            await self._resumed.wait()
+            await self._sink.drain()
+            if not self._paused:
+                return
+
+    def pause(self) -> bool:
+        """Stop the audio now (barge-in). Returns True if the caller was hearing it."""
+        if self._paused:
+            return False
+        audible = self.sent_audio and self._sink.is_playing
+        self._paused = True
+        self._resumed.clear()
+        self._cut = self._cut_at(self._sink.played_s)
+        self._sink.clear()
+        self._cursor = (self._cut[0], 0)
+        for sentence in self._sentences[self._cut[0] :]:
+            sentence.start_s = sentence.end_s = None
+        return audible
+
+    async def resume(self) -> None:
+        """A false alarm: play again from the start of the sentence that was cut."""
+        if not self._paused:
+            return
+        self._paused = False
+        await self._pump()
+        self._resumed.set()
+
+    def heard_text(self) -> str:
+        """What the caller heard: whole sentences played, plus the played share of the cut one."""
+        index, fraction = self._cut if self._paused else self._cut_at(self._sink.played_s)
+        heard = [s.text for s in self._sentences[:index]]
+        if index < len(self._sentences):
+            words = self._sentences[index].text.split()
+            heard += words[: math.floor(fraction * len(words) + 1e-9)]
+        return " ".join(heard)
+
+    def playback_started(self, t: float) -> None:
+        """Hook for sink.on_playback_start: the first of our frames left the transport."""
+        if self.sent_audio and self.metrics.first_audio_out_at is None:
+            self.metrics.first_audio_out_at = t
+
+    # ------------------------------------------------------------ pipeline
+
+    async def _produce(self, queue: asyncio.Queue[_Sentence | None]) -> None:
+        try:
+            async for delta in self._deltas:
+                if self.metrics.llm_first_token_ms is None:
+                    self.metrics.llm_first_token_ms = self._ms_since_start()
+                if delta.tool_call is not None:
+                    self.tool_calls.append(delta.tool_call)
+                if delta.finish_reason is not None:
+                    self.finish_reason = delta.finish_reason
+                for piece in self._chunker.feed(delta.text) if delta.text else []:
+                    self._add_sentence(piece, queue)
+            self._add_sentence(self._chunker.finish(truncated=self.finish_reason == "length"), queue)
+        except Exception:
+            log.exception("reply text stream failed; speaking what we have")
+        finally:
+            await _aclose(self._deltas)
+            queue.put_nowait(None)
+
+    def _add_sentence(self, piece: str, queue: asyncio.Queue[_Sentence | None]) -> None:
+        text = self._policy.accept(piece) if self._policy else clean_sentence(piece)
+        if not text:
+            return
+        if self.metrics.llm_first_sentence_ms is None:
+            self.metrics.llm_first_sentence_ms = self._ms_since_start()
+        sentence = _Sentence(text)
+        self._sentences.append(sentence)
+        queue.put_nowait(sentence)
+
+    async def _synthesize(self, queue: asyncio.Queue[_Sentence | None]) -> None:
+        while (sentence := await queue.get()) is not None:
+            handed_at = self._clock.now()
+            try:
+                await self._speak(self._tts, sentence, handed_at)
+            except Exception:
+                started = self._cursor[0] > self._sentences.index(sentence) or bool(self._cursor[1])
+                if self._fallback_tts is None or started:
+                    log.exception("TTS failed for %r; skipping it", sentence.text)
+                else:
+                    log.exception("TTS failed for %r; using the fallback voice", sentence.text)
+                    sentence.audio.clear()
+                    with contextlib.suppress(Exception):
+                        await self._speak(self._fallback_tts, sentence, handed_at)
+            sentence.synthesized = True
+            await self._pump()
+
+    async def _speak(self, tts: TTS, sentence: _Sentence, handed_at: float) -> None:
+        stream = tts.stream(sentence.text, self._voice)
+        try:
+            async for chunk in stream:
+                if self.metrics.tts_first_audio_ms is None:
+                    self.metrics.tts_first_audio_ms = (self._clock.now() - handed_at) * 1000
+                sentence.audio.append(chunk)
+                await self._pump()
+        finally:
+            await _aclose(stream)
+
+    async def _pump(self) -> None:
+        """Send every piece of audio that is ready and not yet sent, in order (unless paused)."""
+        async with self._lock:
+            while not self._paused and self._cursor[0] < len(self._sentences):
+                index, chunk_index = self._cursor
+                sentence = self._sentences[index]
+                if chunk_index == 0 and (sentence.audio or sentence.synthesized):
+                    sentence.start_s = self._sink.queued_s
+                for chunk in sentence.audio[chunk_index:]:
+                    self._note_first_send()
+                    await self._sink.send(chunk)
+                self._cursor = (index, len(sentence.audio))
+                if not sentence.synthesized:
+                    return
+                self._sink.flush()
+                sentence.end_s = self._sink.queued_s
+                self._cursor = (index + 1, 0)
+
+    def _note_first_send(self) -> None:
+        if self.sent_audio:
+            return
+        self.sent_audio = True
+        if self._sink.is_playing:  # earlier audio still queued: ours starts after it
+            backlog = self._sink.queued_s - self._sink.played_s
+            self.metrics.first_audio_out_at = self._clock.now() + backlog
+        if self._on_audio_start is not None:
+            self._on_audio_start()
+
+    def _cut_at(self, played_s: float) -> tuple[int, float]:
+        """(index of the first sentence not fully played, share of it that was played)."""
+        for i, sentence in enumerate(self._sentences):
+            if sentence.start_s is None:
+                return i, 0.0
+            if sentence.end_s is not None and sentence.end_s <= played_s + 1e-6:
+                continue
+            duration = sentence.duration_s()
+            share = (played_s - sentence.start_s) / duration if duration > 0 else 0.0
+            return i, min(1.0, max(0.0, share))
+        return len(self._sentences), 0.0
+
+    def _ms_since_start(self) -> float:
+        return (self._clock.now() - self.metrics.started_at) * 1000

@@ -1,0 +1,93 @@
+"""The output filter: only plain spoken words reach TTS.
+
+The system prompt asks the model for plain speech; small models forget, so this enforces it:
+no emoji, no markdown, no stage directions, no speaker labels, and (ReplyPolicy) no monologues.
+"""
+
+from __future__ import annotations
+
+import re
+
+_EMOJI = re.compile(
+    "["
+    "\U0001f000-\U0001faff"  # pictographs, emoticons, transport, symbols & pictographs ext.
+    "\U0001f1e6-\U0001f1ff"  # regional indicator (flags)
+    "\u2600-\u27bf"  # misc symbols, dingbats
+    "\u2b00-\u2bff"  # arrows, stars
+    "\u2300-\u23ff"  # technical (⌚ ⏰)
+    "\ufe0e\ufe0f\u200d\u20e3"  # variation selectors, zero-width joiner, keycap
+    "\U000e0020-\U000e007f"  # tag characters (subdivision flags)
+    "]+"
+)
+_LINK = re.compile(r"\[([^\]]+)\]\((?:[^)]*)\)")
+_BRACKETED = re.compile(r"\[[^\]]*\]|<[^>]*>|\{[^}]*\}")
+_PAREN = re.compile(r"\(([^()]*)\)")
+_STAR_ACTION = re.compile(r"(?<![*\w])\*([^*\n]+)\*(?![*\w])")
+_EMPHASIS = re.compile(r"(\*{1,3}|_{1,3})(\S(?:.*?\S)?)\1")
+_HEADING = re.compile(r"^\s*#{1,6}\s*")
+_LIST_MARKER = re.compile(r"^\s*(?:[-*•‣◦▪●+]|\d{1,2}[.)])\s+")
+_SPEAKER = re.compile(r"^\s*(?:[A-Z][\w.'-]{0,20}(?:\s[A-Z][\w.'-]{0,20})?)\s*:\s+")
+_TRAILING_DASH = re.compile(r"\s+[-–—]+\s*$")
+_SPEAKABLE = re.compile(r"\w")
+
+STAGE_DIRECTION_MAX_WORDS = 4
+
+
+def _drop_short_aside(match: re.Match[str]) -> str:
+    """'(Alarmed)' or '*smiles*' are stage directions; a longer aside is kept, without brackets."""
+    inner = match.group(1).strip()
+    return "" if len(inner.split()) <= STAGE_DIRECTION_MAX_WORDS else inner
+
+
+def clean_sentence(text: str) -> str:
+    """Return the speakable form of one sentence, or "" if nothing in it should be spoken."""
+    text = _EMOJI.sub("", text)
+    text = _LINK.sub(r"\1", text)
+    text = _BRACKETED.sub(" ", text)
+    text = _PAREN.sub(_drop_short_aside, text)
+    text = _STAR_ACTION.sub(_drop_short_aside, text)
+    text = _EMPHASIS.sub(r"\2", text)
+    text = text.replace("`", "").replace("*", "")
+    lines = [_LIST_MARKER.sub("", _HEADING.sub("", line)) for line in text.splitlines()]
+    text = " ".join(line.strip() for line in lines if line.strip())
+    text = _SPEAKER.sub("", text)
+    text = _TRAILING_DASH.sub(",", text)  # "Well -" → "Well," keeps the pause, drops the symbol
+    text = re.sub(r"\s+([,.!?;:…])", r"\1", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    text = text.lstrip(",;: ")
+    return text if _SPEAKABLE.search(text) else ""
+
+
+def ends_sentence(text: str) -> bool:
+    return bool(text) and text.rstrip("\"'”’)]»")[-1:] in ".!?…।॥؟"
+
+
+def is_question(text: str) -> bool:
+    return text.rstrip("\"'”’)]» ").endswith(("?", "؟"))
+
+
+class ReplyPolicy:
+    """Across the sentences of one reply: at most `max_sentences`, and stop after a question."""
+
+    def __init__(self, max_sentences: int = 2) -> None:
+        self.max_sentences = max_sentences
+        self._sentences = 0
+        self.done = False
+
+    def accept(self, chunk: str) -> str | None:
+        """The cleaned chunk if it may be spoken, else None (nothing speakable, or reply is over)."""
+        if self.done:
+            return None
+        cleaned = clean_sentence(chunk)
+        if not cleaned:
+            return None
+        if ends_sentence(cleaned) or not ends_in_clause(cleaned):
+            self._sentences += 1
+        if self._sentences >= self.max_sentences or is_question(cleaned):
+            self.done = True
+        return cleaned
+
+
+def ends_in_clause(text: str) -> bool:
+    """An early first chunk ends at a clause break (',' ';' ':' '-'); it is not a sentence."""
+    return text[-1:] in ",;:-–—"

@@ -1,0 +1,445 @@
+"""One phone call, end to end: the state machine that ties listener, STT, LLM, tools and replies.
+
+Everything the call does happens in this object's main loop, one event at a time: listener events
+(speech, turns, barge-in, DTMF, hangup), the end of an agent turn, and timers (silence, call length).
+An *agent turn* (greeting, answer, reprompt) runs as one task; interrupting it is cancelling it,
+and the task's cancellation handler keeps exactly what the caller heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from voxline.agent.config import AgentConfig
+from voxline.audio.clock import Clock
+from voxline.audio.pcm import AudioChunk
+from voxline.conversation.history import History
+from voxline.conversation.listener import CallerHangup, DtmfPressed, Listener, ListenerEvent, UserTurn
+from voxline.conversation.metrics import CallRecorder, CallReport, NullRecorder, TurnRecord
+from voxline.conversation.prompt import build_system_prompt
+from voxline.conversation.responder import Reply, static_text
+from voxline.conversation.sanitize import ReplyPolicy
+from voxline.conversation.tools import ToolAction, ToolContext, ToolRegistry
+from voxline.conversation.turns import BargeInFalse, BargeInPause, NoiseDiscarded, SpeechStart
+from voxline.engines.base import Engines, LLMDelta, Transcript
+from voxline.logs import call_id_var
+from voxline.transports.base import CallIO
+
+log = logging.getLogger(__name__)
+
+MAX_TOOL_ROUNDS = 3
+FIRST_CLAUSE_WORDS = 6
+
+
+class State(enum.StrEnum):
+    LISTENING = "listening"
+    USER_SPEAKING = "user_speaking"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+
+
+@dataclass(slots=True)
+class _AgentTurn:
+    record: TurnRecord
+    user_speech_end: float | None = None
+    """Clock time the caller stopped speaking (None for greeting/reprompt)."""
+    task: asyncio.Task[None] | None = None
+    reply: Reply | None = None
+    replies: list[Reply] = field(default_factory=list)
+    llm_replies: list[Reply] = field(default_factory=list)
+    superseded: bool = False
+    """Cancelled because the caller kept talking; if nothing was played, merge with the next turn."""
+
+
+@dataclass(frozen=True, slots=True)
+class _AgentTurnDone:
+    turn: _AgentTurn
+
+
+def normalise_words(text: str) -> list[str]:
+    return [re.sub(r"[^\w]", "", w) for w in re.findall(r"[\w'-]+", text.lower())]
+
+
+class Conversation:
+    def __init__(
+        self,
+        call: CallIO,
+        agent: AgentConfig,
+        engines: Engines,
+        *,
+        recorder: CallRecorder | None = None,
+        clock: Clock | None = None,
+        transport: str = "unknown",
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.call = call
+        self.agent = agent
+        self.engines = engines
+        self.recorder: CallRecorder = recorder or NullRecorder()
+        self.clock: Clock = clock or call.sink.clock
+        self.on_event = on_event
+        self.tools = ToolRegistry(agent)
+        self.history = History(system_prompt="")
+        self.report = CallReport(call.call_id, agent.name, transport, started_at=time.time())
+        self.state = State.LISTENING
+        self._events: asyncio.Queue[ListenerEvent | _AgentTurnDone] = asyncio.Queue()
+        self._turn: _AgentTurn | None = None
+        self._listener: Listener | None = None
+        self._listener_task: asyncio.Task[None] | None = None
+        self._silence_deadline: float | None = None
+        self._call_deadline = 0.0
+        self._reprompts = 0
+        self._carried_user_text = ""
+        self._turn_index = 0
+        self._backchannels = {"".join(normalise_words(b)) for b in agent.turn.backchannels}
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self) -> CallReport:
+        token = call_id_var.set(self.call.call_id)
+        self._safely(self.recorder.call_started, self.report)
+        try:
+            await self._run()
+        except Exception:
+            log.exception("call failed")
+            self.report.end_reason = self.report.end_reason or "error"
+            with contextlib.suppress(Exception):
+                await self.call.hangup("error")
+        finally:
+            self.report.end_reason = self.report.end_reason or "cancelled"
+            await self._stop_tasks()
+            self.report.ended_at = time.time()
+            self._safely(self.recorder.call_ended, self.report)
+            log.info("call ended: %s after %d turns", self.report.end_reason, len(self.report.turns))
+            call_id_var.reset(token)
+        return self.report
+
+    async def _run(self) -> None:
+        self.history.system_prompt = build_system_prompt(self.agent, self.tools.specs())
+        self.call.sink.on_playback_start = self._on_playback_start
+        self.call.sink.start()
+        self._call_deadline = self.clock.now() + self.agent.limits.max_call_s
+        self._listener = Listener(
+            self.call,
+            self.engines.vad.new_stream(),
+            self.agent,
+            self.clock,
+            self._events.put_nowait,
+            agent_speaking=lambda: self._turn is not None,
+        )
+        self._listener_task = asyncio.create_task(self._listener.run(), name="listener")
+        self._start_line(self.agent.greeting)
+        while self.report.end_reason is None:
+            event = await self._next_event()
+            if event is not None:
+                await self._handle(event)
+
+    async def _stop_tasks(self) -> None:
+        await self._cancel_agent_turn()
+        if self._listener_task is not None:
+            self._listener_task.cancel()
+            await asyncio.wait([self._listener_task])
+
+    async def _next_event(self) -> ListenerEvent | _AgentTurnDone | None:
+        """The next event, or None after handling a timer (silence, call length) that fired."""
+        now = self.clock.now()
+        deadline = self._call_deadline
+        silence = self._silence_deadline if self._turn is None and self.state == State.LISTENING else None
+        if silence is not None:
+            deadline = min(deadline, silence)
+        try:
+            return await asyncio.wait_for(self._events.get(), timeout=max(0.0, deadline - now))
+        except TimeoutError:
+            pass
+        if self.clock.now() >= self._call_deadline:
+            log.info("call reached max_call_s; hanging up")
+            await self._cancel_agent_turn()
+            await self.call.hangup("max_duration")
+            self.report.end_reason = "max_duration"
+        elif silence is not None:
+            self._on_silence()
+        return None
+
+    # ------------------------------------------------------------ events
+
+    async def _handle(self, event: ListenerEvent | _AgentTurnDone) -> None:
+        if isinstance(event, _AgentTurnDone):
+            if event.turn is self._turn:
+                self._turn = None
+                self._set_state(State.LISTENING)
+                self._silence_deadline = self.clock.now() + self.agent.limits.silence_reprompt_s
+        elif isinstance(event, SpeechStart):
+            self._silence_deadline = None
+            self._set_state(State.USER_SPEAKING)
+        elif isinstance(event, NoiseDiscarded):
+            if self._turn is None and self.state == State.USER_SPEAKING:
+                self._set_state(State.LISTENING)
+        elif isinstance(event, BargeInPause):
+            self._on_barge_in(event.t_onset)
+        elif isinstance(event, BargeInFalse):
+            await self._resume("noise")
+        elif isinstance(event, UserTurn):
+            await self._on_user_turn(event)
+        elif isinstance(event, DtmfPressed):
+            log.info("caller pressed %s", event.digit)
+            self.history.add_user(f"(caller pressed {event.digit})")
+            self._emit({"type": "dtmf", "digit": event.digit})
+        elif isinstance(event, CallerHangup):
+            self.report.end_reason = "caller_hangup"
+            await self._cancel_agent_turn()
+            self.call.sink.clear()
+
+    def _on_barge_in(self, t_onset: float) -> None:
+        turn = self._turn
+        if turn is None or turn.reply is None:
+            return
+        if turn.reply.pause():
+            stop_ms = (self.clock.now() - t_onset) * 1000
+            turn.record.metrics.barge_in_stop_ms = stop_ms
+            log.info("barge-in: agent stopped %.0f ms after caller onset", stop_ms)
+        self._set_state(State.USER_SPEAKING)
+
+    async def _resume(self, why: str) -> None:
+        turn = self._turn
+        if turn is not None and turn.reply is not None and turn.reply.paused:
+            log.info("false interruption (%s): resuming the reply", why)
+            await turn.reply.resume()
+            self._set_state(State.SPEAKING if turn.reply.sent_audio else State.THINKING)
+
+    async def _on_user_turn(self, event: UserTurn) -> None:
+        self._silence_deadline = None
+        stt_started = self.clock.now()
+        transcript = await self._transcribe(event.audio)
+        stt_ms = (self.clock.now() - stt_started) * 1000
+        text = transcript.text.strip() if transcript else ""
+        turn = self._turn
+        if turn is not None:
+            paused = turn.reply is not None and turn.reply.paused
+            if paused and (not text or self._is_backchannel(text)):
+                await self._resume(f"backchannel {text!r}" if text else "no words")
+                return
+            if not text:
+                return
+            turn.superseded = True
+            await self._cancel_agent_turn()
+        if not text:
+            self._set_state(State.LISTENING)
+            self._silence_deadline = self.clock.now() + self.agent.limits.silence_reprompt_s
+            return
+        self._reprompts = 0
+        log.info("caller said %r", text)
+        self._emit({"type": "user_text", "text": text, "language": transcript.language if transcript else ""})
+        self.history.add_user(text)
+        user_text = f"{self._carried_user_text} {text}".strip()
+        self._carried_user_text = ""
+        record = self._new_record(user_text, transcript.language if transcript else self.agent.language)
+        record.started_at = self._epoch(event.t_onset)
+        record.user_speech_end_at = self._epoch(event.t_last_speech)
+        record.metrics.endpointing_ms = (event.t_decided - event.t_last_speech) * 1000
+        record.metrics.stt_ms = stt_ms
+        agent_turn = _AgentTurn(record, user_speech_end=event.t_last_speech)
+        if self._turn_index > self.agent.limits.max_turns:
+            self._start(agent_turn, self._say(agent_turn, self.agent.goodbye, hang_up="max_turns"))
+        else:
+            self._start(agent_turn, self._answer(agent_turn))
+
+    def _on_silence(self) -> None:
+        self._silence_deadline = None
+        if self._reprompts < self.agent.limits.max_reprompts:
+            self._reprompts += 1
+            self._start_line(self.agent.reprompt)
+        else:
+            self._start_line(self.agent.goodbye, hang_up="silence")
+
+    async def _transcribe(self, audio: AudioChunk) -> Transcript | None:
+        self._set_state(State.THINKING)
+        try:
+            return await self.engines.stt.transcribe(audio, self.agent.language)
+        except Exception:
+            log.exception("speech-to-text failed for a %.1f s turn", audio.duration_s)
+            return None
+
+    def _is_backchannel(self, text: str) -> bool:
+        words = [w for w in normalise_words(text) if w]
+        if not words:
+            return True
+        return "".join(words) in self._backchannels or (
+            len(words) <= 3 and all(w in self._backchannels for w in words)
+        )
+
+    # ------------------------------------------------------------ agent turns
+
+    def _new_record(self, user_text: str, language: str) -> TurnRecord:
+        self._turn_index += 1
+        return TurnRecord(self._turn_index - 1, user_text, "", language, started_at=time.time())
+
+    def _start_line(self, text: str, hang_up: str | None = None) -> None:
+        turn = _AgentTurn(self._new_record("", self.agent.language))
+        self._start(turn, self._say(turn, text, hang_up=hang_up))
+
+    def _start(self, turn: _AgentTurn, body: Coroutine[Any, Any, None]) -> None:
+        self._turn = turn
+        self._set_state(State.THINKING)
+        turn.task = asyncio.create_task(self._run_agent_turn(turn, body), name="agent-turn")
+
+    async def _cancel_agent_turn(self) -> None:
+        turn, self._turn = self._turn, None
+        if turn is not None and turn.task is not None and not turn.task.done():
+            turn.task.cancel()
+            await asyncio.wait([turn.task])
+
+    async def _run_agent_turn(self, turn: _AgentTurn, body: Coroutine[Any, Any, None]) -> None:
+        try:
+            await body
+        except asyncio.CancelledError:
+            reply = turn.reply
+            if turn.superseded and not any(r.sent_audio for r in turn.replies):
+                self._carried_user_text = turn.record.user_text  # the caller was not done yet
+                return
+            if reply is not None:
+                self._reply_done(turn, reply, interrupted=True)
+                self.call.sink.clear()
+            self._close_turn(turn)
+            raise
+        except Exception:
+            log.exception("agent turn failed")
+        self._close_turn(turn)
+        self._events.put_nowait(_AgentTurnDone(turn))
+
+    async def _say(self, turn: _AgentTurn, text: str, hang_up: str | None = None) -> None:
+        await self._play(turn, self._new_reply(static_text(text)))
+        if hang_up:
+            await self._hang_up(hang_up)
+
+    async def _answer(self, turn: _AgentTurn) -> None:
+        llm = self.engines.llm
+        for _ in range(MAX_TOOL_ROUNDS):
+            messages = self.history.messages_for_llm(self.agent.llm.history_tokens, llm.count_tokens)
+            deltas = llm.stream(messages, self.tools.specs(), self.agent.llm.max_tokens)
+            reply = self._new_reply(deltas, policy=ReplyPolicy())
+            turn.llm_replies.append(reply)
+            await self._play(turn, reply)
+            if not reply.tool_calls or not await self._run_tools(turn, reply):
+                return
+
+    async def _run_tools(self, turn: _AgentTurn, reply: Reply) -> bool:
+        """Execute the reply's tool calls; True if the model should speak again about results."""
+        ctx = ToolContext(self.call, self.agent, said=reply.full_text)
+        follow_up = False
+        for n, call in enumerate(reply.tool_calls):
+            call.id = call.id or f"call_{self._turn_index}_{n}"
+            turn.record.tool_calls.append(call.name)
+            outcome = await self.tools.execute(call, ctx)
+            if outcome.action is ToolAction.HANG_UP:
+                self.history.add_tool_result(call, "The call is ending.")
+                if outcome.spoken:
+                    await self._play(turn, self._new_reply(static_text(outcome.spoken)))
+                await self._hang_up("agent_ended")
+                return False
+            if outcome.action is ToolAction.TRANSFER and outcome.target:
+                if outcome.spoken:
+                    await self._play(turn, self._new_reply(static_text(outcome.spoken)))
+                await self.call.sink.drain()
+                if await self.call.transfer(outcome.target):
+                    self.history.add_tool_result(call, "Transferred.")
+                    self.report.end_reason = "transferred"
+                    return False
+                outcome.result = "The transfer failed: this line cannot transfer calls. Tell the caller."
+            self.history.add_tool_result(call, outcome.result or "Done.")
+            follow_up = follow_up or outcome.result is not None
+        return follow_up
+
+    async def _hang_up(self, reason: str) -> None:
+        await self.call.sink.drain()
+        await self.call.hangup(reason)
+        self.report.end_reason = reason
+
+    def _new_reply(self, deltas: AsyncIterator[LLMDelta], policy: ReplyPolicy | None = None) -> Reply:
+        return Reply(
+            deltas,
+            sink=self.call.sink,
+            tts=self.engines.tts,
+            clock=self.clock,
+            policy=policy,
+            first_clause_words=FIRST_CLAUSE_WORDS if policy else 0,
+            fallback_tts=self.engines.fallback_tts,
+            on_audio_start=lambda: self._set_state(State.SPEAKING),
+        )
+
+    async def _play(self, turn: _AgentTurn, reply: Reply) -> None:
+        turn.reply = reply
+        turn.replies.append(reply)
+        await reply.generate()
+        await reply.wait_played()
+        self._reply_done(turn, reply, interrupted=False)
+
+    def _reply_done(self, turn: _AgentTurn, reply: Reply, *, interrupted: bool) -> None:
+        turn.reply = None
+        if interrupted:
+            heard = reply.heard_text()
+            turn.record.interrupted = True
+            self.history.add_assistant(heard, interrupted=True)
+        else:
+            heard = reply.full_text
+            self.history.add_assistant(heard, tool_calls=reply.tool_calls)
+        turn.record.agent_text = f"{turn.record.agent_text} {heard}".strip()
+        turn.record.agent_full_text = f"{turn.record.agent_full_text} {reply.full_text}".strip()
+
+    def _close_turn(self, turn: _AgentTurn) -> None:
+        record, m = turn.record, turn.record.metrics
+        if turn.llm_replies:
+            first = turn.llm_replies[0].metrics
+            m.llm_first_token_ms = first.llm_first_token_ms
+            m.llm_first_sentence_ms = first.llm_first_sentence_ms
+        audible = [r.metrics for r in turn.replies if r.metrics.first_audio_out_at is not None]
+        if turn.replies:
+            m.tts_first_audio_ms = turn.replies[0].metrics.tts_first_audio_ms
+        if audible and audible[0].first_audio_out_at is not None:
+            record.agent_audio_start_at = self._epoch(audible[0].first_audio_out_at)
+            if turn.user_speech_end is not None:
+                m.voice_to_voice_ms = (audible[0].first_audio_out_at - turn.user_speech_end) * 1000
+        self.report.turns.append(record)
+        self._safely(self.recorder.turn_finished, self.call.call_id, record)
+        self._emit({"type": "agent_text", "text": record.agent_text, "interrupted": record.interrupted})
+        self._emit({"type": "metrics", "turn": record.index, **m.as_dict()})
+        log.info(
+            "turn %d%s: %s",
+            record.index,
+            " (interrupted)" if record.interrupted else "",
+            " ".join(f"{k}={v}" for k, v in m.as_dict().items() if v is not None),
+        )
+
+    # ------------------------------------------------------------ helpers
+
+    def _on_playback_start(self, t: float) -> None:
+        turn = self._turn
+        if turn is not None and turn.reply is not None:
+            turn.reply.playback_started(t)
+
+    def _set_state(self, state: State) -> None:
+        if state != self.state:
+            self.state = state
+            self._emit({"type": "state", "state": state.value})
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self._safely(self.on_event, event)
+
+    def _epoch(self, t: float) -> float:
+        """A clock time as wall-clock epoch seconds (for the report)."""
+        return time.time() - (self.clock.now() - t)
+
+    @staticmethod
+    def _safely(fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("%s failed", getattr(fn, "__name__", fn))

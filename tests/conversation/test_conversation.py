@@ -1,0 +1,224 @@
+"""A whole call with fake engines on the real clock: scripted caller audio, tones for speech."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from conversation.fakes import (
+    FakeCallIO,
+    FakeLLM,
+    FakeSTT,
+    FakeTTS,
+    FakeVAD,
+    Script,
+    end_call_delta,
+    wait_until,
+)
+from voxline.agent.config import AgentConfig
+from voxline.conversation.history import INTERRUPTED_MARK
+from voxline.conversation.metrics import CallReport
+from voxline.conversation.session import Conversation
+from voxline.engines.base import Engines, LLMDelta
+
+LONG = "Your new card will arrive within five working days by post. Please activate it in the app."
+
+
+def make_agent(**overrides: Any) -> AgentConfig:
+    config: dict[str, Any] = {
+        "greeting": "Hello.",
+        "reprompt": "Still there?",
+        "goodbye": "Goodbye then.",
+        "turn": {"end_of_turn_silence_ms": 300, "min_speech_ms": 100, "barge_in_min_speech_ms": 200},
+        "limits": {"silence_reprompt_s": 30, "max_reprompts": 1},
+    }
+    config.update(overrides)
+    return AgentConfig.model_validate(config)
+
+
+@dataclass
+class Harness:
+    call: FakeCallIO
+    conversation: Conversation
+    llm: FakeLLM
+    stt: FakeSTT
+    tts: FakeTTS
+    task: asyncio.Task[CallReport]
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def states(self) -> list[str]:
+        return [e["state"] for e in self.events if e["type"] == "state"]
+
+    async def until_listening(self, after: int = 0, within_s: float = 5.0) -> None:
+        """Wait for the agent's turn number `after` to be over (the call is listening again)."""
+        await wait_until(
+            lambda: len(self.conversation.report.turns) > after and self.conversation.state == "listening",
+            within_s,
+        )
+
+    async def until_speaking(self) -> None:
+        await wait_until(lambda: self.conversation.state == "speaking" and self.call.sink.is_playing)
+
+    async def report(self, within_s: float = 5.0) -> CallReport:
+        async with asyncio.timeout(within_s):
+            return await self.task
+
+
+@asynccontextmanager
+async def conversation(
+    replies: Sequence[Script] = (),
+    transcripts: Sequence[str] = (),
+    agent: AgentConfig | None = None,
+    token_delay_s: float = 0.005,
+) -> AsyncIterator[Harness]:
+    call = FakeCallIO()
+    llm, stt, tts = FakeLLM(replies, token_delay_s), FakeSTT(transcripts), FakeTTS()
+    engines = Engines(vad=FakeVAD(), stt=stt, llm=llm, tts=tts)
+    events: list[dict[str, Any]] = []
+    conv = Conversation(call, agent or make_agent(), engines, transport="fake", on_event=events.append)
+    call.start_mic()
+    task = asyncio.create_task(conv.run())
+    harness = Harness(call, conv, llm, stt, tts, task, events)
+    try:
+        yield harness
+    finally:
+        if not task.done():
+            await call.caller_hangs_up()
+            await asyncio.wait([task], timeout=5)
+        await call.aclose()
+
+
+async def test_greeting_then_one_turn_answered() -> None:
+    async with conversation(["We open at nine. We close at five."], ["When do you open?"]) as h:
+        await h.until_listening(after=0)
+        h.call.talk(0.5)
+        await h.until_listening(after=1)
+        await h.call.caller_hangs_up()
+        report = await h.report()
+    assert report.end_reason == "caller_hangup"
+    greeting, answer = report.turns
+    assert greeting.user_text == "" and greeting.agent_text == "Hello."
+    assert answer.user_text == "When do you open?"
+    assert answer.agent_text == "We open at nine. We close at five." and not answer.interrupted
+    m = answer.metrics
+    assert m.endpointing_ms is not None and m.endpointing_ms >= 300
+    for value in (m.stt_ms, m.llm_first_token_ms, m.llm_first_sentence_ms, m.tts_first_audio_ms):
+        assert value is not None and value >= 0
+    assert m.voice_to_voice_ms is not None and m.voice_to_voice_ms > m.endpointing_ms
+    assert 0.3 < h.stt.heard[0] < 1.2  # the caller's 0.5 s plus padding, resampled from 8 kHz
+    assert h.tts.spoken == ["Hello.", "We open at nine.", "We close at five."]
+    # the model saw the system prompt, the greeting and the caller's words
+    roles = [(m.role, m.content) for m in h.llm.requests[0]]
+    assert roles[0][0] == "system" and roles[1:] == [("assistant", "Hello."), ("user", "When do you open?")]
+    assert {"listening", "user_speaking", "thinking", "speaking"} <= set(h.states())
+    assert any(e["type"] == "metrics" for e in h.events)
+
+
+async def test_barge_in_stops_audio_and_keeps_only_heard_words() -> None:
+    async with conversation([LONG, "Sure, go ahead."], ["I need a card", "wait a moment"]) as h:
+        await h.until_listening(after=0)
+        h.call.talk(0.4)
+        await h.until_speaking()
+        await asyncio.sleep(1.0)
+        h.call.talk(0.6)
+        await h.until_listening(after=2, within_s=8)
+    report = await h.report()
+    interrupted = report.turns[1]
+    assert interrupted.interrupted and interrupted.agent_full_text == LONG
+    heard = interrupted.agent_text.split()
+    assert 0 < len(heard) < len(LONG.split()) and LONG.split()[: len(heard)] == heard
+    assert interrupted.metrics.barge_in_stop_ms is not None and interrupted.metrics.barge_in_stop_ms > 0
+    full_reply_s = sum(h.tts.duration_s(s) for s in h.tts.spoken if s in LONG)
+    assert h.call.sink.emitted_s < 0.5 + full_reply_s  # the reply did not play out in full
+    # history: only the heard part, marked; then the new caller turn and the answer to it
+    messages = h.llm.requests[1]
+    assert messages[-2].role == "assistant" and messages[-2].content == " ".join(heard) + INTERRUPTED_MARK
+    assert messages[-1].role == "user" and messages[-1].content == "wait a moment"
+    assert report.turns[2].agent_text == "Sure, go ahead."
+
+
+async def test_backchannel_resumes_the_reply_to_completion() -> None:
+    async with conversation([LONG], ["I need a card", "mm-hm"]) as h:
+        await h.until_listening(after=0)
+        h.call.talk(0.4)
+        await h.until_speaking()
+        await asyncio.sleep(0.8)
+        h.call.talk(0.4)
+        await h.until_listening(after=1, within_s=10)
+    report = await h.report()
+    turn = report.turns[1]
+    assert not turn.interrupted and turn.agent_text == LONG
+    assert turn.metrics.barge_in_stop_ms is not None  # it did pause for the "mm-hm"
+    assert len(h.llm.requests) == 1  # the backchannel was not answered
+    assert len(h.stt.heard) == 2
+    full_reply_s = h.tts.duration_s("Hello.") + sum(h.tts.duration_s(s) for s in h.tts.spoken[1:])
+    assert h.call.sink.emitted_s >= full_reply_s - 0.05  # everything was played (the cut part twice)
+
+
+async def test_silence_reprompts_then_says_goodbye_and_hangs_up() -> None:
+    agent = make_agent(limits={"silence_reprompt_s": 0.3, "max_reprompts": 1})
+    async with conversation(agent=agent) as h:
+        report = await h.report(within_s=8)
+    assert report.end_reason == "silence" and h.call.hung_up == "silence"
+    assert [t.agent_text for t in report.turns] == ["Hello.", "Still there?", "Goodbye then."]
+    assert h.llm.requests == []
+
+
+async def test_end_call_tool_plays_goodbye_then_hangs_up() -> None:
+    reply = [LLMDelta(text="Thanks for calling, bye!"), end_call_delta()]
+    async with conversation([reply], ["that's all, bye"]) as h:
+        await h.until_listening(after=0)
+        h.call.talk(0.4)
+        report = await h.report()
+    assert report.end_reason == "agent_ended" and h.call.hung_up == "agent_ended"
+    last = report.turns[-1]
+    assert last.tool_calls == ["end_call"] and last.agent_text == "Thanks for calling, bye!"
+    # the goodbye was fully played before hanging up
+    assert h.call.sink.emitted_s >= h.tts.duration_s("Hello.") + h.tts.duration_s(last.agent_text) - 0.05
+
+
+async def test_end_call_without_words_speaks_the_agent_goodbye() -> None:
+    async with conversation([[end_call_delta()]], ["bye"]) as h:
+        await h.until_listening(after=0)
+        h.call.talk(0.4)
+        report = await h.report()
+    assert report.end_reason == "agent_ended"
+    assert report.turns[-1].agent_text == "Goodbye then."
+
+
+async def test_caller_hangup_mid_reply_ends_cleanly_and_closes_the_llm() -> None:
+    slow_long = " ".join(["word"] * 60) + "."
+    async with conversation([f"One moment. {slow_long}"], ["tell me everything"], token_delay_s=0.05) as h:
+        await h.until_listening(after=0)
+        h.call.talk(0.4)
+        await h.until_speaking()
+        await h.call.caller_hangs_up()
+        report = await h.report()
+    assert report.end_reason == "caller_hangup"
+    assert h.llm.closed == 1 and h.llm.finished == 0  # generation was stopped, not run to the end
+    assert report.turns[-1].interrupted
+    assert not h.call.sink.is_playing
+
+
+async def test_caller_continuing_while_agent_thinks_gets_one_combined_answer() -> None:
+    async with conversation(["Done."], ["I want to", "block my card"], token_delay_s=0.4) as h:
+        await h.until_listening(after=0)
+        h.call.talk(0.3)
+        await wait_until(lambda: h.conversation.state == "thinking" and len(h.stt.heard) == 1)
+        h.call.talk(0.4)
+        await h.until_listening(after=1, within_s=8)
+    report = await h.report()
+    assert [t.user_text for t in report.turns] == ["", "I want to block my card"]
+    assert h.llm.requests[-1][-1].content == "I want to block my card"
+
+
+async def test_dtmf_goes_into_history() -> None:
+    async with conversation(["Got it."], ["my choice"]) as h:
+        await h.until_listening(after=0)
+        h.call.press("5")
+        h.call.talk(0.4)
+        await h.until_listening(after=1)
+    assert h.llm.requests[0][-1].content == "(caller pressed 5) my choice"

@@ -1,0 +1,102 @@
+"""Turn-taking on virtual time: 32 ms frames with scripted speech probabilities."""
+
+from __future__ import annotations
+
+import pytest
+
+from voxline.agent.config import AgentConfig
+from voxline.conversation.turns import (
+    BargeInConfirmed,
+    BargeInFalse,
+    BargeInPause,
+    NoiseDiscarded,
+    SpeechEnd,
+    SpeechStart,
+    TurnDetector,
+    TurnEvent,
+    TurnParams,
+)
+
+FRAME = 0.032
+
+
+def run(script: list[tuple[float, float]], agent_speaking: bool = False) -> list[tuple[float, TurnEvent]]:
+    """script: (seconds, probability) segments. Returns (frame end time, event) pairs."""
+    detector = TurnDetector(TurnParams(), frame_s=FRAME)
+    events: list[tuple[float, TurnEvent]] = []
+    t = 0.0
+    for seconds, probability in script:
+        for _ in range(round(seconds / FRAME)):
+            t = round(t + FRAME, 6)
+            events += [(t, e) for e in detector.step(t, probability, agent_speaking)]
+    return events
+
+
+def kinds(events: list[tuple[float, TurnEvent]]) -> list[type]:
+    return [type(e) for _, e in events]
+
+
+def test_a_turn_starts_after_min_speech_and_ends_after_silence() -> None:
+    events = run([(0.32, 0.0), (0.96, 0.9), (0.8, 0.0)])
+    assert kinds(events) == [SpeechStart, SpeechEnd]
+    (t_start, start), (t_end, end) = events
+    assert start.t_onset == pytest.approx(0.32)
+    assert t_start - start.t_onset == pytest.approx(0.16)  # 5 frames ≥ 150 ms
+    assert isinstance(end, SpeechEnd)
+    assert end.t_last_speech == pytest.approx(1.28)
+    assert end.t_decided - end.t_last_speech == pytest.approx(0.512)  # first frame ≥ 500 ms
+    assert t_end == end.t_decided
+
+
+def test_short_burst_is_noise() -> None:
+    events = run([(0.32, 0.0), (0.096, 1.0), (1.0, 0.0)])
+    assert kinds(events) == [NoiseDiscarded]
+    noise = events[0][1]
+    assert isinstance(noise, NoiseDiscarded)
+    assert noise.t_end - noise.t_onset == pytest.approx(0.096)
+
+
+def test_a_pause_shorter_than_end_of_turn_silence_does_not_split_the_turn() -> None:
+    events = run([(0.64, 0.9), (0.32, 0.0), (0.64, 0.9), (0.7, 0.0)])
+    assert kinds(events) == [SpeechStart, SpeechEnd]
+    end = events[1][1]
+    assert isinstance(end, SpeechEnd)
+    assert end.t_onset == pytest.approx(0.0) and end.t_last_speech == pytest.approx(1.6)
+
+
+def test_hysteresis_keeps_a_dipping_voice_voiced() -> None:
+    # 0.4 would not start speech (threshold 0.5) but keeps it going (off threshold 0.35)
+    events = run([(0.32, 0.9), (0.64, 0.4), (0.6, 0.1)])
+    end = events[-1][1]
+    assert isinstance(end, SpeechEnd)
+    assert end.t_last_speech == pytest.approx(0.96)
+    assert kinds(run([(0.64, 0.4), (0.6, 0.0)])) == []
+
+
+def test_barge_in_pauses_within_three_frames_then_confirms() -> None:
+    events = run([(0.64, 0.9), (0.7, 0.0)], agent_speaking=True)
+    assert kinds(events) == [BargeInPause, BargeInConfirmed, SpeechStart, SpeechEnd]
+    t_pause, pause = events[0]
+    assert t_pause - pause.t_onset <= 3 * FRAME + 1e-9
+    t_confirm, confirm = events[1]
+    assert t_confirm - confirm.t_onset >= 0.25
+
+
+def test_a_cough_during_agent_speech_is_a_false_barge_in() -> None:
+    events = run([(0.128, 1.0), (0.5, 0.0)], agent_speaking=True)
+    assert kinds(events) == [BargeInPause, NoiseDiscarded, BargeInFalse]
+    t_false = events[-1][0]
+    assert t_false - 0.128 <= 0.32  # resumes soon after the cough ends, not after a full turn gap
+
+
+def test_a_single_frame_blip_does_not_pause_the_agent() -> None:
+    assert kinds(run([(0.032, 1.0), (0.5, 0.0)], agent_speaking=True)) == [NoiseDiscarded]
+
+
+def test_params_from_agent_config() -> None:
+    agent = AgentConfig.model_validate(
+        {"vad": {"threshold": 0.6}, "turn": {"end_of_turn_silence_ms": 700, "min_speech_ms": 200}}
+    )
+    params = TurnParams.from_agent(agent)
+    assert params.threshold == 0.6 and params.off_threshold == pytest.approx(0.45)
+    assert params.end_of_turn_silence_s == 0.7 and params.min_speech_s == 0.2
