@@ -106,6 +106,30 @@ def build_engines(agent: AgentConfig, catalog: ModelCatalog | None = None) -> En
 
         stt = OpenAISTT(_need_url("stt", agent.stt.base_url), agent.stt.model, api_key=agent.stt.api_key)
 
+    llm = _load_llm(agent, llm_model)
+
+    fallback = (
+        None if fallback_model is None else _build_tts(agent.fallback_voice, fallback_model, "fallback_voice")
+    )
+    return Engines(
+        vad=SileroVAD(vad_path),
+        stt=stt,
+        llm=llm,
+        tts=_build_tts(agent.voice, voice_model, "voice"),
+        fallback_tts=fallback,
+    )
+
+
+
+def build_llm(agent: AgentConfig, catalog: ModelCatalog | None = None) -> LLM:
+    """Only the agent's LLM (for the text console)."""
+    catalog = catalog or ModelCatalog()
+    if agent.llm.engine != "llama_cpp":
+        return _load_llm(agent, agent.llm.model)
+    return _load_llm(agent, _llm_model(catalog, agent.llm))
+
+
+def _load_llm(agent: AgentConfig, llm_model: Path | str) -> LLM:
     llm: LLM
     if agent.llm.engine == "llama_cpp":
         from voxline.engines.llm_llamacpp import LlamaCppLLM
@@ -126,17 +150,7 @@ def build_engines(agent: AgentConfig, catalog: ModelCatalog | None = None) -> En
             temperature=agent.llm.temperature,
         )
 
-    fallback = (
-        None if fallback_model is None else _build_tts(agent.fallback_voice, fallback_model, "fallback_voice")
-    )
-    return Engines(
-        vad=SileroVAD(vad_path),
-        stt=stt,
-        llm=llm,
-        tts=_build_tts(agent.voice, voice_model, "voice"),
-        fallback_tts=fallback,
-    )
-
+    return llm
 
 async def warm_up(engines: Engines, system_prompt: str, tools: Sequence[ToolSpec] = ()) -> None:
     """Load everything into memory/caches before the first call: whisper's first run, the LLM's

@@ -1,0 +1,152 @@
+"""Wiring: build an agent's engines once, then run calls on the server, from files, or as text chat."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from voxline.agent.config import AgentConfig
+from voxline.audio.pcm import AudioChunk
+from voxline.conversation.prompt import build_system_prompt
+from voxline.conversation.tools import ToolRegistry
+from voxline.engines.base import Engines
+from voxline.transports.base import CallIO, Dtmf, PacedSink
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+log = logging.getLogger(__name__)
+
+
+def new_call_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def load_engines(agent: AgentConfig) -> Engines:
+    """Load the agent's models (blocking; raises ModelNotInstalledError with install advice)."""
+    from voxline.engines.factory import build_engines
+
+    return build_engines(agent)
+
+
+async def warm_engines(agent: AgentConfig, engines: Engines) -> None:
+    """Warm every model, and put exactly the prompt prefix calls will use into the LLM's KV cache."""
+    from voxline.engines.factory import warm_up
+
+    tools = ToolRegistry(agent).specs()
+    await warm_up(engines, build_system_prompt(agent, tools), tools)
+
+
+def create_server_app(agent: AgentConfig, db_path: Path | None = None) -> FastAPI:
+    """The production server: models are loaded before the port opens, so a missing one fails fast."""
+    from voxline.records import SqliteCallRecorder
+    from voxline.server.app import create_app
+
+    engines = load_engines(agent)
+
+    async def warm(loaded: Engines) -> None:
+        await warm_engines(agent, loaded)
+
+    return create_app(agent, engines=engines, warm_up=warm, recorder=SqliteCallRecorder(db_path))
+
+
+async def simulate_call(
+    agent: AgentConfig,
+    turns: Sequence[Path],
+    *,
+    pause_s: float = 1.0,
+    barge_in_after_s: float | None = None,
+    tail_s: float = 6.0,
+    out: Path | None = None,
+    db_path: Path | None = None,
+    engines: Engines | None = None,
+) -> dict[str, Any]:
+    """Play caller WAVs into the agent in real time; return the report (report.json's content)."""
+    from voxline.conversation.session import Conversation
+    from voxline.records import SqliteCallRecorder
+    from voxline.transports.file import FileCall
+
+    for turn in turns:
+        if not Path(turn).is_file():
+            raise FileNotFoundError(f"caller turn not found: {turn}")
+    call = FileCall(
+        list(turns), pause_s=pause_s, barge_in_after_s=barge_in_after_s, tail_s=tail_s, call_id=new_call_id()
+    )  # reads and converts every WAV now, so a bad file fails before any model loads
+    if engines is None:
+        engines = await asyncio.to_thread(load_engines, agent)
+        await warm_engines(agent, engines)
+    recorder = SqliteCallRecorder(db_path)
+    try:
+        report = await Conversation(call, agent, engines, recorder=recorder, transport="file").run()
+    finally:
+        await call.aclose()
+        recorder.close()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        call.save(out)
+    result = report.as_dict()
+    # The caller's own view of latency (from the audio it sent and heard), next to the agent's.
+    caller_turns = [t for t in result["turns"] if t["user_text"]]
+    for turn, latency in zip(caller_turns, call.caller_side_latencies(), strict=False):
+        turn["caller_side_voice_to_voice_ms"] = None if latency is None else round(latency * 1000, 1)
+    result["caller_timeline"] = [
+        {"source": t.source, "start_s": t.start_s, "speech_end_s": t.speech_end_s, "reply_onset_s": t.reply_onset_s}
+        for t in call.turns
+    ]
+    if out is not None:
+        result["recording"] = str(out)
+    return result
+
+
+# ---------------------------------------------------------------- text chat
+
+
+class _SilentSink(PacedSink):
+    async def _emit(self, frame: AudioChunk) -> None:
+        pass
+
+
+class ConsoleCall(CallIO):
+    """The text console as a 'call', so tools like end_call behave as they do on the phone."""
+
+    def __init__(self) -> None:
+        super().__init__(new_call_id(), 16000, _SilentSink(16000))
+        self.ended = False
+
+    async def receive(self) -> AudioChunk | Dtmf | None:
+        return None
+
+    async def hangup(self, reason: str = "normal") -> None:
+        self.hangup_reason = reason
+        self.ended = True
+
+
+async def chat_console(agent: AgentConfig) -> None:
+    """Read caller lines from stdin, answer through the same LLM, prompt, output filter and tools."""
+    from voxline.conversation.chat import TextConversation
+
+    engines_llm = await asyncio.to_thread(_load_llm, agent)
+    console = ConsoleCall()
+    chat = TextConversation(agent, engines_llm, console)
+    print(f"{agent.name} — type to talk, Ctrl-D to hang up.\nagent: {agent.greeting}", flush=True)
+    while not console.ended:
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            break
+        if not line.strip():
+            continue
+        reply = await chat.reply(line.strip())
+        print(f"agent: {reply}", flush=True)
+    if console.ended:
+        print("(the agent ended the call)")
+
+
+def _load_llm(agent: AgentConfig) -> Any:
+    from voxline.engines.factory import build_llm
+
+    return build_llm(agent)
