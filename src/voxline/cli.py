@@ -90,8 +90,13 @@ def simulate(
     try:
         result = asyncio.run(
             simulate_call(
-                config, turns, pause_s=pause, barge_in_after_s=barge_in_after, tail_s=tail,
-                out=out, db_path=db,
+                config,
+                turns,
+                pause_s=pause,
+                barge_in_after_s=barge_in_after,
+                tail_s=tail,
+                out=out,
+                db_path=db,
             )
         )
     except (AudioFormatError, EngineError, FileNotFoundError) as exc:
@@ -134,8 +139,10 @@ def models_list() -> None:
 
     rows = list_models()
     for row in rows:
-        state = typer.style("ready", fg=typer.colors.GREEN) if row.ready else typer.style(
-            "missing", fg=typer.colors.YELLOW
+        state = (
+            typer.style("ready", fg=typer.colors.GREEN)
+            if row.ready
+            else typer.style("missing", fg=typer.colors.YELLOW)
         )
         typer.echo(f"{row.name:18} {row.kind:4} {state:16} {row.source}")
         if row.ready and row.path:

@@ -44,9 +44,7 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created)) + f".{int(record.msecs):03d}"
-        extras = {
-            k: v for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")
-        }
+        extras = {k: v for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")}
         tail = " ".join(f"{k}={v}" for k, v in extras.items())
         line = f"{stamp} {record.levelname[0]} [{getattr(record, 'call_id', '-')}] {record.name}: "
         line += record.getMessage() + (f" {tail}" if tail else "")

@@ -71,12 +71,20 @@ async def simulate_call(
     from voxline.records import SqliteCallRecorder
     from voxline.transports.file import FileCall
 
-    for turn in turns:
-        if not Path(turn).is_file():
-            raise FileNotFoundError(f"caller turn not found: {turn}")
-    call = FileCall(
-        list(turns), pause_s=pause_s, barge_in_after_s=barge_in_after_s, tail_s=tail_s, call_id=new_call_id()
-    )  # reads and converts every WAV now, so a bad file fails before any model loads
+    def open_call() -> FileCall:
+        for turn in turns:
+            if not Path(turn).is_file():
+                raise FileNotFoundError(f"caller turn not found: {turn}")
+        # reads and converts every WAV now, so a bad file fails before any model loads
+        return FileCall(
+            list(turns),
+            pause_s=pause_s,
+            barge_in_after_s=barge_in_after_s,
+            tail_s=tail_s,
+            call_id=new_call_id(),
+        )
+
+    call = await asyncio.to_thread(open_call)
     if engines is None:
         engines = await asyncio.to_thread(load_engines, agent)
         await warm_engines(agent, engines)
@@ -95,7 +103,12 @@ async def simulate_call(
     for turn, latency in zip(caller_turns, call.caller_side_latencies(), strict=False):
         turn["caller_side_voice_to_voice_ms"] = None if latency is None else round(latency * 1000, 1)
     result["caller_timeline"] = [
-        {"source": t.source, "start_s": t.start_s, "speech_end_s": t.speech_end_s, "reply_onset_s": t.reply_onset_s}
+        {
+            "source": t.source,
+            "start_s": t.start_s,
+            "speech_end_s": t.speech_end_s,
+            "reply_onset_s": t.reply_onset_s,
+        }
         for t in call.turns
     ]
     if out is not None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from speech import caller_turns, prompt, transcripts, word_recall
 
+from speech import caller_turns, prompt, transcripts, word_recall
 from voxline.agent.config import AgentConfig
 from voxline.audio.levels import speech_start_s
 from voxline.audio.pcm import AudioChunk
@@ -35,7 +35,12 @@ async def test_two_turn_call_transcribes_answers_and_speaks(
     (q1, text1), (q2, text2) = caller_turns()[0], caller_turns()[13]
     out = tmp_path / "call.wav"
     result = await simulate_call(
-        bank_agent, [q1, q2], pause_s=1.0, tail_s=5.0, out=out, db_path=tmp_path / "calls.sqlite3",
+        bank_agent,
+        [q1, q2],
+        pause_s=1.0,
+        tail_s=5.0,
+        out=out,
+        db_path=tmp_path / "calls.sqlite3",
         engines=real_engines,
     )
     json.dumps(result)  # the report is JSON-serialisable as report.json
@@ -49,7 +54,13 @@ async def test_two_turn_call_transcribes_answers_and_speaks(
         assert turn["agent_text"].strip(), turn
         assert not turn["interrupted"]
         m = turn["metrics"]
-        for key in ("endpointing_ms", "stt_ms", "llm_first_token_ms", "tts_first_audio_ms", "voice_to_voice_ms"):
+        for key in (
+            "endpointing_ms",
+            "stt_ms",
+            "llm_first_token_ms",
+            "tts_first_audio_ms",
+            "voice_to_voice_ms",
+        ):
             assert m[key] is not None and m[key] > 0, (key, m)
         assert m["barge_in_stop_ms"] is None
         # voice-to-voice contains the endpointing wait and the model stages that precede audio
@@ -99,7 +110,9 @@ async def test_silent_caller_gets_reprompt_then_goodbye(
     bank_agent: AgentConfig, real_engines: Engines, tmp_path: Path
 ) -> None:
     quick = bank_agent.model_copy(
-        update={"limits": bank_agent.limits.model_copy(update={"silence_reprompt_s": 2.0, "max_reprompts": 1})}
+        update={
+            "limits": bank_agent.limits.model_copy(update={"silence_reprompt_s": 2.0, "max_reprompts": 1})
+        }
     )
     silence = tmp_path / "silence.wav"
     write_wav(silence, AudioChunk.silence(1.0, 8000))

@@ -14,17 +14,18 @@ import numpy as np
 import pytest
 import soxr
 import websockets
+
 from speech import prompt, transcripts, word_recall
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "server"))
-from ws_harness import LiveServer  # noqa: E402
+from ws_harness import LiveServer
 
-from voxline.agent.config import AgentConfig  # noqa: E402
-from voxline.audio.pcm import AudioChunk  # noqa: E402
-from voxline.audio.wav import read_wav  # noqa: E402
-from voxline.engines.base import Engines  # noqa: E402
-from voxline.records import SqliteCallRecorder  # noqa: E402
-from voxline.server.app import create_app  # noqa: E402
+from voxline.agent.config import AgentConfig
+from voxline.audio.pcm import AudioChunk
+from voxline.audio.wav import read_wav
+from voxline.engines.base import Engines
+from voxline.records import SqliteCallRecorder
+from voxline.server.app import create_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -85,6 +86,17 @@ async def test_websocket_call_with_real_models(live: tuple[LiveServer, Path], tr
     assert audio.duration_s > 2.0 and audio.rms_dbfs() > -45
     heard = await transcriber.transcribe(audio, "en")  # type: ignore[attr-defined]
     assert word_recall(str(reply["text"]), heard.text) >= 0.4, (reply, heard.text)
+    # the call is in the SQLite record, with the caller's turn
+    ready = next(e for e in events if e["type"] == "ready")
+    recorder = SqliteCallRecorder(db)
+    for _ in range(50):
+        record = recorder.get_call(str(ready["call_id"]))
+        if record and any(t["user_text"] for t in record["turns"]):
+            break
+        await asyncio.sleep(0.1)
+    recorder.close()
+    assert record is not None
+    assert any(word_recall(transcripts()[QUESTION], t["user_text"]) >= 0.6 for t in record["turns"]), record
 
 
 def _fake_mic(path: Path) -> Path:

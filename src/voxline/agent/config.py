@@ -31,7 +31,18 @@ class TurnConfig(_Strict):
     )
     backchannels: list[str] = Field(
         default_factory=lambda: [
-            "mm-hm", "mhm", "mm", "uh-huh", "okay", "ok", "yeah", "yes", "right", "sure", "i see", "hmm",
+            "mm-hm",
+            "mhm",
+            "mm",
+            "uh-huh",
+            "okay",
+            "ok",
+            "yeah",
+            "yes",
+            "right",
+            "sure",
+            "i see",
+            "hmm",
         ],
         description="words that acknowledge without taking the turn; the agent resumes after them",
     )
@@ -82,9 +93,7 @@ class LimitsConfig(_Strict):
 
 class AgentConfig(_Strict):
     name: str = "voxline assistant"
-    persona: str = (
-        "You are a friendly, efficient phone agent. You help callers quickly and politely."
-    )
+    persona: str = "You are a friendly, efficient phone agent. You help callers quickly and politely."
     rules: list[str] = Field(default_factory=list)
     language: str = "en"
     greeting: str = "Hello, thanks for calling. How can I help you today?"

@@ -120,7 +120,6 @@ def build_engines(agent: AgentConfig, catalog: ModelCatalog | None = None) -> En
     )
 
 
-
 def build_llm(agent: AgentConfig, catalog: ModelCatalog | None = None) -> LLM:
     """Only the agent's LLM (for the text console)."""
     catalog = catalog or ModelCatalog()
@@ -151,6 +150,7 @@ def _load_llm(agent: AgentConfig, llm_model: Path | str) -> LLM:
         )
 
     return llm
+
 
 async def warm_up(engines: Engines, system_prompt: str, tools: Sequence[ToolSpec] = ()) -> None:
     """Load everything into memory/caches before the first call: whisper's first run, the LLM's
