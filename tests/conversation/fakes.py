@@ -97,7 +97,7 @@ class FakeLLM:
         finally:
             self.closed += 1
 
-    async def warm_up(self, system_prompt: str) -> None:
+    async def warm_up(self, system_prompt: str, tools: Sequence[ToolSpec] = ()) -> None:
         pass
 
     def count_tokens(self, text: str) -> int:

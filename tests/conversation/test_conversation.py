@@ -222,3 +222,50 @@ async def test_dtmf_goes_into_history() -> None:
         h.call.talk(0.4)
         await h.until_listening(after=1)
     assert h.llm.requests[0][-1].content == "(caller pressed 5) my choice"
+
+
+async def test_caller_pausing_mid_sentence_gets_one_answer_to_the_whole_sentence() -> None:
+    # The pause (300 ms) is long enough to start STT speculatively (150 ms) but shorter than the
+    # end of turn (600 ms): the draft transcript of the first half must be thrown away.
+    agent = make_agent(
+        turn={"end_of_turn_silence_ms": 600, "speculative_pause_ms": 150, "min_speech_ms": 100}
+    )
+    async with conversation(
+        ["Your balance is on the app."], ["I would like to", "I would like to check my balance"], agent
+    ) as h:
+        await h.until_listening(after=0)
+        h.call.talk(0.5)
+        await asyncio.sleep(0.8)  # 0.5 s of speech, then a 0.3 s pause...
+        h.call.talk(0.5)  # ...and the caller goes on
+        await h.until_listening(after=1, within_s=8)
+        await asyncio.sleep(0.5)
+        await h.call.caller_hangs_up()
+        report = await h.report()
+    answers = [t for t in report.turns if t.user_text]
+    assert [t.user_text for t in answers] == ["I would like to check my balance"]
+    assert len(h.llm.requests) == 1  # one answer, never one to the first half
+    assert h.stt.heard[0] < h.stt.heard[1]  # the draft heard half; the final heard the whole turn
+
+
+async def test_speculative_transcript_is_reused_when_the_caller_has_finished() -> None:
+    agent = make_agent(turn={"end_of_turn_silence_ms": 500, "speculative_pause_ms": 150})
+    async with conversation(["Sure."], ["Check my balance please"], agent) as h:
+        await h.until_listening(after=0)
+        h.call.talk(0.5)
+        await h.until_listening(after=1, within_s=8)
+        await h.call.caller_hangs_up()
+        report = await h.report()
+    assert [t.user_text for t in report.turns if t.user_text] == ["Check my balance please"]
+    assert len(h.stt.heard) == 1  # transcribed once, during the end-of-turn silence
+    m = report.turns[1].metrics
+    assert m.stt_ms is not None and m.stt_ms < 10  # nothing left to wait for when the turn ended
+
+
+async def test_both_sides_saying_goodbye_ends_the_call_even_without_the_tool() -> None:
+    async with conversation(["You're welcome, goodbye!"], ["Thanks, goodbye"]) as h:
+        await h.until_listening(after=0)
+        h.call.talk(0.4)
+        report = await h.report(within_s=8)
+    assert report.end_reason == "agent_ended"
+    assert h.call.hung_up == "agent_ended"
+    assert report.turns[-1].agent_text == "You're welcome, goodbye!"

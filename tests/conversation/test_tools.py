@@ -60,3 +60,12 @@ async def test_custom_tools_by_decorator_and_register() -> None:
     assert failed.result is not None and "backend down" in failed.result
     unknown = await registry.execute(ToolCall("nope"), ctx)
     assert unknown.result is not None and "nope" in unknown.result
+
+
+def test_says_goodbye_recognises_farewells_only() -> None:
+    from voxline.conversation.tools import says_goodbye
+
+    for text in ("Goodbye.", "OK bye!", "Thanks, good-bye", "Have a nice day."):
+        assert says_goodbye(text), text
+    for text in ("Could you say that again?", "By the way, my card", "Byelaws apply"):
+        assert not says_goodbye(text), text

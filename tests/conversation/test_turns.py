@@ -11,6 +11,7 @@ from voxline.conversation.turns import (
     BargeInPause,
     NoiseDiscarded,
     SpeechEnd,
+    SpeechPause,
     SpeechStart,
     TurnDetector,
     TurnEvent,
@@ -20,9 +21,11 @@ from voxline.conversation.turns import (
 FRAME = 0.032
 
 
-def run(script: list[tuple[float, float]], agent_speaking: bool = False) -> list[tuple[float, TurnEvent]]:
+def run(
+    script: list[tuple[float, float]], agent_speaking: bool = False, speculative_pause_s: float = 0.0
+) -> list[tuple[float, TurnEvent]]:
     """script: (seconds, probability) segments. Returns (frame end time, event) pairs."""
-    detector = TurnDetector(TurnParams(), frame_s=FRAME)
+    detector = TurnDetector(TurnParams(speculative_pause_s=speculative_pause_s), frame_s=FRAME)
     events: list[tuple[float, TurnEvent]] = []
     t = 0.0
     for seconds, probability in script:
@@ -100,3 +103,16 @@ def test_params_from_agent_config() -> None:
     params = TurnParams.from_agent(agent)
     assert params.threshold == 0.6 and params.off_threshold == pytest.approx(0.45)
     assert params.end_of_turn_silence_s == 0.7 and params.min_speech_s == 0.2
+
+
+def test_a_pause_is_announced_once_per_gap_before_the_turn_ends() -> None:
+    # speech, a 320 ms pause (announced, turn goes on), speech again, then the real end
+    events = run([(0.64, 0.9), (0.32, 0.0), (0.64, 0.9), (0.7, 0.0)], speculative_pause_s=0.2)
+    assert kinds(events) == [SpeechStart, SpeechPause, SpeechPause, SpeechEnd]
+    first_pause, second_pause, end = events[1][1], events[2][1], events[3][1]
+    assert isinstance(first_pause, SpeechPause) and isinstance(second_pause, SpeechPause)
+    assert isinstance(end, SpeechEnd)
+    assert first_pause.t_last_speech < second_pause.t_last_speech
+    # the last announced pause and the end share the same last speech: the draft can be reused
+    assert second_pause.t_last_speech == end.t_last_speech
+    assert events[2][0] - second_pause.t_last_speech == pytest.approx(0.224)  # first frame ≥ 200 ms

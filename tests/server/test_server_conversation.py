@@ -63,7 +63,7 @@ class ScriptedLLM:
             yield LLMDelta(text=word + " ")
         yield LLMDelta(finish_reason="stop")
 
-    async def warm_up(self, system_prompt: str) -> None:
+    async def warm_up(self, system_prompt: str, tools: Sequence[ToolSpec] = ()) -> None:
         pass
 
     def count_tokens(self, text: str) -> int:

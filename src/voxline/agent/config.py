@@ -25,6 +25,9 @@ class VADConfig(_Strict):
 
 class TurnConfig(_Strict):
     end_of_turn_silence_ms: int = Field(500, ge=100, le=3000, description="silence that ends a turn")
+    speculative_pause_ms: int = Field(
+        200, ge=0, le=3000, description="caller pause after which STT starts speculatively (0: off)"
+    )
     min_speech_ms: int = Field(150, ge=30, le=2000, description="shorter bursts are noise")
     barge_in_min_speech_ms: int = Field(
         250, ge=40, le=3000, description="caller speech during agent speech this long pauses the agent"

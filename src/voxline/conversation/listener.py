@@ -24,6 +24,7 @@ from voxline.conversation.turns import (
     BargeInPause,
     NoiseDiscarded,
     SpeechEnd,
+    SpeechPause,
     SpeechStart,
     TurnDetector,
     TurnParams,
@@ -45,6 +46,19 @@ class UserTurn:
     t_onset: float
     t_last_speech: float
     t_decided: float
+    key: float | None = None
+    """Audio-time of the last speech (see TurnDraft.key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDraft:
+    """The caller paused: the turn's audio so far, to transcribe before the turn is confirmed.
+    It is the final turn's audio exactly if the UserTurn that follows has the same t_last_speech."""
+
+    audio: AudioChunk
+    t_last_speech: float
+    key: float
+    """Audio-time of the last speech: equal on the draft and the turn when nothing was said since."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +75,7 @@ class CallerHangup:
 ListenerEvent = (
     SpeechStart
     | UserTurn
+    | TurnDraft
     | NoiseDiscarded
     | BargeInPause
     | BargeInConfirmed
@@ -137,7 +152,10 @@ class Listener:
             if isinstance(event, SpeechEnd):
                 audio = self._turn_audio(event.t_onset, event.t_last_speech)
                 times = (event.t_onset + offset, event.t_last_speech + offset, event.t_decided + offset)
-                self._emit(UserTurn(audio, *times))
+                self._emit(UserTurn(audio, *times, key=event.t_last_speech))
+            elif isinstance(event, SpeechPause):
+                audio = self._turn_audio(event.t_onset, event.t_last_speech)
+                self._emit(TurnDraft(audio, event.t_last_speech + offset, key=event.t_last_speech))
             elif isinstance(event, NoiseDiscarded):
                 shifted = replace(event, t_onset=event.t_onset + offset, t_end=event.t_end + offset)
                 self._emit(shifted)

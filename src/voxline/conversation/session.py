@@ -22,12 +22,19 @@ from voxline.agent.config import AgentConfig
 from voxline.audio.clock import Clock
 from voxline.audio.pcm import AudioChunk
 from voxline.conversation.history import History
-from voxline.conversation.listener import CallerHangup, DtmfPressed, Listener, ListenerEvent, UserTurn
+from voxline.conversation.listener import (
+    CallerHangup,
+    DtmfPressed,
+    Listener,
+    ListenerEvent,
+    TurnDraft,
+    UserTurn,
+)
 from voxline.conversation.metrics import CallRecorder, CallReport, NullRecorder, TurnRecord
 from voxline.conversation.prompt import build_system_prompt
 from voxline.conversation.responder import Reply, static_text
 from voxline.conversation.sanitize import ReplyPolicy
-from voxline.conversation.tools import ToolAction, ToolContext, ToolRegistry
+from voxline.conversation.tools import ToolAction, ToolContext, ToolRegistry, says_goodbye
 from voxline.conversation.turns import BargeInFalse, BargeInPause, NoiseDiscarded, SpeechStart
 from voxline.engines.base import Engines, LLMDelta, Transcript
 from voxline.logs import call_id_var
@@ -36,7 +43,8 @@ from voxline.transports.base import CallIO
 log = logging.getLogger(__name__)
 
 MAX_TOOL_ROUNDS = 3
-FIRST_CLAUSE_WORDS = 6
+FIRST_CLAUSE_WORDS = 2
+"""A first clause this long ("I'm sorry,") is spoken before its sentence is complete."""
 
 
 class State(enum.StrEnum):
@@ -99,6 +107,8 @@ class Conversation:
         self._reprompts = 0
         self._carried_user_text = ""
         self._turn_index = 0
+        self._draft: tuple[float, asyncio.Task[Transcript | None]] | None = None
+        """(audio key, transcription) started when the caller paused; used if the turn ends there."""
         self._backchannels = {"".join(normalise_words(b)) for b in agent.turn.backchannels}
 
     # ------------------------------------------------------------ lifecycle
@@ -143,6 +153,7 @@ class Conversation:
                 await self._handle(event)
 
     async def _stop_tasks(self) -> None:
+        self._drop_draft()
         await self._cancel_agent_turn()
         if self._listener_task is not None:
             self._listener_task.cancel()
@@ -186,6 +197,10 @@ class Conversation:
             self._on_barge_in(event.t_onset)
         elif isinstance(event, BargeInFalse):
             await self._resume("noise")
+        elif isinstance(event, TurnDraft):
+            self._drop_draft()
+            task = asyncio.create_task(self._stt(event.audio), name="stt-draft")
+            self._draft = (event.key, task)
         elif isinstance(event, UserTurn):
             await self._on_user_turn(event)
         elif isinstance(event, DtmfPressed):
@@ -217,8 +232,8 @@ class Conversation:
     async def _on_user_turn(self, event: UserTurn) -> None:
         self._silence_deadline = None
         stt_started = self.clock.now()
-        transcript = await self._transcribe(event.audio)
-        stt_ms = (self.clock.now() - stt_started) * 1000
+        transcript = await self._transcribe(event)
+        stt_ms = (self.clock.now() - stt_started) * 1000  # the part of STT the caller waits for
         text = transcript.text.strip() if transcript else ""
         turn = self._turn
         if turn is not None:
@@ -259,13 +274,27 @@ class Conversation:
         else:
             self._start_line(self.agent.goodbye, hang_up="silence")
 
-    async def _transcribe(self, audio: AudioChunk) -> Transcript | None:
+    async def _transcribe(self, turn: UserTurn) -> Transcript | None:
+        """The turn's transcript, from the speculative draft when the caller said nothing after it."""
         self._set_state(State.THINKING)
+        draft, self._draft = self._draft, None
+        if draft is not None and turn.key is not None and draft[0] == turn.key:
+            return await draft[1]
+        if draft is not None:
+            draft[1].cancel()
+        return await self._stt(turn.audio)
+
+    async def _stt(self, audio: AudioChunk) -> Transcript | None:
         try:
             return await self.engines.stt.transcribe(audio, self.agent.language)
         except Exception:
             log.exception("speech-to-text failed for a %.1f s turn", audio.duration_s)
             return None
+
+    def _drop_draft(self) -> None:
+        if self._draft is not None:
+            self._draft[1].cancel()  # a model call in a thread still finishes; its result is ignored
+            self._draft = None
 
     def _is_backchannel(self, text: str) -> bool:
         words = [w for w in normalise_words(text) if w]
@@ -327,7 +356,18 @@ class Conversation:
             reply = self._new_reply(deltas, policy=ReplyPolicy())
             turn.llm_replies.append(reply)
             await self._play(turn, reply)
-            if not reply.tool_calls or not await self._run_tools(turn, reply):
+            if not reply.tool_calls:
+                if (
+                    "end_call" in self.tools
+                    and says_goodbye(turn.record.user_text)
+                    and says_goodbye(reply.full_text)
+                ):
+                    # small models often say goodbye without calling end_call; a call where both
+                    # sides said goodbye is over
+                    log.info("caller and agent said goodbye; ending the call")
+                    await self._hang_up("agent_ended")
+                return
+            if not await self._run_tools(turn, reply):
                 return
 
     async def _run_tools(self, turn: _AgentTurn, reply: Reply) -> bool:

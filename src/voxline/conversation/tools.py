@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,15 @@ class ToolContext:
 
 
 ToolHandler = Callable[[ToolCall, ToolContext], Awaitable[ToolOutcome]]
+
+_GOODBYE = re.compile(
+    r"\b(good\s*-?\s*bye|bye|farewell|have a (nice|good|great|lovely) (day|evening|night|one))\b", re.I
+)
+
+
+def says_goodbye(text: str) -> bool:
+    return bool(_GOODBYE.search(text))
+
 
 HANDOVER_LINE = "One moment please, I'm transferring you to a colleague."
 

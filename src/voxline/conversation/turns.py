@@ -35,6 +35,15 @@ class SpeechEnd:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechPause:
+    """The caller paused mid-turn long enough that the turn may be over: a cue to start work
+    (transcription) speculatively, kept only if the turn then ends with no more speech."""
+
+    t_onset: float
+    t_last_speech: float
+
+
+@dataclass(frozen=True, slots=True)
 class NoiseDiscarded:
     """A burst ended before it was long enough to be speech (click, cough, line noise)."""
 
@@ -63,7 +72,9 @@ class BargeInFalse:
     t_onset: float
 
 
-TurnEvent = SpeechStart | SpeechEnd | NoiseDiscarded | BargeInPause | BargeInConfirmed | BargeInFalse
+TurnEvent = (
+    SpeechStart | SpeechPause | SpeechEnd | NoiseDiscarded | BargeInPause | BargeInConfirmed | BargeInFalse
+)
 
 
 # ---------------------------------------------------------------- parameters
@@ -81,6 +92,8 @@ class TurnParams:
     """Speech this long while the agent talks pauses it (two 32 ms frames)."""
     noise_gap_s: float = 0.3
     """Silence that ends a burst not yet confirmed as speech (so a false barge-in resumes soon)."""
+    speculative_pause_s: float = 0.2
+    """Silence after which a SpeechPause is announced (0 = never)."""
 
     @classmethod
     def from_agent(cls, agent: AgentConfig) -> TurnParams:
@@ -92,6 +105,7 @@ class TurnParams:
             end_of_turn_silence_s=end_silence,
             barge_in_min_speech_s=agent.turn.barge_in_min_speech_ms / 1000,
             noise_gap_s=min(0.3, end_silence),
+            speculative_pause_s=agent.turn.speculative_pause_ms / 1000,
         )
 
 
@@ -114,6 +128,7 @@ class TurnDetector:
         self._paused = False
         self._onset = 0.0
         self._last_speech = 0.0
+        self._pause_announced = False
 
     @property
     def in_burst(self) -> bool:
@@ -140,6 +155,7 @@ class TurnDetector:
             self._last_speech = t_end
         elif self._voiced:
             self._last_speech = t_end
+            self._pause_announced = False
             if not self._confirmed and agent_speaking:
                 self._barge = True  # the agent started talking over a burst that had just begun
 
@@ -166,4 +182,11 @@ class TurnDetector:
         if silence >= p.end_of_turn_silence_s - 1e-9:
             self._in_burst = False
             events.append(SpeechEnd(self._onset, self._last_speech, t_end))
+        elif (
+            p.speculative_pause_s > 0
+            and not self._pause_announced
+            and silence >= p.speculative_pause_s - 1e-9
+        ):
+            self._pause_announced = True
+            events.append(SpeechPause(self._onset, self._last_speech))
         return events

@@ -115,8 +115,9 @@ class LLM(Protocol):
         """Stream a reply. Closing the iterator early (barge-in) must stop generation promptly."""
         ...
 
-    async def warm_up(self, system_prompt: str) -> None:
-        """Evaluate the system prompt so the first turn only pays for its own tokens."""
+    async def warm_up(self, system_prompt: str, tools: Sequence[ToolSpec] = ()) -> None:
+        """Evaluate the system prompt (with the tools the turns will offer) so the first turn only
+        pays for its own tokens."""
         ...
 
     def count_tokens(self, text: str) -> int: ...

@@ -6,7 +6,6 @@ that says what to install, not after whisper and the LLM have spent seconds load
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -157,13 +156,7 @@ async def warm_up(engines: Engines, system_prompt: str, tools: Sequence[ToolSpec
     system prompt KV cache, and the voices. Run one after another: on a small CPU, in parallel they
     would only slow each other down."""
     await engines.stt.warm_up()
-    # Our LLMs also take the tools, so the cached prefix includes the tool block the turns will use;
-    # a plain LLM protocol implementation takes only the system prompt.
-    warm_llm = engines.llm.warm_up
-    if "tools" in inspect.signature(warm_llm).parameters:
-        await warm_llm(system_prompt, tools=tools)  # type: ignore[call-arg]
-    else:
-        await warm_llm(system_prompt)
+    await engines.llm.warm_up(system_prompt, tools)
     for tts in (engines.tts, engines.fallback_tts):
         if tts is not None:
             await tts.warm_up()
