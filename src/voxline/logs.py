@@ -14,7 +14,7 @@ from typing import Any
 
 call_id_var: ContextVar[str] = ContextVar("voxline_call_id", default="-")
 
-_RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "call_id"}
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "call_id", "color_message"}
 
 
 class _CallIdFilter(logging.Filter):

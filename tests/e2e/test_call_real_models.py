@@ -129,3 +129,14 @@ def test_caller_audio_fixture_is_speech() -> None:
     audio = read_wav(prompt("followme/status"))
     assert audio.sample_rate == 8000
     assert speech_start_s(audio) is not None
+
+
+async def test_caller_goodbye_ends_the_call_from_the_agent_side(
+    bank_agent: AgentConfig, real_engines: Engines, tmp_path: Path
+) -> None:
+    # "Goodbye." from the caller: the agent says goodbye and hangs up (end_call, or the goodbye rule)
+    result = await simulate_call(bank_agent, [prompt("vm-goodbye")], tail_s=15.0, engines=real_engines)
+    assert result["end_reason"] == "agent_ended", result
+    last = result["turns"][-1]
+    assert "goodbye" in last["user_text"].lower()
+    assert "bye" in last["agent_text"].lower() or last["tool_calls"] == ["end_call"], last
