@@ -357,11 +357,6 @@ def test_a_missing_stt_path_fails_fast_naming_the_path_and_the_known_models(
     assert_short_error(done.stderr, "/nonexistent/path", "tiny.en", "base", max_lines=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="catalog.resolve: a stt/llm model path that does not exist lists the known names but not the "
-    "pip packages that provide them, so the user is not told how to install a model",
-)
 def test_a_missing_stt_path_says_how_to_install_a_model(models_dir: Path, missing_stt_agent: Path) -> None:
     done = run_voxline("simulate", prompt("hello-world"), "--agent", missing_stt_agent, models=models_dir)
     assert done.returncode == 2, done.stderr
@@ -411,11 +406,6 @@ def test_the_model_loading_guard_does_catch_a_load(tmp_path: Path, no_model_load
     assert no_model_loading == ["load_engines"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.simulate accepts negative --pause/--tail/--barge-in-after and goes on to load models; "
-    "they should be rejected as usage errors (exit 2) up front",
-)
 @pytest.mark.parametrize("option", ["--pause", "--tail", "--barge-in-after"])
 def test_simulate_rejects_negative_durations_before_loading_models(
     no_model_loading: list[str], option: str

