@@ -28,6 +28,7 @@ AgentOpt = Annotated[
 ]
 LogJsonOpt = Annotated[bool, typer.Option("--log-json", help="log as JSON lines")]
 LogLevelOpt = Annotated[str, typer.Option("--log-level", help="debug, info, warning")]
+DbOpt = Annotated[Path | None, typer.Option(help="SQLite call records (default var/calls.sqlite3)")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -47,7 +48,7 @@ def serve(
     agent: AgentOpt = None,
     host: Annotated[str, typer.Option(help="HTTP address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
-    db: Annotated[Path | None, typer.Option(help="SQLite call records")] = None,
+    db: DbOpt = None,
     log_json: LogJsonOpt = False,
     log_level: LogLevelOpt = "info",
 ) -> None:
@@ -80,7 +81,7 @@ def simulate(
         typer.Option(min=0, help="start each next turn this many seconds into the agent's reply"),
     ] = None,
     tail: Annotated[float, typer.Option(min=0, help="seconds to listen after the last turn")] = 6.0,
-    db: Annotated[Path | None, typer.Option(help="SQLite call records")] = None,
+    db: DbOpt = None,
     log_json: LogJsonOpt = False,
     log_level: LogLevelOpt = "info",
 ) -> None:

@@ -15,6 +15,7 @@ import pytest
 import soxr
 import websockets
 
+from browser import CHROMIUM, chromium_args
 from speech import prompt, transcripts, word_recall
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "server"))
@@ -28,7 +29,6 @@ from voxline.records import SqliteCallRecorder
 from voxline.server.app import create_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
-CHROMIUM = Path("/usr/bin/chromium")
 QUESTION = "followme/pls-hold-while-try"
 
 
@@ -121,16 +121,7 @@ async def test_web_page_full_turn_with_real_models(live: tuple[LiveServer, Path]
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
+            args=chromium_args(wav),
         )
         try:
             page = await browser.new_page()

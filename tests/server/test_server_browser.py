@@ -12,12 +12,11 @@ import pytest
 import soxr
 from ws_harness import EchoConversation, LiveServer, stand_in_engines
 
+from browser import CHROMIUM, chromium_args
 from speech import prompt
 from voxline.agent.config import AgentConfig
 from voxline.records import SqliteCallRecorder
 from voxline.server.app import create_app
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 pytestmark = [
     pytest.mark.browser,
@@ -62,16 +61,7 @@ async def test_page_calls_streams_mic_and_plays_agent_audio(live: LiveServer, tm
     async with playwright_api.async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
+            args=chromium_args(wav),
         )
         try:
             page = await browser.new_page()
