@@ -44,7 +44,6 @@ async def warm_engines(agent: AgentConfig, engines: Engines) -> None:
 
 def create_server_app(agent: AgentConfig, db_path: Path | None = None) -> FastAPI:
     """The production server: models are loaded before the port opens, so a missing one fails fast."""
-    from voxline.records import SqliteCallRecorder
     from voxline.server.app import create_app
 
     engines = load_engines(agent)
@@ -52,7 +51,7 @@ def create_server_app(agent: AgentConfig, db_path: Path | None = None) -> FastAP
     async def warm(loaded: Engines) -> None:
         await warm_engines(agent, loaded)
 
-    return create_app(agent, engines=engines, warm_up=warm, recorder=SqliteCallRecorder(db_path))
+    return create_app(agent, engines=engines, warm_up=warm, db_path=db_path)
 
 
 async def simulate_call(
@@ -98,16 +97,15 @@ async def simulate_call(
         out.parent.mkdir(parents=True, exist_ok=True)
         call.save(out)
     result = report.as_dict()
-    # The caller's own view of latency (from the audio it sent and heard), next to the agent's.
-    caller_turns = [t for t in result["turns"] if t["user_text"]]
-    for turn, latency in zip(caller_turns, call.caller_side_latencies(), strict=False):
-        turn["caller_side_voice_to_voice_ms"] = None if latency is None else round(latency * 1000, 1)
+    # The caller's own view (from the audio it sent and heard), per caller turn, in seconds from the
+    # call start: end of its speech → first agent sound after it.
     result["caller_timeline"] = [
         {
             "source": t.source,
             "start_s": t.start_s,
             "speech_end_s": t.speech_end_s,
             "reply_onset_s": t.reply_onset_s,
+            "voice_to_voice_ms": None if t.latency_s is None else round(t.latency_s * 1000, 1),
         }
         for t in call.turns
     ]

@@ -54,3 +54,14 @@ def speech_start_s(chunk: AudioChunk, threshold_dbfs: float = DEFAULT_THRESHOLD_
 def is_silent(chunk: AudioChunk, threshold_dbfs: float = DEFAULT_THRESHOLD_DBFS) -> bool:
     """True when no 10 ms window of the chunk is louder than the threshold."""
     return _loud_windows(chunk, threshold_dbfs)[0].size == 0
+
+
+def trim_leading_silence(
+    chunk: AudioChunk, keep_s: float = 0.005, threshold_dbfs: float = DEFAULT_THRESHOLD_DBFS
+) -> AudioChunk:
+    """Drop the silence a synthesizer puts before speech (keeping `keep_s` of it): every
+    millisecond of it is a millisecond more the caller waits. An all-silent chunk is kept whole."""
+    start = speech_start_s(chunk, threshold_dbfs)
+    if start is None or start <= keep_s:
+        return chunk
+    return chunk.slice_s(start - keep_s)

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from voxline.audio.clock import Clock
+from voxline.audio.levels import trim_leading_silence
 from voxline.audio.pcm import AudioChunk
 from voxline.conversation.chunker import SentenceChunker
 from voxline.conversation.sanitize import ReplyPolicy, clean_sentence
@@ -213,6 +214,8 @@ class Reply:
         stream = tts.stream(sentence.text, self._voice)
         try:
             async for chunk in stream:
+                if sentence is self._sentences[0] and not sentence.audio:
+                    chunk = trim_leading_silence(chunk)  # the caller is waiting for this one
                 if self.metrics.tts_first_audio_ms is None:
                     self.metrics.tts_first_audio_ms = (self._clock.now() - handed_at) * 1000
                 sentence.audio.append(chunk)

@@ -78,6 +78,7 @@ def create_app(
     engines_factory: EnginesFactory | None = None,
     warm_up: Callable[[Engines], Awaitable[None]] | None = None,
     recorder: CallRecorder | None = None,
+    db_path: Path | None = None,
     conversation_factory: ConversationFactory | None = None,
     clock: Clock | None = None,
 ) -> FastAPI:
@@ -85,7 +86,8 @@ def create_app(
 
     Give either ready `engines` or an `engines_factory` (sync factories run in a thread, since
     loading models blocks); `warm_up(engines)` then runs once before the server accepts requests.
-    `recorder` defaults to a SqliteCallRecorder at `$VOXLINE_DATA_DIR/calls.sqlite3`.
+    `recorder` defaults to a SqliteCallRecorder at `db_path` (default `$VOXLINE_DATA_DIR/calls.sqlite3`),
+    which the app closes (flushing queued records) at shutdown; a recorder passed in is the caller's.
     """
     if engines is None and engines_factory is None:
         raise ValueError("create_app needs engines or an engines_factory")
@@ -93,7 +95,7 @@ def create_app(
     if recorder is None:
         from voxline.records import SqliteCallRecorder
 
-        recorder = owned_recorder = SqliteCallRecorder()
+        recorder = owned_recorder = SqliteCallRecorder(db_path)
     state = ServerState(agent=agent, recorder=recorder, engines=engines)
     make_conversation = conversation_factory or _default_conversation_factory
     call_recorder = MetricsRecorder(recorder, state.metrics)
