@@ -19,7 +19,6 @@ from conversation.fakes import (
     wait_until,
 )
 from voxline.agent.config import AgentConfig
-from voxline.conversation.history import INTERRUPTED_MARK
 from voxline.conversation.metrics import CallReport
 from voxline.conversation.session import Conversation
 from voxline.engines.base import Engines, LLMDelta
@@ -135,7 +134,8 @@ async def test_barge_in_stops_audio_and_keeps_only_heard_words() -> None:
     assert h.call.sink.emitted_s < 0.5 + full_reply_s  # the reply did not play out in full
     # history: only the heard part, marked; then the new caller turn and the answer to it
     messages = h.llm.requests[1]
-    assert messages[-2].role == "assistant" and messages[-2].content == " ".join(heard) + INTERRUPTED_MARK
+    assert messages[-2].role == "assistant" and messages[-2].content == " ".join(heard)
+    assert messages[-2].interrupted
     assert messages[-1].role == "user" and messages[-1].content == "wait a moment"
     assert report.turns[2].agent_text == "Sure, go ahead."
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voxline.conversation.history import INTERRUPTED_MARK, History
+from voxline.conversation.history import History
 from voxline.engines.base import ToolCall
 
 
@@ -15,11 +15,12 @@ def exchange(history: History, n: int) -> None:
     history.add_assistant(f"answer {n} " + "word " * 8)
 
 
-def test_interrupted_reply_keeps_heard_words_with_a_marker() -> None:
+def test_interrupted_reply_keeps_only_heard_words_flagged_interrupted() -> None:
     history = History("sys")
     history.add_user("hi")
     history.add_assistant("Your card is", interrupted=True)
-    assert history.messages[-1].content == f"Your card is{INTERRUPTED_MARK}"
+    assert history.messages[-1].content == "Your card is"
+    assert history.messages[-1].interrupted
 
 
 def test_consecutive_user_turns_are_merged() -> None:

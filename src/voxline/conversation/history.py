@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from voxline.engines.base import Message, ToolCall
 
-INTERRUPTED_MARK = "…"
-"""Ends an assistant message the caller cut off; the model reads it as 'I was interrupted here'."""
+# An interrupted turn is flagged on its Message, not marked in its text: the small models copy any
+# marker ("…", "[interrupted]") into their next reply (measured: 5 of 12 replies after a barge-in).
 
 
 @dataclass(slots=True)
@@ -49,11 +49,10 @@ class History:
     ) -> None:
         """An agent turn. After a barge-in `text` must be only what the caller heard."""
         text = text.strip()
-        if interrupted:
-            text = f"{text}{INTERRUPTED_MARK}" if text else ""
         if not text and not tool_calls:
             return
-        self._entries.append(_Entry(Message("assistant", text, tool_calls=list(tool_calls or []))))
+        message = Message("assistant", text, tool_calls=list(tool_calls or []), interrupted=interrupted)
+        self._entries.append(_Entry(message))
 
     def add_tool_result(self, call: ToolCall, result: str) -> None:
         self._entries.append(_Entry(Message("tool", result, tool_call_id=call.id, name=call.name)))

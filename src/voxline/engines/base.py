@@ -86,6 +86,8 @@ class Message:
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str = ""
     name: str = ""
+    interrupted: bool = False
+    """An assistant turn the caller cut off: `content` holds only what they heard."""
 
 
 @dataclass(frozen=True, slots=True)
