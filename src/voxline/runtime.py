@@ -29,9 +29,10 @@ def new_call_id() -> str:
 
 def load_engines(agent: AgentConfig) -> Engines:
     """Load the agent's models (blocking; raises ModelNotInstalledError with install advice)."""
+    from voxline.engines._threaded import run_model_sync
     from voxline.engines.factory import build_engines
 
-    return build_engines(agent)
+    return run_model_sync(build_engines, agent)
 
 
 async def warm_engines(agent: AgentConfig, engines: Engines) -> None:

@@ -1,16 +1,48 @@
-"""Turns a blocking generator into an async iterator: produced in a worker thread, consumed on the
-loop, stopped promptly when the consumer goes away (checked between items)."""
+"""Where blocking model work runs: a pool of worker threads at a lower CPU priority than the event
+loop, so on a busy 2-core machine the loop (VAD, pacing of outbound audio) still gets the CPU first.
+Also turns a blocking generator into an async iterator, stopped promptly when the consumer leaves."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
 
 T = TypeVar("T")
+P = ParamSpec("P")
 _END = object()
+
+MODEL_THREAD_NICENESS = int(os.environ.get("VOXLINE_MODEL_NICENESS", "5"))
+"""How much nicer than the loop model threads are. Threads that model runtimes start from them
+(llama.cpp/CTranslate2/onnxruntime pools) inherit it on Linux."""
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(OSError, AttributeError):  # not Linux, or not permitted: run as is
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + MODEL_THREAD_NICENESS)
+
+
+_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="voxline-model", initializer=_lower_priority)
+
+
+async def run_model(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run blocking model work off the loop, in the low-priority pool (context vars carried over,
+    so log lines keep their call id)."""
+    call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_pool, call)
+
+
+def run_model_sync(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run model loading in the pool too, so the thread pools runtimes start while loading are
+    created at the lower priority."""
+    return _pool.submit(fn, *args, **kwargs).result()
 
 
 async def iterate_in_thread(make: Callable[[threading.Event], Iterator[T]]) -> AsyncIterator[T]:
@@ -34,7 +66,7 @@ async def iterate_in_thread(make: Callable[[threading.Event], Iterator[T]]) -> A
         finally:
             post(_END)
 
-    worker = asyncio.ensure_future(asyncio.to_thread(produce))
+    worker = asyncio.ensure_future(run_model(produce))
     try:
         while True:
             item = await queue.get()

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from voxline.engines._threaded import run_model
 from voxline.engines.base import EngineError, LLMDelta, Message, ModelNotInstalledError, ToolSpec
 from voxline.engines.chatml import STOP_STRINGS, render_prompt, render_system_prefix
 from voxline.engines.toolcalls import ToolCallParser
@@ -74,7 +75,7 @@ class LlamaCppLLM:
         """Put the system prompt (with the tool block the calls will use) in the KV cache."""
         prefix = render_system_prefix(system_prompt, tools or self._tools)
         async with self._lock:
-            await asyncio.to_thread(self._evaluate, prefix)
+            await run_model(self._evaluate, prefix)
 
     def _evaluate(self, prompt: str) -> None:
         # One generated token evaluates the whole prompt; the cache then starts with it.
@@ -97,7 +98,7 @@ class LlamaCppLLM:
                 with contextlib.suppress(RuntimeError):  # loop closed: nobody is listening
                     loop.call_soon_threadsafe(queue.put_nowait, item)
 
-            worker = asyncio.ensure_future(asyncio.to_thread(self._generate, prompt, max_tokens, stop, post))
+            worker = asyncio.ensure_future(run_model(self._generate, prompt, max_tokens, stop, post))
             parser = ToolCallParser()
             finish: FinishReason = "stop"
             try:

@@ -7,7 +7,6 @@ generated tokens so bad audio cannot make whisper loop for a minute.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from voxline.audio.pcm import AudioChunk
 from voxline.audio.resample import resample
+from voxline.engines._threaded import run_model
 from voxline.engines.base import ModelNotInstalledError, Transcript
 
 WHISPER_RATE = 16000
@@ -57,7 +57,7 @@ class WhisperSTT:
         if not self.multilingual:
             language = "en"
         samples = resample(audio, WHISPER_RATE).to_float32()
-        return await asyncio.to_thread(self._transcribe_blocking, samples, language)
+        return await run_model(self._transcribe_blocking, samples, language)
 
     def _transcribe_blocking(self, samples: np.ndarray[Any, Any], language: str | None) -> Transcript:
         started = time.perf_counter()
