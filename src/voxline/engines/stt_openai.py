@@ -10,6 +10,7 @@ import wave
 import httpx
 
 from voxline.audio.pcm import AudioChunk
+from voxline.engines._http import openai_client
 from voxline.engines.base import EngineError, Transcript
 
 
@@ -36,10 +37,7 @@ class OpenAISTT:
         self.name = f"openai-stt:{model}"
         self.multilingual = multilingual
         self._model = model
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=httpx.Timeout(timeout_s, connect=5.0)
-        )
+        self._client = openai_client(base_url, api_key, timeout_s)
 
     async def aclose(self) -> None:
         await self._client.aclose()

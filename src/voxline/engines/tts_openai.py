@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 
 from voxline.audio.pcm import AudioChunk
+from voxline.engines._http import openai_client
 from voxline.engines.base import EngineError
 from voxline.engines.tts_espeak import parse_wav_header
 
@@ -33,10 +34,7 @@ class OpenAITTS:
         self._model = model
         self._speed = speed
         self._format = response_format
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=httpx.Timeout(timeout_s, connect=5.0)
-        )
+        self._client = openai_client(base_url, api_key, timeout_s)
 
     async def aclose(self) -> None:
         await self._client.aclose()
