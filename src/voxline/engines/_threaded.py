@@ -10,7 +10,7 @@ import contextvars
 import functools
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
@@ -45,7 +45,7 @@ def run_model_sync(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     return _pool.submit(fn, *args, **kwargs).result()
 
 
-async def iterate_in_thread(make: Callable[[threading.Event], Iterator[T]]) -> AsyncIterator[T]:
+async def iterate_in_thread(make: Callable[[threading.Event], Iterator[T]]) -> AsyncGenerator[T, None]:
     """`make(stop)` runs in a thread; it may also watch `stop` itself for a faster exit."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()

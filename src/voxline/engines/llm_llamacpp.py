@@ -11,19 +11,17 @@ the tokens after the longest common prefix with the previous prompt (the warm sy
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from voxline.engines._threaded import run_model
+from voxline.engines._threaded import iterate_in_thread, run_model
 from voxline.engines.base import EngineError, LLMDelta, Message, ModelNotInstalledError, ToolSpec
 from voxline.engines.chatml import STOP_STRINGS, render_prompt, render_system_prefix
 from voxline.engines.toolcalls import ToolCallParser
 
 FinishReason = Literal["stop", "length", "tool_calls"]
-_END = object()
 
 
 def _load_llama(model: Path | str, n_ctx: int, n_threads: int, n_gpu_layers: int) -> Any:
@@ -90,40 +88,29 @@ class LlamaCppLLM:
 
     async def _stream(self, prompt: str, max_tokens: int) -> AsyncIterator[LLMDelta]:
         async with self._lock:
-            loop = asyncio.get_running_loop()
-            queue: asyncio.Queue[object] = asyncio.Queue()
-            stop = threading.Event()
-
-            def post(item: object) -> None:
-                with contextlib.suppress(RuntimeError):  # loop closed: nobody is listening
-                    loop.call_soon_threadsafe(queue.put_nowait, item)
-
-            worker = asyncio.ensure_future(run_model(self._generate, prompt, max_tokens, stop, post))
+            items = iterate_in_thread(lambda stop: self._generate(prompt, max_tokens, stop))
             parser = ToolCallParser()
             finish: FinishReason = "stop"
             try:
-                while True:
-                    item = await queue.get()
-                    if item is _END:
-                        break
-                    if isinstance(item, BaseException):
-                        raise EngineError(f"llama.cpp generation failed: {item}") from item
+                async for item in items:
                     if isinstance(item, tuple):  # ("finish", reason)
                         finish = item[1]
                         continue
-                    for piece in parser.feed(str(item)):
+                    for piece in parser.feed(item):
                         yield LLMDelta(text=piece) if isinstance(piece, str) else LLMDelta(tool_call=piece)
                 for piece in parser.finish():
                     yield LLMDelta(text=piece) if isinstance(piece, str) else LLMDelta(tool_call=piece)
                 yield LLMDelta(finish_reason="tool_calls" if parser.calls else finish)
+            except Exception as exc:
+                raise EngineError(f"llama.cpp generation failed: {exc}") from exc
             finally:
-                stop.set()
-                # Wait for the thread to notice (within one token) so the next turn's generation
+                # Waits for the thread to notice (within one token), so the next turn's generation
                 # never overlaps this one on the same llama context.
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(worker)
+                await items.aclose()
 
-    def _generate(self, prompt: str, max_tokens: int, stop: threading.Event, post: Any) -> None:
+    def _generate(
+        self, prompt: str, max_tokens: int, stop: threading.Event
+    ) -> Iterator[str | tuple[str, FinishReason]]:
         chunks: Iterator[dict[str, Any]] = self._llama.create_completion(
             prompt,
             max_tokens=max_tokens,
@@ -137,13 +124,10 @@ class LlamaCppLLM:
                     break
                 choice = chunk["choices"][0]
                 if choice.get("text"):
-                    post(choice["text"])
+                    yield str(choice["text"])
                 if choice.get("finish_reason"):
-                    post(("finish", "length" if choice["finish_reason"] == "length" else "stop"))
-        except Exception as exc:  # reported on the loop side, where someone can handle it
-            post(exc)
+                    yield ("finish", "length" if choice["finish_reason"] == "length" else "stop")
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
-            post(_END)
