@@ -42,8 +42,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "pip: installing voxline[$extras] (llama-cpp-python compiles once, ~10 min, then comes from pip's cache)"
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -m pip install -q -e ".[$extras]" 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -c 'import voxline, llama_cpp, faster_whisper, piper, onnxruntime' \
-    || { echo "pip install failed" >&2; exit 1; }
+  check="import voxline, llama_cpp, faster_whisper, piper, onnxruntime"
+  [ "$mode" = test ] && check="$check, pytest, playwright, hypothesis, mypy"
+  .venv/bin/python -c "$check" || { echo "pip install failed (see above)" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
 

@@ -269,3 +269,15 @@ async def test_both_sides_saying_goodbye_ends_the_call_even_without_the_tool() -
     assert report.end_reason == "agent_ended"
     assert h.call.hung_up == "agent_ended"
     assert report.turns[-1].agent_text == "You're welcome, goodbye!"
+
+
+async def test_max_call_length_says_goodbye_then_hangs_up() -> None:
+    agent = make_agent(limits={"max_call_s": 1.5, "silence_reprompt_s": 30})
+    async with conversation([LONG], ["Tell me about my new card"], agent) as h:
+        await h.until_listening(after=0)
+        h.call.talk(0.4)  # the answer is still playing when the call reaches its limit
+        report = await h.report(within_s=10)
+    assert report.end_reason == "max_duration"
+    assert h.call.hung_up == "max_duration"
+    assert report.turns[-1].agent_text == "Goodbye then."
+    assert h.tts.spoken[-1] == "Goodbye then."

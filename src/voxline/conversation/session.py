@@ -43,6 +43,8 @@ from voxline.transports.base import CallIO
 log = logging.getLogger(__name__)
 
 MAX_TOOL_ROUNDS = 3
+GOODBYE_GRACE_S = 15.0
+"""How long the goodbye at max_call_s may take before the line is cut."""
 FIRST_CLAUSE_WORDS = 2
 """A first clause this long ("I'm sorry,") is spoken before its sentence is complete."""
 
@@ -107,6 +109,8 @@ class Conversation:
         self._reprompts = 0
         self._carried_user_text = ""
         self._turn_index = 0
+        self._closing = False
+        """Saying the final goodbye: the caller can no longer interrupt or start a turn."""
         self._draft: tuple[float, asyncio.Task[Transcript | None]] | None = None
         """(audio key, transcription) started when the caller paused; used if the turn ends there."""
         self._backchannels = {"".join(normalise_words(b)) for b in agent.turn.backchannels}
@@ -171,10 +175,15 @@ class Conversation:
         except TimeoutError:
             pass
         if self.clock.now() >= self._call_deadline:
-            log.info("call reached max_call_s; hanging up")
             await self._cancel_agent_turn()
-            await self.call.hangup("max_duration")
-            self.report.end_reason = "max_duration"
+            if self._closing:  # the goodbye itself overran: hang up now
+                await self.call.hangup("max_duration")
+                self.report.end_reason = "max_duration"
+            else:
+                log.info("call reached max_call_s; saying goodbye")
+                self._closing = True
+                self._call_deadline = self.clock.now() + GOODBYE_GRACE_S
+                self._start_line(self.agent.goodbye, hang_up="max_duration")
         elif silence is not None:
             self._on_silence()
         return None
@@ -193,6 +202,8 @@ class Conversation:
         elif isinstance(event, NoiseDiscarded):
             if self._turn is None and self.state == State.USER_SPEAKING:
                 self._set_state(State.LISTENING)
+        elif self._closing and isinstance(event, BargeInPause | BargeInFalse | TurnDraft | UserTurn):
+            return
         elif isinstance(event, BargeInPause):
             self._on_barge_in(event.t_onset)
         elif isinstance(event, BargeInFalse):
