@@ -281,3 +281,22 @@ async def test_max_call_length_says_goodbye_then_hangs_up() -> None:
     assert h.call.hung_up == "max_duration"
     assert report.turns[-1].agent_text == "Goodbye then."
     assert h.tts.spoken[-1] == "Goodbye then."
+
+
+async def test_yes_over_the_end_of_a_question_answers_it_instead_of_replaying_it() -> None:
+    question = "Shall I order a new one?"
+    async with conversation(
+        [f"Your card is blocked. {question}", "Done, it is on its way."], ["My card is blocked", "yes"]
+    ) as h:
+        await h.until_listening(after=0)
+        h.call.talk(0.4)
+        await h.until_speaking()
+        await asyncio.sleep(0.75)  # most of the question heard (statement 0.42 s, question 0.48 s)
+        h.call.talk(0.3)
+        await h.until_listening(after=2, within_s=8)
+        await h.call.caller_hangs_up()
+        report = await h.report()
+    assert len(h.llm.requests) == 2
+    assert h.llm.requests[1][-1].content == "yes"
+    assert h.tts.spoken.count(question) == 1  # never replayed
+    assert report.turns[-1].agent_text == "Done, it is on its way."

@@ -20,7 +20,7 @@ from voxline.audio.clock import Clock
 from voxline.audio.levels import trim_leading_silence
 from voxline.audio.pcm import AudioChunk
 from voxline.conversation.chunker import SentenceChunker
-from voxline.conversation.sanitize import ReplyPolicy, clean_sentence
+from voxline.conversation.sanitize import ReplyPolicy, clean_sentence, is_question
 from voxline.engines.base import TTS, LLMDelta, ToolCall
 from voxline.transports.base import PacedSink
 
@@ -148,6 +148,17 @@ class Reply:
         self._paused = False
         await self._pump()
         self._resumed.set()
+
+    def cut_in_question(self, min_heard: float = 0.5) -> bool:
+        """Paused in the middle of a question the caller had mostly heard: a "yes" or "okay" now
+        answers it (it is not a backchannel, and replaying the question would be absurd)."""
+        index, fraction = self._cut
+        return (
+            self._paused
+            and index < len(self._sentences)
+            and is_question(self._sentences[index].text)
+            and fraction >= min_heard
+        )
 
     def heard_text(self) -> str:
         """What the caller heard: whole sentences played, plus the played share of the cut one."""

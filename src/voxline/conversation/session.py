@@ -248,8 +248,10 @@ class Conversation:
         text = transcript.text.strip() if transcript else ""
         turn = self._turn
         if turn is not None:
-            paused = turn.reply is not None and turn.reply.paused
-            if paused and (not text or self._is_backchannel(text)):
+            reply = turn.reply
+            paused = reply is not None and reply.paused
+            answers_question = bool(text) and reply is not None and reply.cut_in_question()
+            if paused and (not text or self._is_backchannel(text)) and not answers_question:
                 await self._resume(f"backchannel {text!r}" if text else "no words")
                 return
             if not text:
