@@ -31,6 +31,7 @@ from voxline.audio.levels import is_silent
 from voxline.audio.pacing import EventLoopLagMonitor
 from voxline.audio.pcm import AudioChunk
 from voxline.audio.wav import read_wav
+from voxline.engines._threaded import run_model
 from voxline.engines.base import Engines
 from voxline.logs import configure_logging
 from voxline.runtime import load_engines, simulate_call, warm_engines
@@ -275,7 +276,7 @@ async def main(out: Path) -> None:
     result: dict[str, Any] = {"machine": machine(), "load_start": [round(x, 2) for x in os.getloadavg()]}
     agent = default_agent()
     loading = time.monotonic()
-    engines = await asyncio.to_thread(load_engines, agent)
+    engines = await run_model(load_engines, agent)  # as the server does: the low-priority model pool
     await warm_engines(agent, engines)
     result["engines_load_and_warm_s"] = round(time.monotonic() - loading, 1)
     result["turns"] = await run_turn_calls(agent, engines, out)

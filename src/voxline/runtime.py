@@ -14,6 +14,8 @@ from voxline.agent.config import AgentConfig
 from voxline.audio.pcm import AudioChunk
 from voxline.conversation.prompt import build_system_prompt
 from voxline.conversation.tools import ToolRegistry
+from voxline.engines import factory
+from voxline.engines._threaded import run_model, run_model_sync
 from voxline.engines.base import Engines
 from voxline.transports.base import CallIO, Dtmf, PacedSink
 
@@ -28,26 +30,23 @@ def new_call_id() -> str:
 
 
 def load_engines(agent: AgentConfig) -> Engines:
-    """Load the agent's models (blocking; raises ModelNotInstalledError with install advice)."""
-    from voxline.engines._threaded import run_model_sync
-    from voxline.engines.factory import build_engines
-
-    return run_model_sync(build_engines, agent)
+    """Load the agent's models, blocking (raises ModelNotInstalledError with install advice).
+    Run it in the model pool (`run_model`/`run_model_sync`), so the threads runtimes start while
+    loading get the pool's lower priority."""
+    return factory.build_engines(agent)
 
 
 async def warm_engines(agent: AgentConfig, engines: Engines) -> None:
     """Warm every model, and put exactly the prompt prefix calls will use into the LLM's KV cache."""
-    from voxline.engines.factory import warm_up
-
     tools = ToolRegistry(agent).specs()
-    await warm_up(engines, build_system_prompt(agent, tools), tools)
+    await factory.warm_up(engines, build_system_prompt(agent, tools), tools)
 
 
 def create_server_app(agent: AgentConfig, db_path: Path | None = None) -> FastAPI:
     """The production server: models are loaded before the port opens, so a missing one fails fast."""
     from voxline.server.app import create_app
 
-    engines = load_engines(agent)
+    engines = run_model_sync(load_engines, agent)
 
     async def warm(loaded: Engines) -> None:
         await warm_engines(agent, loaded)
@@ -86,7 +85,7 @@ async def simulate_call(
 
     call = await asyncio.to_thread(open_call)
     if engines is None:
-        engines = await asyncio.to_thread(load_engines, agent)
+        engines = await run_model(load_engines, agent)
         await warm_engines(agent, engines)
     recorder = SqliteCallRecorder(db_path)
     try:
@@ -142,9 +141,8 @@ async def chat_console(agent: AgentConfig) -> None:
     """Read caller lines from stdin, answer through the same LLM, prompt, output filter and tools."""
     from voxline.conversation.chat import TextConversation
 
-    engines_llm = await asyncio.to_thread(_load_llm, agent)
     console = ConsoleCall()
-    chat = TextConversation(agent, engines_llm, console)
+    chat = TextConversation(agent, await run_model(factory.build_llm, agent), console)
     print(f"{agent.name} — type to talk, Ctrl-D to hang up.\nagent: {agent.greeting}", flush=True)
     while not console.ended:
         line = await asyncio.to_thread(sys.stdin.readline)
@@ -156,9 +154,3 @@ async def chat_console(agent: AgentConfig) -> None:
         print(f"agent: {reply}", flush=True)
     if console.ended:
         print("(the agent ended the call)")
-
-
-def _load_llm(agent: AgentConfig) -> Any:
-    from voxline.engines.factory import build_llm
-
-    return build_llm(agent)

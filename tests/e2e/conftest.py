@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from voxline.agent.config import AgentConfig, default_agent
+from voxline.engines._threaded import run_model_sync
 from voxline.engines.base import Engines
 from voxline.runtime import load_engines, warm_engines
 
@@ -19,7 +20,7 @@ def bank_agent() -> AgentConfig:
 
 @pytest.fixture(scope="session")
 def real_engines(bank_agent: AgentConfig) -> Iterator[Engines]:
-    engines = load_engines(bank_agent)
+    engines = run_model_sync(load_engines, bank_agent)
     asyncio.run(warm_engines(bank_agent, engines))
     yield engines
 

@@ -122,17 +122,15 @@ def build_engines(agent: AgentConfig, catalog: ModelCatalog | None = None) -> En
 def build_llm(agent: AgentConfig, catalog: ModelCatalog | None = None) -> LLM:
     """Only the agent's LLM (for the text console)."""
     catalog = catalog or ModelCatalog()
-    if agent.llm.engine != "llama_cpp":
-        return _load_llm(agent, agent.llm.model)
-    return _load_llm(agent, _llm_model(catalog, agent.llm))
+    local = agent.llm.engine == "llama_cpp"
+    return _load_llm(agent, _llm_model(catalog, agent.llm) if local else agent.llm.model)
 
 
 def _load_llm(agent: AgentConfig, llm_model: Path | str) -> LLM:
-    llm: LLM
     if agent.llm.engine == "llama_cpp":
         from voxline.engines.llm_llamacpp import LlamaCppLLM
 
-        llm = LlamaCppLLM(
+        return LlamaCppLLM(
             llm_model,
             n_ctx=agent.llm.context_tokens,
             n_threads=agent.llm.threads or 2,

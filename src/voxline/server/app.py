@@ -7,7 +7,6 @@ and nothing it does can reach another call.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from voxline.agent.config import AgentConfig
 from voxline.audio.clock import Clock
 from voxline.conversation.metrics import CallRecorder, CallReport
+from voxline.engines._threaded import run_model
 from voxline.engines.base import Engines
 from voxline.logs import call_id_var
 from voxline.server.metrics import MetricsRecorder, ServerMetrics
@@ -210,8 +210,8 @@ def _store(state: ServerState) -> CallStore:
 
 
 async def _call_maybe_in_thread(factory: EnginesFactory) -> Engines:
-    """Await an async factory; run a sync one in a thread (loading weights blocks for seconds)."""
-    built = await factory() if inspect.iscoroutinefunction(factory) else await asyncio.to_thread(factory)
+    """Await an async factory; run a sync one in the model pool (loading weights blocks for seconds)."""
+    built = await factory() if inspect.iscoroutinefunction(factory) else await run_model(factory)
     if inspect.isawaitable(built):
         built = await built
     return cast(Engines, built)
