@@ -94,6 +94,52 @@ class LimitsConfig(_Strict):
     max_turns: int = Field(200, ge=1)
 
 
+class SipRegistrationConfig(_Strict):
+    registrar: str = Field(description="the PBX to register with, e.g. sip:pbx.example.com:5060")
+    username: str
+    password: str = ""
+    domain: str | None = Field(None, description="the AOR domain; default: the registrar's host")
+    expires_s: int = Field(300, ge=30, le=86400)
+
+
+class SipConfig(_Strict):
+    enabled: bool = True
+    host: str = Field("127.0.0.1", description="address SIP listens on")
+    port: int = Field(5060, ge=0, le=65535, description="0 picks a free port")
+    transports: list[Literal["udp", "tcp"]] = Field(default_factory=lambda: ["udp", "tcp"])
+    public_host: str | None = Field(None, description="address put in Contact/SDP; default: host")
+    user: str = Field("agent", description="the user part of our SIP URI")
+    rtp_port_min: int = Field(20000, ge=1024, le=65535)
+    rtp_port_max: int = Field(20999, ge=1024, le=65535)
+    codecs: list[Literal["PCMU", "PCMA"]] = Field(
+        default_factory=lambda: ["PCMU", "PCMA"], description="offered/accepted in this order"
+    )
+    jitter_buffer_ms: int = Field(60, ge=0, le=1000)
+    max_calls: int = Field(50, ge=1, description="more concurrent calls get 503 and OPTIONS answers 503")
+    registration: SipRegistrationConfig | None = Field(None, description="register with a PBX as an extension")
+
+
+class AudioSocketConfig(_Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(9092, ge=0, le=65535)
+
+
+class AriConfig(_Strict):
+    url: str = Field(description="Asterisk's ARI base URL, e.g. http://127.0.0.1:8088/ari")
+    username: str
+    password: str
+    app: str = Field("voxline", description="the Stasis application name")
+    media_host: str = Field("127.0.0.1", description="where Asterisk sends external-media RTP to us")
+    format: Literal["ulaw", "alaw", "slin16"] = "ulaw"
+
+
+class TelephonyConfig(_Strict):
+    sip: SipConfig = SipConfig()
+    audiosocket: AudioSocketConfig = AudioSocketConfig()
+    ari: AriConfig | None = None
+
+
 class AgentConfig(_Strict):
     name: str = "voxline assistant"
     persona: str = "You are a friendly, efficient phone agent. You help callers quickly and politely."
@@ -110,6 +156,7 @@ class AgentConfig(_Strict):
     fallback_voice: VoiceConfig = VoiceConfig(engine="espeak", voice="en-us")
     tools: list[ToolConfig] = Field(default_factory=lambda: [ToolConfig(name="end_call")])
     limits: LimitsConfig = LimitsConfig()
+    telephony: TelephonyConfig = TelephonyConfig()
 
     def tool(self, name: str) -> ToolConfig | None:
         return next((t for t in self.tools if t.name == name), None)

@@ -221,5 +221,10 @@ class CallIO(abc.ABC):
         log.warning("transport %s cannot transfer to %s", type(self).__name__, target)
         return False
 
+    async def send_dtmf(self, digits: str, duration_ms: int = 100) -> bool:
+        """Send key presses to the far end (e.g. to drive another IVR). False if the transport cannot."""
+        log.warning("transport %s cannot send DTMF %s", type(self).__name__, digits)
+        return False
+
     async def aclose(self) -> None:
         await self.sink.aclose()
