@@ -16,7 +16,8 @@ SUDO=""
 apt_pkgs=(espeak-ng libsndfile1 python3-venv python3-dev build-essential cmake)
 if [ "$mode" = test ]; then
   # recorded speech for tests/benchmarks, a real browser for the web page test
-  apt_pkgs+=(asterisk-core-sounds-en-wav asterisk-core-sounds-en chromium sox sqlite3)
+  # real SIP peers for the telephony tests: sipp, the baresip softphone, the Kamailio proxy
+  apt_pkgs+=(asterisk-core-sounds-en-wav asterisk-core-sounds-en chromium sox sqlite3 sip-tester baresip-core kamailio)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -49,18 +49,34 @@ def serve(
     host: Annotated[str, typer.Option(help="HTTP address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
     db: DbOpt = None,
+    sip: Annotated[bool | None, typer.Option("--sip/--no-sip", help="listen for SIP calls")] = None,
+    sip_host: Annotated[str | None, typer.Option(help="SIP address (default: the agent file's)")] = None,
+    sip_port: Annotated[int | None, typer.Option(help="SIP UDP/TCP port (default 5060)")] = None,
+    audiosocket: Annotated[
+        bool | None, typer.Option("--audiosocket/--no-audiosocket", help="listen for Asterisk AudioSocket")
+    ] = None,
+    audiosocket_port: Annotated[int | None, typer.Option(help="AudioSocket TCP port (default 9092)")] = None,
     log_json: LogJsonOpt = False,
     log_level: LogLevelOpt = "info",
 ) -> None:
-    """Start the server: web page and WebSocket calls on HOST:PORT."""
+    """Start the server: web page and WebSocket calls on HOST:PORT, SIP on 5060, AudioSocket on 9092
+    (and ARI, when the agent file configures it)."""
     import uvicorn
 
     from voxline.runtime import create_server_app
+    from voxline.server.telephony import TelephonyOptions
 
     configure_logging(log_level, log_json)
     config = _load(agent)
+    options = TelephonyOptions(
+        sip=sip,
+        sip_host=sip_host,
+        sip_port=sip_port,
+        audiosocket=audiosocket,
+        audiosocket_port=audiosocket_port,
+    )
     try:
-        api = create_server_app(config, db_path=db)
+        api = create_server_app(config, db_path=db, telephony=options)
     except EngineError as exc:
         raise _fail(str(exc)) from None
     log.info("voxline serving %s on http://%s:%d", config.name, host, port)

@@ -22,6 +22,8 @@ from voxline.transports.base import CallIO, Dtmf, PacedSink
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from voxline.server.telephony import TelephonyOptions
+
 log = logging.getLogger(__name__)
 
 
@@ -42,16 +44,21 @@ async def warm_engines(agent: AgentConfig, engines: Engines) -> None:
     await factory.warm_up(engines, build_system_prompt(agent, tools), tools)
 
 
-def create_server_app(agent: AgentConfig, db_path: Path | None = None) -> FastAPI:
-    """The production server: models are loaded before the port opens, so a missing one fails fast."""
+def create_server_app(
+    agent: AgentConfig, db_path: Path | None = None, telephony: TelephonyOptions | None = None
+) -> FastAPI:
+    """The production server: models are loaded before the port opens, so a missing one fails fast.
+    The agent's phone ways in (SIP, AudioSocket, ARI) start once the models are warm."""
     from voxline.server.app import create_app
+    from voxline.server.telephony import TelephonyService
 
     engines = run_model_sync(load_engines, agent)
 
     async def warm(loaded: Engines) -> None:
         await warm_engines(agent, loaded)
 
-    return create_app(agent, engines=engines, warm_up=warm, db_path=db_path)
+    services = [TelephonyService(agent, telephony)]
+    return create_app(agent, engines=engines, warm_up=warm, db_path=db_path, services=services)
 
 
 async def simulate_call(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,14 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 CLOSE_TRY_AGAIN_LATER = 1013
+
+
+class AppService(Protocol):
+    """Something that runs beside the HTTP server once models are ready (SIP, AudioSocket, ARI)."""
+
+    async def start(self, app: FastAPI) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class Runnable(Protocol):
@@ -81,6 +89,7 @@ def create_app(
     db_path: Path | None = None,
     conversation_factory: ConversationFactory | None = None,
     clock: Clock | None = None,
+    services: Sequence[AppService] = (),
 ) -> FastAPI:
     """Build the server app.
 
@@ -111,16 +120,26 @@ def create_app(
             log.info("warming up models")
             await warm_up(state.engines)
         state.ready = True
-        log.info("server ready for agent %r", agent.name)
+        started: list[AppService] = []
         try:
+            for service in services:
+                await service.start(_app)
+                started.append(service)
+            log.info("server ready for agent %r", agent.name)
             yield
         finally:
             state.ready = False
+            for service in reversed(started):
+                try:
+                    await service.stop()
+                except Exception:
+                    log.exception("stopping %s failed", type(service).__name__)
             if owned_recorder is not None:
                 owned_recorder.close()
 
     app = FastAPI(title="voxline", lifespan=lifespan)
     app.state.voxline = state
+    app.state.voxline_runner = _CallRunner(make_conversation, call_recorder, clock)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -163,26 +182,29 @@ def create_app(
             call = await WebSocketCall.accept(websocket, clock=clock)
         except StartRejected:
             return
-        await _run_call(call, state, make_conversation, call_recorder, clock)
+        await _run_call(call, state, make_conversation, call_recorder, clock, "websocket", call.send_event)
 
     return app
 
 
 async def _run_call(
-    call: WebSocketCall,
+    call: CallIO,
     state: ServerState,
     make_conversation: ConversationFactory,
     recorder: CallRecorder,
     clock: Clock | None,
+    transport: str = "websocket",
+    on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
+    """Run one call's conversation to the end, whatever the transport; a crash ends only this call."""
     token = call_id_var.set(call.call_id)
     state.metrics.call_started()
     failed = False
-    log.info("websocket call started")
+    log.info("%s call started", transport)
     try:
         conversation = make_conversation(
             call, state.agent, state.engines, recorder=recorder, clock=clock,
-            transport="websocket", on_event=call.send_event,
+            transport=transport, on_event=on_event,
         )  # fmt: skip
         report = await conversation.run()
         log.info("call ended: %s, %d turns", report.end_reason, len(report.turns))
@@ -191,12 +213,35 @@ async def _run_call(
     except Exception:
         failed = True
         log.exception("call crashed")
-        call.send_event({"type": "error", "message": "the call failed on the server"})
+        if on_event is not None:
+            on_event({"type": "error", "message": "the call failed on the server"})
         await call.hangup("error")
     finally:
         state.metrics.call_ended(error=failed)
         await call.aclose()
         call_id_var.reset(token)
+
+
+def call_handler(app: FastAPI, transport: str) -> Callable[[CallIO], Awaitable[None]]:
+    """A CallHandler that runs the app's agent on calls from another way in (SIP, AudioSocket, ARI)."""
+    state: ServerState = app.state.voxline
+    runner: _CallRunner = app.state.voxline_runner
+
+    async def handle(call: CallIO) -> None:
+        if not state.ready or state.engines is None:
+            log.warning("%s call refused: models are still loading", transport)
+            await call.hangup("not_ready")
+            return
+        await _run_call(call, state, runner.make_conversation, runner.recorder, runner.clock, transport)
+
+    return handle
+
+
+@dataclass
+class _CallRunner:
+    make_conversation: ConversationFactory
+    recorder: CallRecorder
+    clock: Clock | None
 
 
 def _caller_left(call: CallIO) -> bool:

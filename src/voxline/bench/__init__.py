@@ -1,0 +1,1 @@
+"""Measuring voxline the way a caller experiences it."""

@@ -1,0 +1,105 @@
+"""The phone-network ways in, run beside the HTTP server: SIP, Asterisk AudioSocket and ARI.
+
+Each listener hands its calls to the same conversation runner as the web page, so a call behaves
+the same whichever way it came in. They start only once the models are warm (the app's lifespan),
+so a PBX probing us with OPTIONS sees 503 until we can really take a call.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from voxline.agent.config import AgentConfig
+from voxline.server.app import call_handler
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TelephonyOptions:
+    """Command-line overrides of the agent file's `telephony` section (None: keep the file's value)."""
+
+    sip: bool | None = None
+    sip_host: str | None = None
+    sip_port: int | None = None
+    audiosocket: bool | None = None
+    audiosocket_port: int | None = None
+    ari: bool | None = None
+
+
+class TelephonyService:
+    """Starts and stops the agent's SIP endpoint, AudioSocket server and ARI controller."""
+
+    def __init__(self, agent: AgentConfig, options: TelephonyOptions | None = None) -> None:
+        self.agent = agent
+        self.options = options or TelephonyOptions()
+        self.sip: Any = None
+        self.audiosocket: Any = None
+        self.ari: Any = None
+
+    async def start(self, app: FastAPI) -> None:
+        config = self.agent.telephony
+        opts = self.options
+        sip_config = config.sip.model_copy(
+            update={k: v for k, v in {"host": opts.sip_host, "port": opts.sip_port}.items() if v is not None}
+        )
+        if _enabled(opts.sip, sip_config.enabled):
+            from voxline.telephony.sip.endpoint import SipEndpoint
+
+            self.sip = SipEndpoint(sip_config, call_handler(app, "sip"))
+            await self.sip.start()
+            log.info("SIP listening on %s:%s", sip_config.host, self.sip.local_port("udp"))
+        audiosocket = config.audiosocket
+        if _enabled(opts.audiosocket, audiosocket.enabled):
+            from voxline.telephony.audiosocket.server import AudioSocketServer
+
+            port = opts.audiosocket_port if opts.audiosocket_port is not None else audiosocket.port
+            self.audiosocket = AudioSocketServer(audiosocket.host, port, call_handler(app, "audiosocket"))
+            await self.audiosocket.start()
+            log.info("AudioSocket listening on %s:%s", audiosocket.host, self.audiosocket.port)
+        if config.ari is not None and _enabled(opts.ari, True):
+            from voxline.telephony.ari.controller import AriController
+
+            self.ari = AriController(
+                config.ari,
+                call_handler(app, "ari"),
+                rtp_port_min=sip_config.rtp_port_min,
+                rtp_port_max=sip_config.rtp_port_max,
+            )
+            await self.ari.start()
+            log.info("ARI controller connected to %s (app %s)", config.ari.url, config.ari.app)
+
+    async def stop(self) -> None:
+        for name in ("ari", "audiosocket", "sip"):
+            service = getattr(self, name)
+            if service is not None:
+                await service.stop()
+                setattr(self, name, None)
+
+    def describe(self) -> dict[str, Any]:
+        """Where each way in listens (for /health and the startup log)."""
+        info: dict[str, Any] = {}
+        if self.sip is not None:
+            info["sip"] = {
+                "host": self.agent.telephony.sip.host,
+                "udp": self.sip.local_port("udp"),
+                "accepting": self.sip.accepting,
+                "active_calls": self.sip.active_calls,
+            }
+        if self.audiosocket is not None:
+            info["audiosocket"] = {
+                "port": self.audiosocket.port,
+                "active_calls": self.audiosocket.active_calls,
+            }
+        if self.ari is not None:
+            info["ari"] = {"active_calls": self.ari.active_calls}
+        return info
+
+
+def _enabled(override: bool | None, configured: bool) -> bool:
+    return configured if override is None else override
