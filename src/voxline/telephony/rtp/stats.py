@@ -51,6 +51,10 @@ class RtpStats:
             return 0.0
         return float(np.percentile(np.fromiter(self._send_lateness_s, dtype=np.float64), 99)) * 1000.0
 
+    def send_lateness_ms(self) -> list[float]:
+        """Every recorded send lateness, in ms (for pooling across calls in a benchmark)."""
+        return [x * 1000.0 for x in self._send_lateness_s]
+
     def send_jitter_ms_max(self) -> float:
         return max(self._send_lateness_s, default=0.0) * 1000.0
 

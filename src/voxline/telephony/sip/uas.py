@@ -1,0 +1,155 @@
+"""Answering INVITEs (RFC 3261 §13.3): 100 Trying at once, 180 Ringing, 200 OK with our SDP answer,
+then the call handler; and re-INVITEs (hold/unhold, a new media address) within a call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+from voxline.logs import call_id_var
+from voxline.telephony.sip.call import SipCall
+from voxline.telephony.sip.dialog import ALLOWED_METHODS, Dialog
+from voxline.telephony.sip.media import CallMedia, open_session
+from voxline.telephony.sip.message import SipRequest, new_tag, parse_cseq
+from voxline.telephony.sip.sdp import SdpError, SdpNegotiationError
+from voxline.telephony.sip.transaction import ServerTransaction
+
+if TYPE_CHECKING:
+    from voxline.telephony.sip.endpoint import SipEndpoint
+
+log = logging.getLogger(__name__)
+
+SDP = "application/sdp"
+
+
+def _is_sdp(request: SipRequest) -> bool:
+    content_type = request.headers.get("Content-Type") or ""
+    return content_type.split(";", 1)[0].strip().lower() == SDP
+
+
+async def _refuse_body(txn: ServerTransaction) -> bool:
+    """Answer 415 to a body we cannot read; True if we did."""
+    if txn.request.body and not _is_sdp(txn.request):
+        log.warning("INVITE body is not SDP: 415")
+        await txn.respond_with(415, extra=[("Accept", SDP)])
+        return True
+    return False
+
+
+async def _negotiate(txn: ServerTransaction, media: CallMedia) -> bytes | None:
+    """Our SDP for the 200 (an answer, or an offer when the INVITE had none); None once refused."""
+    if not txn.request.body:
+        return media.offer()
+    try:
+        media.accept(txn.request.body)
+    except SdpNegotiationError as exc:
+        log.warning("no common media: %s: 488", exc)
+        await txn.respond_with(488, extra=[("Warning", '304 - "no common codec"')])
+        return None
+    except SdpError as exc:
+        log.warning("bad SDP: %s: 400", exc)
+        await txn.respond_with(400, "Bad SDP")
+        return None
+    return media.answer()
+
+
+async def answer_invite(endpoint: SipEndpoint, txn: ServerTransaction) -> None:
+    """A new call. Everything it opened is released if it ends before the 200 OK goes out."""
+    request = txn.request
+    if not endpoint.has_capacity:
+        why = "not accepting calls" if not endpoint.accepting else f"at max_calls={endpoint.max_calls}"
+        log.warning("INVITE refused: %s: 503", why)
+        await txn.respond_with(503, extra=[("Retry-After", "5")])
+        return
+    await txn.respond_with(100)
+    call_id = uuid.uuid4().hex[:12]
+    call_id_var.set(call_id)
+    log.info("INVITE from %s (SIP Call-ID %s)", request.headers.get("From"), request.headers.get("Call-ID"))
+    if await _refuse_body(txn):
+        return
+    endpoint.setting_up += 1
+    call: SipCall | None = None
+    try:
+        try:
+            session = await open_session(endpoint.config, call_id, endpoint.clock)
+        except OSError as exc:
+            log.error("no RTP port free: %s: 503", exc)
+            await txn.respond_with(503, extra=[("Retry-After", "5")])
+            return
+        media = CallMedia(endpoint.config, session)
+        local_tag = new_tag()
+        call = SipCall(call_id, session, Dialog.as_uas(request, local_tag, txn.peer), endpoint)
+        call.media = media
+        sdp = await _negotiate(txn, media)
+        if sdp is None:
+            return
+        contact = ("Contact", endpoint.contact(txn.peer.transport))
+        if not txn.final_sent:
+            await txn.respond(txn.response(180, to_tag=local_tag, extra=[contact]))
+        if endpoint.answer_delay_s > 0:
+            await asyncio.sleep(endpoint.answer_delay_s)
+        if txn.final_sent:  # CANCELled (487 already sent) while we were setting up
+            log.info("call cancelled before answer")
+            return
+        seq, _ = parse_cseq(request.headers.get("CSeq") or "")
+        endpoint.register_call(call)
+        endpoint.awaiting_ack[(call.dialog.key, seq)] = txn
+        extra = [contact, ("Allow", ", ".join(ALLOWED_METHODS)), ("Supported", "replaces")]
+        await txn.respond(txn.response(200, to_tag=local_tag, body=sdp, content_type=SDP, extra=extra))
+        answered, call = call, None
+    finally:
+        endpoint.setting_up -= 1
+        if call is not None:  # set-up ended early: release the media
+            await call.aclose()
+    endpoint.spawn(endpoint.run_call(answered, endpoint.on_call), "sip-call", call_id)
+    endpoint.spawn(_expect_ack(endpoint, answered, txn, seq), "sip-ack-wait", call_id)
+
+
+async def _expect_ack(endpoint: SipEndpoint, call: SipCall, txn: ServerTransaction, seq: int) -> None:
+    """§13.3.1.4: no ACK for our 2xx within 64*T1 means the dialog is dead: send BYE."""
+    if not await txn.wait_ack():
+        endpoint.awaiting_ack.pop((call.dialog.key, seq), None)
+        log.warning("no ACK for our 200 OK; hanging up")
+        await call.hangup("no_ack")
+
+
+async def reinvite(endpoint: SipEndpoint, txn: ServerTransaction, call: SipCall) -> None:
+    """A re-INVITE: new SDP (hold, unhold, new address, new codec) answered with ours; a refusal
+    leaves the call as it was (§14.2)."""
+    if call.media is None or any(key[0] == call.dialog.key for key in endpoint.awaiting_ack):
+        log.info("re-INVITE while another is pending: 491")
+        await txn.respond_with(491, "Request Pending", extra=[("Retry-After", "1")])
+        return
+    if await _refuse_body(txn):
+        return
+    sdp = await _negotiate(txn, call.media)
+    if sdp is None:
+        return
+    call.dialog.update_target(txn.request)
+    seq, _ = parse_cseq(txn.request.headers.get("CSeq") or "")
+    endpoint.awaiting_ack[(call.dialog.key, seq)] = txn
+    log.info(
+        "re-INVITE accepted%s", " (hold)" if call.media.negotiated and call.media.negotiated.on_hold else ""
+    )
+    contact = ("Contact", endpoint.contact(txn.peer.transport))
+    await txn.respond_with(200, body=sdp, content_type=SDP, extra=[contact])
+    endpoint.spawn(_forget_ack(endpoint, call, txn, seq), "sip-reinvite-ack", call.call_id)
+
+
+async def _forget_ack(endpoint: SipEndpoint, call: SipCall, txn: ServerTransaction, seq: int) -> None:
+    if not await txn.wait_ack():
+        endpoint.awaiting_ack.pop((call.dialog.key, seq), None)
+        log.warning("no ACK for the re-INVITE's 200 OK")
+
+
+def late_answer(endpoint: SipEndpoint, call: SipCall, ack: SipRequest) -> None:
+    """The SDP answer in an ACK, when the INVITE came without an offer (§13.2.1)."""
+    if call.media is None or not _is_sdp(ack):
+        return
+    try:
+        call.media.accept(ack.body)
+    except (SdpError, SdpNegotiationError) as exc:
+        log.warning("unusable SDP answer in ACK (%s); hanging up", exc)
+        endpoint.spawn(call.hangup("bad_sdp"), "sip-bad-ack", call.call_id)
