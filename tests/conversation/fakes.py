@@ -166,6 +166,8 @@ class FakeCallIO(CallIO):
         self.hung_up: str | None = None
         self.transferred_to: list[str] = []
         self.can_transfer = False
+        self.sent_dtmf: list[str] = []
+        self.can_send_dtmf = True
         self.talk_starts: list[float] = []
 
     def start_mic(self) -> None:
@@ -204,6 +206,10 @@ class FakeCallIO(CallIO):
     async def transfer(self, target: str) -> bool:
         self.transferred_to.append(target)
         return self.can_transfer
+
+    async def send_dtmf(self, digits: str, duration_ms: int = 100) -> bool:
+        self.sent_dtmf.append(digits)
+        return self.can_send_dtmf
 
     async def aclose(self) -> None:
         self.hung_up = self.hung_up or "closed"

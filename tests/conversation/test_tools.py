@@ -69,3 +69,45 @@ def test_says_goodbye_recognises_farewells_only() -> None:
         assert says_goodbye(text), text
     for text in ("Could you say that again?", "By the way, my card", "Byelaws apply"):
         assert not says_goodbye(text), text
+
+
+async def test_transfer_call_with_named_targets() -> None:
+    targets = {"sales": "sip:200@pbx", "support": "201"}
+    registry = ToolRegistry(agent(ToolConfig(name="transfer_call", targets=targets)))
+    spec = registry.specs()[0]
+    assert spec.parameters["properties"]["department"]["enum"] == ["sales", "support"]
+    assert spec.parameters["required"] == ["department"] and "sales" in spec.description
+    ctx = ToolContext(FakeCallIO(), registry.agent)
+    chosen = await registry.execute(ToolCall("transfer_call", {"department": "SALES"}), ctx)
+    assert chosen.action is ToolAction.TRANSFER and chosen.target == "sip:200@pbx"
+    unknown = await registry.execute(ToolCall("transfer_call", {"department": "legal"}), ctx)
+    assert unknown.action is ToolAction.NONE and unknown.result and "sales, support" in unknown.result
+    unnamed = await registry.execute(ToolCall("transfer_call"), ctx)
+    assert unnamed.action is ToolAction.NONE and unnamed.result and "which department" in unnamed.result
+    both = ToolRegistry(agent(ToolConfig(name="transfer_call", target="100", targets=targets)))
+    default = await both.execute(ToolCall("transfer_call"), ToolContext(FakeCallIO(), both.agent))
+    assert default.target == "100"
+
+
+async def test_collect_digits_merges_defaults_with_the_models_arguments() -> None:
+    from voxline.agent.config import CollectDigitsConfig
+
+    defaults = CollectDigitsConfig(terminator="*", max_digits=8)
+    registry = ToolRegistry(agent(ToolConfig(name="collect_digits", digits=defaults)))
+    ctx = ToolContext(FakeCallIO(), registry.agent)
+    args = {"prompt": "Your PIN-free account number?", "max_digits": "6", "min_digits": 9, "colour": "red"}
+    outcome = await registry.execute(ToolCall("collect_digits", args), ctx)
+    assert outcome.action is ToolAction.COLLECT_DIGITS and outcome.collect is not None
+    s = outcome.collect
+    assert (s.prompt, s.max_digits, s.min_digits, s.terminator) == (args["prompt"], 6, 6, "*")
+    bad = await registry.execute(ToolCall("collect_digits", {"terminator": "xx"}), ctx)
+    assert bad.action is ToolAction.NONE and bad.result and "terminator" in bad.result
+
+
+async def test_send_dtmf_rejects_keys_that_do_not_exist() -> None:
+    registry = ToolRegistry(agent(ToolConfig(name="send_dtmf")))
+    call = FakeCallIO()
+    outcome = await registry.execute(
+        ToolCall("send_dtmf", {"digits": "12x"}), ToolContext(call, registry.agent)
+    )
+    assert outcome.result and "Cannot send" in outcome.result and call.sent_dtmf == []

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class AgentConfigError(ValueError):
@@ -79,10 +79,35 @@ class VoiceConfig(_Strict):
     api_key: str | None = None
 
 
+DTMF_KEYS = "0123456789*#ABCD"
+
+
+class CollectDigitsConfig(_Strict):
+    """How one run of collect_digits gathers keys (the model may override each per call)."""
+
+    prompt: str = ""
+    min_digits: int = Field(1, ge=0, le=64)
+    max_digits: int = Field(16, ge=1, le=64)
+    terminator: str = Field("#", description="key that ends the entry early ('' for none)")
+    inter_digit_timeout_s: float = Field(3.0, gt=0, le=60)
+    first_digit_timeout_s: float = Field(8.0, gt=0, le=120)
+
+    @field_validator("terminator")
+    @classmethod
+    def _one_key(cls, value: str) -> str:
+        if value and (len(value) != 1 or value not in DTMF_KEYS):
+            raise ValueError(f"terminator must be one DTMF key ({DTMF_KEYS}) or empty")
+        return value
+
+
 class ToolConfig(_Strict):
     name: str
     description: str | None = None
     target: str | None = Field(None, description="for transfer_call: the SIP URI or extension")
+    targets: dict[str, str] | None = Field(
+        None, description="for transfer_call: named targets (department -> URI); the model picks one"
+    )
+    digits: CollectDigitsConfig | None = Field(None, description="for collect_digits: the default settings")
     url: str | None = Field(None, description="for webhook tools: where the arguments are POSTed")
     parameters: dict[str, Any] | None = None
 
@@ -102,21 +127,28 @@ class SipRegistrationConfig(_Strict):
     expires_s: int = Field(300, ge=30, le=86400)
 
 
+SipTransport = Literal["udp", "tcp"]
+G711Codec = Literal["PCMU", "PCMA"]
+
+
 class SipConfig(_Strict):
     enabled: bool = True
     host: str = Field("127.0.0.1", description="address SIP listens on")
     port: int = Field(5060, ge=0, le=65535, description="0 picks a free port")
-    transports: list[Literal["udp", "tcp"]] = Field(default_factory=lambda: ["udp", "tcp"])
+    transports: list[SipTransport] = Field(default_factory=lambda: list[SipTransport](["udp", "tcp"]))
     public_host: str | None = Field(None, description="address put in Contact/SDP; default: host")
     user: str = Field("agent", description="the user part of our SIP URI")
-    rtp_port_min: int = Field(20000, ge=1024, le=65535)
-    rtp_port_max: int = Field(20999, ge=1024, le=65535)
-    codecs: list[Literal["PCMU", "PCMA"]] = Field(
-        default_factory=lambda: ["PCMU", "PCMA"], description="offered/accepted in this order"
+    rtp_port_min: int = Field(20000, ge=0, le=65535, description="RTP ports (even); 0 and 0: any free port")
+    rtp_port_max: int = Field(20999, ge=0, le=65535)
+    codecs: list[G711Codec] = Field(
+        default_factory=lambda: list[G711Codec](["PCMU", "PCMA"]),
+        description="offered/accepted in this order",
     )
     jitter_buffer_ms: int = Field(60, ge=0, le=1000)
     max_calls: int = Field(50, ge=1, description="more concurrent calls get 503 and OPTIONS answers 503")
-    registration: SipRegistrationConfig | None = Field(None, description="register with a PBX as an extension")
+    registration: SipRegistrationConfig | None = Field(
+        None, description="register with a PBX as an extension"
+    )
 
 
 class AudioSocketConfig(_Strict):
@@ -140,6 +172,94 @@ class TelephonyConfig(_Strict):
     ari: AriConfig | None = None
 
 
+IvrActionName = Literal["say", "menu", "transfer", "hangup", "repeat", "back", "llm", "collect"]
+
+
+class IvrOption(_Strict):
+    """What one key does in a menu: optionally `say` something, then an action.
+
+    `action: menu:billing` (or `then: menu:billing` after a `say`) enters a sub-menu; `transfer`
+    needs `target`; `llm` hands the turn to the model with `note`; `collect` gathers digits with
+    `collect` settings and hands them to the model."""
+
+    say: str | None = None
+    action: str | None = None
+    then: str | None = Field(None, description="the action after `say` (same forms as `action`)")
+    target: str | None = None
+    note: str | None = Field(None, description="for llm/collect: what the model is told the caller chose")
+    collect: CollectDigitsConfig | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> IvrOption:
+        if self.action not in (None, "say") and self.then is not None:
+            raise ValueError("give either `action` or `say` + `then`, not both")
+        kind, menu = self.next_step()
+        if kind == "say" and not self.say:
+            raise ValueError("a say option needs `say` text")
+        if kind == "menu" and not menu:
+            raise ValueError("write a sub-menu as menu:<name>")
+        if kind == "transfer" and not self.target:
+            raise ValueError("a transfer option needs `target`")
+        return self
+
+    def next_step(self) -> tuple[str, str]:
+        """(action kind, sub-menu name or ''): what happens after `say`."""
+        raw = (self.then if self.action in (None, "say") else self.action) or self.action or "say"
+        kind, _, menu = raw.partition(":")
+        kind, menu = kind.strip(), menu.strip()
+        if kind not in get_args(IvrActionName):
+            raise ValueError(f"unknown IVR action {raw!r}")
+        return kind, menu
+
+
+class IvrMenu(_Strict):
+    prompt: str
+    options: dict[str, IvrOption] = Field(default_factory=dict)
+    timeout_s: float = Field(6.0, gt=0, le=120, description="silence before the prompt is repeated")
+    invalid: str = "Sorry, that is not an option."
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _keys_are_dtmf(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            value = {str(k): v for k, v in value.items()}  # YAML reads an unquoted 1 as an int
+            bad = [k for k in value if len(k) != 1 or k not in DTMF_KEYS]
+            if bad:
+                raise ValueError(f"option keys must be single DTMF keys ({DTMF_KEYS}), got {bad}")
+        return value
+
+
+class IvrConfig(_Strict):
+    """Keypad menus. Written flat in YAML: each key is a menu name, besides the reserved `start`
+    and `inter_digit_timeout_s`."""
+
+    start: str | None = Field(None, description="the menu active when the call starts")
+    menus: dict[str, IvrMenu] = Field(default_factory=dict)
+    inter_digit_timeout_s: float = Field(
+        2.0, gt=0, le=30, description="keys pressed outside menus within this gap form one caller turn"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_menus(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "menus" not in value:
+            reserved = {"start", "inter_digit_timeout_s"}
+            menus = {k: v for k, v in value.items() if k not in reserved}
+            value = {k: v for k, v in value.items() if k in reserved} | {"menus": menus}
+        return value
+
+    @model_validator(mode="after")
+    def _menus_exist(self) -> IvrConfig:
+        if self.start is not None and self.start not in self.menus:
+            raise ValueError(f"start menu {self.start!r} is not defined")
+        for name, menu in self.menus.items():
+            for key, option in menu.options.items():
+                kind, target = option.next_step()
+                if kind == "menu" and target not in self.menus:
+                    raise ValueError(f"menu {name!r} key {key!r} goes to undefined menu {target!r}")
+        return self
+
+
 class AgentConfig(_Strict):
     name: str = "voxline assistant"
     persona: str = "You are a friendly, efficient phone agent. You help callers quickly and politely."
@@ -157,6 +277,7 @@ class AgentConfig(_Strict):
     tools: list[ToolConfig] = Field(default_factory=lambda: [ToolConfig(name="end_call")])
     limits: LimitsConfig = LimitsConfig()
     telephony: TelephonyConfig = TelephonyConfig()
+    ivr: IvrConfig = IvrConfig()
 
     def tool(self, name: str) -> ToolConfig | None:
         return next((t for t in self.tools if t.name == name), None)

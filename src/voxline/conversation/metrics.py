@@ -44,6 +44,8 @@ class TurnRecord:
     agent_full_text: str = ""
     """What the agent meant to say, before any barge-in cut it."""
     tool_calls: list[str] = field(default_factory=list)
+    dtmf: str = ""
+    """Keys the caller pressed that this turn answers (a menu choice, a key run, collected digits)."""
     metrics: TurnMetrics = field(default_factory=TurnMetrics)
 
     def as_dict(self) -> dict[str, Any]:
@@ -60,6 +62,7 @@ class CallReport:
     started_at: float
     ended_at: float | None = None
     end_reason: str | None = None
+    transferred_to: str | None = None
     turns: list[TurnRecord] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -70,6 +73,7 @@ class CallReport:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "end_reason": self.end_reason,
+            "transferred_to": self.transferred_to,
             "turns": [t.as_dict() for t in self.turns],
         }
 

@@ -28,6 +28,8 @@ def build_system_prompt(agent: AgentConfig, tools: Sequence[ToolSpec] = ()) -> s
             lines.append("- When the caller is done or says goodbye, say a short goodbye and call end_call.")
         if "transfer_call" in names:
             lines.append("- If the caller asks for a person, call transfer_call.")
-        if names - {"end_call", "transfer_call"}:
+        if "collect_digits" in names:
+            lines.append("- To get a number the caller types on their keypad, call collect_digits.")
+        if names - {"end_call", "transfer_call", "collect_digits"}:
             lines.append("- Use the other tools when they help; never invent their results.")
     return "\n".join(lines)

@@ -18,10 +18,12 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from voxline.agent.config import AgentConfig
+from voxline.agent.config import DTMF_KEYS, AgentConfig, CollectDigitsConfig
 from voxline.audio.clock import Clock
 from voxline.audio.pcm import AudioChunk
+from voxline.conversation.digits import CollectResult, DigitCollector, KeyRun, spoken_keys
 from voxline.conversation.history import History
+from voxline.conversation.ivr import TRANSFER_FAILED_LINE, IvrNavigator, IvrStep
 from voxline.conversation.listener import (
     CallerHangup,
     DtmfPressed,
@@ -114,6 +116,11 @@ class Conversation:
         self._draft: tuple[float, asyncio.Task[Transcript | None]] | None = None
         """(audio key, transcription) started when the caller paused; used if the turn ends there."""
         self._backchannels = {"".join(normalise_words(b)) for b in agent.turn.backchannels}
+        self._ivr = IvrNavigator(agent.ivr)
+        self._keys = KeyRun(agent.ivr.inter_digit_timeout_s)
+        """Keys pressed outside menus and collections, waiting to become one caller turn."""
+        self._collector: DigitCollector | None = None
+        """The running collect_digits, which gets every key and spoken digit while it lasts."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -147,10 +154,11 @@ class Conversation:
             self.agent,
             self.clock,
             self._events.put_nowait,
-            agent_speaking=lambda: self._turn is not None,
+            agent_speaking=self._agent_talking,
         )
         self._listener_task = asyncio.create_task(self._listener.run(), name="listener")
-        self._start_line(self.agent.greeting)
+        menu_prompt = self._ivr.start()
+        self._start_line(self.agent.greeting, *([menu_prompt] if menu_prompt else []))
         while self.report.end_reason is None:
             event = await self._next_event()
             if event is not None:
@@ -170,6 +178,9 @@ class Conversation:
         silence = self._silence_deadline if self._turn is None and self.state == State.LISTENING else None
         if silence is not None:
             deadline = min(deadline, silence)
+        keys = self._keys.deadline
+        if keys is not None:
+            deadline = min(deadline, keys)
         try:
             return await asyncio.wait_for(self._events.get(), timeout=max(0.0, deadline - now))
         except TimeoutError:
@@ -184,6 +195,8 @@ class Conversation:
                 self._closing = True
                 self._call_deadline = self.clock.now() + GOODBYE_GRACE_S
                 self._start_line(self.agent.goodbye, hang_up="max_duration")
+        elif keys is not None and self.clock.now() >= keys:
+            await self._on_key_run()
         elif silence is not None:
             self._on_silence()
         return None
@@ -195,7 +208,7 @@ class Conversation:
             if event.turn is self._turn:
                 self._turn = None
                 self._set_state(State.LISTENING)
-                self._silence_deadline = self.clock.now() + self.agent.limits.silence_reprompt_s
+                self._silence_deadline = self.clock.now() + self._silence_timeout()
         elif isinstance(event, SpeechStart):
             self._silence_deadline = None
             self._set_state(State.USER_SPEAKING)
@@ -215,9 +228,7 @@ class Conversation:
         elif isinstance(event, UserTurn):
             await self._on_user_turn(event)
         elif isinstance(event, DtmfPressed):
-            log.info("caller pressed %s", event.digit)
-            self.history.add_user(f"(caller pressed {event.digit})")
-            self._emit({"type": "dtmf", "digit": event.digit})
+            await self._on_key(event)
         elif isinstance(event, CallerHangup):
             self.report.end_reason = "caller_hangup"
             await self._cancel_agent_turn()
@@ -246,6 +257,9 @@ class Conversation:
         transcript = await self._transcribe(event)
         stt_ms = (self.clock.now() - stt_started) * 1000  # the part of STT the caller waits for
         text = transcript.text.strip() if transcript else ""
+        if self._collector is not None:
+            await self._collector_heard(self._collector, text)
+            return
         turn = self._turn
         if turn is not None:
             reply = turn.reply
@@ -260,15 +274,22 @@ class Conversation:
             await self._cancel_agent_turn()
         if not text:
             self._set_state(State.LISTENING)
-            self._silence_deadline = self.clock.now() + self.agent.limits.silence_reprompt_s
+            self._silence_deadline = self.clock.now() + self._silence_timeout()
             return
         self._reprompts = 0
         log.info("caller said %r", text)
         self._emit({"type": "user_text", "text": text, "language": transcript.language if transcript else ""})
+        if self._ivr.active is not None:  # speaking leaves the menu; the model hears where they were
+            self.history.add_user(self._ivr.context_for_model())
+            self._ivr.leave()
+        keys = self._keys.take()  # keys pressed just before speaking belong to this turn
+        if keys:
+            self.history.add_user(KeyRun.as_text(keys))
         self.history.add_user(text)
         user_text = f"{self._carried_user_text} {text}".strip()
         self._carried_user_text = ""
         record = self._new_record(user_text, transcript.language if transcript else self.agent.language)
+        record.dtmf = keys
         record.started_at = self._epoch(event.t_onset)
         record.user_speech_end_at = self._epoch(event.t_last_speech)
         record.metrics.endpointing_ms = (event.t_decided - event.t_last_speech) * 1000
@@ -283,7 +304,8 @@ class Conversation:
         self._silence_deadline = None
         if self._reprompts < self.agent.limits.max_reprompts:
             self._reprompts += 1
-            self._start_line(self.agent.reprompt)
+            menu = self._ivr.menu
+            self._start_line(menu.prompt if menu else self.agent.reprompt)
         else:
             self._start_line(self.agent.goodbye, hang_up="silence")
 
@@ -323,9 +345,9 @@ class Conversation:
         self._turn_index += 1
         return TurnRecord(self._turn_index - 1, user_text, "", language, started_at=time.time())
 
-    def _start_line(self, text: str, hang_up: str | None = None) -> None:
+    def _start_line(self, *lines: str, hang_up: str | None = None) -> None:
         turn = _AgentTurn(self._new_record("", self.agent.language))
-        self._start(turn, self._say(turn, text, hang_up=hang_up))
+        self._start(turn, self._say(turn, *lines, hang_up=hang_up))
 
     def _start(self, turn: _AgentTurn, body: Coroutine[Any, Any, None]) -> None:
         self._turn = turn
@@ -356,8 +378,9 @@ class Conversation:
         self._close_turn(turn)
         self._events.put_nowait(_AgentTurnDone(turn))
 
-    async def _say(self, turn: _AgentTurn, text: str, hang_up: str | None = None) -> None:
-        await self._play(turn, self._new_reply(static_text(text)))
+    async def _say(self, turn: _AgentTurn, *lines: str, hang_up: str | None = None) -> None:
+        for text in lines:
+            await self._play(turn, self._new_reply(static_text(text)))
         if hang_up:
             await self._hang_up(hang_up)
 
@@ -400,15 +423,26 @@ class Conversation:
             if outcome.action is ToolAction.TRANSFER and outcome.target:
                 if outcome.spoken:
                     await self._play(turn, self._new_reply(static_text(outcome.spoken)))
-                await self.call.sink.drain()
-                if await self.call.transfer(outcome.target):
+                if await self._transfer(outcome.target):
                     self.history.add_tool_result(call, "Transferred.")
-                    self.report.end_reason = "transferred"
                     return False
                 outcome.result = "The transfer failed: this line cannot transfer calls. Tell the caller."
+            if outcome.action is ToolAction.COLLECT_DIGITS and outcome.collect is not None:
+                collected = await self._collect_digits(turn, outcome.collect)
+                outcome.result = collected.for_model(outcome.collect)
             self.history.add_tool_result(call, outcome.result or "Done.")
             follow_up = follow_up or outcome.result is not None
         return follow_up
+
+    async def _transfer(self, target: str) -> bool:
+        """Blind transfer once the caller has heard everything queued. False if the line can't."""
+        await self.call.sink.drain()
+        if not await self.call.transfer(target):
+            log.warning("transfer to %s failed", target)
+            return False
+        self.report.end_reason = "transferred"
+        self.report.transferred_to = target
+        return True
 
     async def _hang_up(self, reason: str) -> None:
         await self.call.sink.drain()
@@ -469,6 +503,123 @@ class Conversation:
             " (interrupted)" if record.interrupted else "",
             " ".join(f"{k}={v}" for k, v in m.as_dict().items() if v is not None),
         )
+
+    # ------------------------------------------------------------ keypad: menus, key runs, collection
+
+    async def _on_key(self, event: DtmfPressed) -> None:
+        key = event.digit.upper()
+        if len(key) != 1 or key not in DTMF_KEYS:
+            log.warning("ignoring a DTMF event with an invalid key %r", event.digit)
+            return
+        log.info("caller pressed %s", key)
+        self._emit({"type": "dtmf", "digit": key})
+        if self._closing:
+            return
+        self._silence_deadline = None
+        self._reprompts = 0
+        if self._collector is not None:
+            self._collector.press(key)  # it stops its own prompt
+            return
+        turn = self._turn
+        if turn is not None:  # a key is an unambiguous barge-in: no backchannel, no resume
+            if turn.reply is not None and turn.reply.sent_audio and self.call.sink.is_playing:
+                turn.record.metrics.barge_in_stop_ms = (self.clock.now() - event.t) * 1000
+            log.info("key press barge-in: stopping the agent's turn")
+            await self._cancel_agent_turn()
+            self._set_state(State.LISTENING)
+        if self._ivr.active is None:
+            self._keys.add(key, self.clock.now())
+            return
+        step = self._ivr.press(key)
+        if step.action not in ("llm", "collect"):  # those tell the model themselves, with a note
+            self.history.add_user(KeyRun.as_text(key))
+        record = self._new_record("", self.agent.language)
+        record.dtmf = key
+        turn = _AgentTurn(record)
+        self._start(turn, self._ivr_turn(turn, step))
+
+    async def _on_key_run(self) -> None:
+        """The caller stopped pressing keys outside any menu: the keys are a turn for the model."""
+        await self._cancel_agent_turn()
+        keys = self._keys.take()
+        text = KeyRun.as_text(keys)
+        self.history.add_user(text)
+        record = self._new_record(text, self.agent.language)
+        record.dtmf = keys
+        turn = _AgentTurn(record)
+        self._start(turn, self._answer(turn))
+
+    async def _ivr_turn(self, turn: _AgentTurn, step: IvrStep) -> None:
+        lines = step.lines or ((self.agent.goodbye,) if step.action == "hangup" else ())
+        await self._say(turn, *lines)
+        if step.action == "transfer" and step.target:
+            if not await self._transfer(step.target):
+                await self._say(turn, TRANSFER_FAILED_LINE)
+        elif step.action == "hangup":
+            await self._hang_up("agent_ended")
+        elif step.action == "collect" and step.collect is not None:
+            collected = await self._collect_digits(turn, step.collect)
+            self.history.add_user(f"({step.note} {collected.for_model(step.collect)})")
+            await self._answer(turn)
+        elif step.action == "llm":
+            self.history.add_user(f"({step.note})")
+            await self._answer(turn)
+
+    async def _collect_digits(self, turn: _AgentTurn, settings: CollectDigitsConfig) -> CollectResult:
+        collector = DigitCollector(settings, self.clock)
+        self._collector = collector
+        try:
+            if settings.prompt:
+                collector.prompting = True
+                await self._say_until(turn, settings.prompt, collector.got_input)
+                collector.prompting = False
+            self._set_state(State.LISTENING)
+            result = await collector.collect()
+        finally:
+            self._collector = None
+        log.info("collected digits %r (%s)", result.digits, result.reason)
+        turn.record.dtmf += result.digits
+        self._emit({"type": "digits", "digits": result.digits, "reason": result.reason})
+        self._set_state(State.THINKING)
+        return result
+
+    async def _collector_heard(self, collector: DigitCollector, text: str) -> None:
+        """Speech while collecting: digits said aloud count; other words end the collection."""
+        keys = spoken_keys(text).keys
+        if keys:
+            log.info("caller said digits %r", keys)
+            collector.press(keys)
+        elif text and not self._is_backchannel(text):
+            log.info("caller spoke instead of entering digits: %r", text)
+            collector.said_instead(text)
+        else:
+            await self._resume("no digits")
+        self._set_state(State.SPEAKING if collector.prompting else State.LISTENING)
+
+    async def _say_until(self, turn: _AgentTurn, text: str, stop: asyncio.Event) -> None:
+        """Speak a line, cut off as soon as `stop` is set (the caller started their entry)."""
+        reply = self._new_reply(static_text(text))
+        play = asyncio.create_task(self._play(turn, reply), name="prompt")
+        stopper = asyncio.create_task(stop.wait(), name="prompt-stop")
+        try:
+            await asyncio.wait([play, stopper], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not play.done():
+                play.cancel()
+                await asyncio.wait([play])
+                self._reply_done(turn, reply, interrupted=True)
+                self.call.sink.clear()
+        if not play.cancelled():
+            play.result()  # re-raise what the playback raised
+
+    def _agent_talking(self) -> bool:
+        """For the listener: is the agent holding the floor (so caller speech is a barge-in)?"""
+        return self._turn is not None and (self._collector is None or self._collector.prompting)
+
+    def _silence_timeout(self) -> float:
+        menu = self._ivr.menu
+        return menu.timeout_s if menu is not None else self.agent.limits.silence_reprompt_s
 
     # ------------------------------------------------------------ helpers
 

@@ -1,4 +1,5 @@
-"""Tools the model may call: built-ins (end_call, transfer_call) and your own Python functions.
+"""Tools the model may call: built-ins (end_call, transfer_call, collect_digits, send_dtmf) and your
+own Python functions.
 
 A handler never touches the audio: it returns a ToolOutcome saying what to speak, what to tell the
 model, and which call action (hang up, transfer) the conversation should take after the audio.
@@ -13,7 +14,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from voxline.agent.config import AgentConfig, ToolConfig
+from pydantic import ValidationError
+
+from voxline.agent.config import AgentConfig, CollectDigitsConfig, ToolConfig
+from voxline.conversation.digits import valid_keys
 from voxline.engines.base import ToolCall, ToolSpec
 from voxline.transports.base import CallIO
 
@@ -26,6 +30,8 @@ class ToolAction(enum.Enum):
     """Hang up once everything queued (the goodbye) has been played."""
     TRANSFER = "transfer"
     """Play `spoken`, then `CallIO.transfer(target)`."""
+    COLLECT_DIGITS = "collect_digits"
+    """Speak `collect.prompt`, gather keys; the digits become the tool's result."""
 
 
 @dataclass(slots=True)
@@ -36,6 +42,7 @@ class ToolOutcome:
     """Sent back to the model as the tool's result; None means the model need not answer it."""
     action: ToolAction = ToolAction.NONE
     target: str | None = None
+    collect: CollectDigitsConfig | None = None
 
 
 @dataclass(slots=True)
@@ -68,13 +75,69 @@ async def end_call(call: ToolCall, ctx: ToolContext) -> ToolOutcome:
 
 async def transfer_call(call: ToolCall, ctx: ToolContext) -> ToolOutcome:
     config = ctx.agent.tool("transfer_call")
-    target = config.target if config else None
+    targets = (config.targets if config else None) or {}
+    department = str(call.arguments.get("department") or "").strip()
+    if department and targets:
+        by_name = {name.lower(): uri for name, uri in targets.items()}
+        target = by_name.get(department.lower())
+        if target is None:
+            known = ", ".join(targets)
+            return ToolOutcome(result=f"There is no department {department!r}. Choose one of: {known}.")
+    else:
+        default = next(iter(targets.values())) if len(targets) == 1 else None
+        target = (config.target if config else None) or default
     if not target:
+        if targets:
+            return ToolOutcome(result=f"Ask which department the caller wants: {', '.join(targets)}.")
         return ToolOutcome(result="Transfer is not available on this line. Tell the caller.")
     return ToolOutcome(
         spoken="" if ctx.said.strip() else HANDOVER_LINE, action=ToolAction.TRANSFER, target=target
     )
 
+
+async def collect_digits(call: ToolCall, ctx: ToolContext) -> ToolOutcome:
+    config = ctx.agent.tool("collect_digits")
+    defaults = (config.digits if config else None) or CollectDigitsConfig()
+    asked = {k: v for k, v in call.arguments.items() if k in CollectDigitsConfig.model_fields}
+    try:
+        settings = CollectDigitsConfig.model_validate(defaults.model_dump() | asked)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return ToolOutcome(result=f"collect_digits was called with bad arguments ({problems}).")
+    if settings.min_digits > settings.max_digits:
+        settings = settings.model_copy(update={"min_digits": settings.max_digits})
+    return ToolOutcome(action=ToolAction.COLLECT_DIGITS, collect=settings)
+
+
+async def send_dtmf(call: ToolCall, ctx: ToolContext) -> ToolOutcome:
+    keys = "".join(str(call.arguments.get("digits", "")).upper().split()).replace(",", "")
+    if not valid_keys(keys):
+        return ToolOutcome(result=f"Cannot send {keys!r}: use only the keys 0-9, *, # and A-D.")
+    if await ctx.call.send_dtmf(keys):
+        return ToolOutcome(result=f"Sent the keys {keys}.")
+    return ToolOutcome(result="Sending keys failed: this line cannot send DTMF.")
+
+
+_COLLECT_PARAMS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "prompt": {
+            "type": "string",
+            "description": "What to say first, e.g. 'Please enter your account number, then the pound key.'",
+        },
+        "max_digits": {"type": "integer", "minimum": 1, "maximum": 64},
+        "min_digits": {"type": "integer", "minimum": 0, "maximum": 64},
+        "terminator": {"type": "string", "description": "key that ends the entry", "default": "#"},
+        "inter_digit_timeout_s": {"type": "number", "default": 3},
+        "first_digit_timeout_s": {"type": "number", "default": 8},
+    },
+    "required": ["prompt"],
+}
+_SEND_DTMF_PARAMS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"digits": {"type": "string", "description": "keys to press: 0-9, *, #"}},
+    "required": ["digits"],
+}
 
 _BUILTIN: dict[str, tuple[ToolSpec, ToolHandler]] = {
     "end_call": (
@@ -84,6 +147,20 @@ _BUILTIN: dict[str, tuple[ToolSpec, ToolHandler]] = {
     "transfer_call": (
         ToolSpec("transfer_call", "Transfer the caller to a human colleague."),
         transfer_call,
+    ),
+    "collect_digits": (
+        ToolSpec(
+            "collect_digits",
+            "Ask the caller to type a number on their keypad and wait for it; returns the digits.",
+            _COLLECT_PARAMS,
+        ),
+        collect_digits,
+    ),
+    "send_dtmf": (
+        ToolSpec(
+            "send_dtmf", "Press keys on the line (e.g. to navigate another phone menu).", _SEND_DTMF_PARAMS
+        ),
+        send_dtmf,
     ),
 }
 
@@ -100,7 +177,8 @@ class ToolRegistry:
             if builtin is None:
                 log.info("tool %s has no handler yet; register() it to enable it", config.name)
                 continue
-            self._tools[config.name] = (_apply_config(builtin[0], config), builtin[1])
+            spec = _with_departments(builtin[0], config) if config.targets else builtin[0]
+            self._tools[config.name] = (_apply_config(spec, config), builtin[1])
 
     def register(self, name: str, spec: ToolSpec, handler: ToolHandler) -> None:
         config = self.agent.tool(name)
@@ -148,3 +226,14 @@ def _apply_config(spec: ToolSpec, config: ToolConfig | None) -> ToolSpec:
         config.description or spec.description,
         config.parameters if config.parameters is not None else spec.parameters,
     )
+
+
+def _with_departments(spec: ToolSpec, config: ToolConfig) -> ToolSpec:
+    """transfer_call with named targets: the model picks one by its name."""
+    names = list(config.targets or {})
+    parameters = {
+        "type": "object",
+        "properties": {"department": {"type": "string", "enum": names, "description": "who to transfer to"}},
+        "required": ["department"],
+    }
+    return ToolSpec(spec.name, f"{spec.description} Departments: {', '.join(names)}.", parameters)
