@@ -172,3 +172,30 @@ def test_sigkill_mid_call_loses_nothing(tmp_path: Path) -> None:
     assert [t["user_text"] for t in call["turns"]] == ["u0", "u1"]
     assert [t["metrics"]["voice_to_voice_ms"] for t in call["turns"]] == [900.0, 901.0]
     rec.close()
+
+
+def test_keys_pressed_and_transfer_target_are_recorded_and_old_files_upgrade(tmp_path: Path) -> None:
+    import sqlite3
+
+    from voxline.conversation.metrics import CallReport, TurnRecord
+
+    path = tmp_path / "calls.sqlite3"
+    old = sqlite3.connect(path)  # a file written before the dtmf/transferred_to columns existed
+    old.executescript(
+        "CREATE TABLE calls (call_id TEXT PRIMARY KEY, agent TEXT NOT NULL, transport TEXT NOT NULL,"
+        " started_at REAL NOT NULL, ended_at REAL, end_reason TEXT);"
+    )
+    old.close()
+    recorder = SqliteCallRecorder(path)
+    report = CallReport("c1", "bank", "sip", started_at=1.0)
+    recorder.call_started(report)
+    turn = TurnRecord(0, "(caller pressed 1 2 3)", "Thanks.", "en", started_at=1.0, dtmf="123")
+    report.turns.append(turn)
+    report.ended_at, report.end_reason, report.transferred_to = 2.0, "transferred", "sip:200@pbx"
+    recorder.call_ended(report)
+    recorder.flush()
+    record = recorder.get_call("c1")
+    recorder.close()
+    assert record is not None
+    assert record["transferred_to"] == "sip:200@pbx"
+    assert record["turns"][0]["dtmf"] == "123"

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS calls (
     transport  TEXT NOT NULL,
     started_at REAL NOT NULL,
     ended_at   REAL,
-    end_reason TEXT
+    end_reason TEXT,
+    transferred_to TEXT
 );
 CREATE TABLE IF NOT EXISTS turns (
     call_id         TEXT NOT NULL REFERENCES calls(call_id),
@@ -44,6 +45,7 @@ CREATE TABLE IF NOT EXISTS turns (
     language        TEXT NOT NULL,
     interrupted     INTEGER NOT NULL,
     tool_calls      TEXT NOT NULL,
+    dtmf            TEXT NOT NULL DEFAULT '',
     metrics         TEXT NOT NULL,
     {", ".join(f"{name} REAL" for name in METRIC_COLUMNS)},
     PRIMARY KEY (call_id, idx)
@@ -51,19 +53,25 @@ CREATE TABLE IF NOT EXISTS turns (
 CREATE INDEX IF NOT EXISTS calls_by_start ON calls(started_at);
 """
 
+_ADDED_COLUMNS = {
+    "calls": {"transferred_to": "TEXT"},
+    "turns": {"dtmf": "TEXT NOT NULL DEFAULT ''"},
+}
+"""Columns added after the first release: a database file from then is upgraded in place."""
+
 _TURN_COLUMNS = (
     "call_id", "idx", "started_at", "user_text", "agent_text", "agent_full_text", "language",
-    "interrupted", "tool_calls", "metrics", *METRIC_COLUMNS,
+    "interrupted", "tool_calls", "dtmf", "metrics", *METRIC_COLUMNS,
 )  # fmt: skip
 _INSERT_TURN = (
     f"INSERT OR REPLACE INTO turns ({', '.join(_TURN_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _TURN_COLUMNS)})"
 )
 _UPSERT_CALL = (
-    "INSERT INTO calls (call_id, agent, transport, started_at, ended_at, end_reason) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(call_id) DO UPDATE SET "
+    "INSERT INTO calls (call_id, agent, transport, started_at, ended_at, end_reason, transferred_to) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(call_id) DO UPDATE SET "
     "agent=excluded.agent, transport=excluded.transport, started_at=excluded.started_at, "
-    "ended_at=excluded.ended_at, end_reason=excluded.end_reason"
+    "ended_at=excluded.ended_at, end_reason=excluded.end_reason, transferred_to=excluded.transferred_to"
 )
 
 _Job = Callable[[sqlite3.Connection], object]
@@ -83,11 +91,21 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in have:
+                log.info("upgrading call records: adding %s.%s", table, name)
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
 def _turn_row(call_id: str, turn: TurnRecord) -> tuple[Any, ...]:
     metrics = turn.metrics.as_dict()
     return (
         call_id, turn.index, turn.started_at, turn.user_text, turn.agent_text, turn.agent_full_text,
-        turn.language, int(turn.interrupted), json.dumps(list(turn.tool_calls)), json.dumps(metrics),
+        turn.language, int(turn.interrupted), json.dumps(list(turn.tool_calls)), turn.dtmf,
+        json.dumps(metrics),
         *(metrics[name] for name in METRIC_COLUMNS),
     )  # fmt: skip
 
@@ -95,6 +113,7 @@ def _turn_row(call_id: str, turn: TurnRecord) -> tuple[Any, ...]:
 def _call_row(report: CallReport) -> tuple[Any, ...]:
     return (
         report.call_id, report.agent, report.transport, report.started_at, report.ended_at, report.end_reason,
+        report.transferred_to,
     )  # fmt: skip
 
 
@@ -110,6 +129,7 @@ class SqliteCallRecorder:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write_conn = _connect(self.path)
         self._write_conn.executescript(_SCHEMA)
+        _add_missing_columns(self._write_conn)
         self._read_conn = _connect(self.path)
         self._read_conn.row_factory = sqlite3.Row
         self._read_lock = threading.Lock()
@@ -177,6 +197,7 @@ class SqliteCallRecorder:
             "language": row["language"],
             "interrupted": bool(row["interrupted"]),
             "tool_calls": json.loads(row["tool_calls"]),
+            "dtmf": row["dtmf"],
             "metrics": json.loads(row["metrics"]),
         }
 
