@@ -40,7 +40,7 @@ def write_config(folder: Path, microphone: Path, record_dir: Path) -> int:
         "poll_method": "epoll",
         "sip_listen": f"127.0.0.1:{sip_port}",
         "net_interface": "127.0.0.1",
-        "audio_player": "alsa,null",
+        "audio_player": "aubridge,nil",  # alsa,null busy-loops a core; aubridge idles
         "audio_source": f"aufile,{microphone}",
         "audio_alert": "alsa,null",
         "rtp_ports": f"{rtp}-{rtp + 3}",
@@ -48,7 +48,7 @@ def write_config(folder: Path, microphone: Path, record_dir: Path) -> int:
         "cons_listen": f"127.0.0.1:{cons_port}",
         "snd_path": str(record_dir),
     }
-    modules = ["g711.so", "aufile.so", "alsa.so", "sndfile.so", "cons.so"]
+    modules = ["g711.so", "aufile.so", "aubridge.so", "alsa.so", "sndfile.so", "cons.so"]
     apps = ["account.so", "menu.so"]
     text = "\n".join(f"{k}\t\t{v}" for k, v in lines.items())
     text += "\n" + "\n".join(f"module\t\t{m}" for m in modules)
