@@ -127,6 +127,37 @@ def simulate(
     _print_turns(result)
 
 
+@app.command("call")
+def call_out(
+    uri: Annotated[str, typer.Argument(help="who to call, e.g. sip:100@pbx.example.com")],
+    agent: AgentOpt = None,
+    sip_port: Annotated[int, typer.Option(help="local SIP port for the call (0: any free port)")] = 0,
+    timeout: Annotated[float, typer.Option(min=1, help="seconds to wait for an answer")] = 30.0,
+    report: Annotated[Path | None, typer.Option(help="report.json: per-turn text and metrics")] = None,
+    db: DbOpt = None,
+    log_json: LogJsonOpt = False,
+    log_level: LogLevelOpt = "info",
+) -> None:
+    """Place an outbound SIP call from the agent (it speaks first when answered)."""
+    from voxline.runtime import place_sip_call
+
+    configure_logging(log_level, log_json)
+    config = _load(agent)
+    if not uri.startswith(("sip:", "sips:")):
+        raise _fail(f"not a SIP URI: {uri!r} (expected sip:user@host[:port])")
+    try:
+        result = asyncio.run(place_sip_call(config, uri, sip_port=sip_port, db_path=db, timeout_s=timeout))
+    except EngineError as exc:
+        raise _fail(str(exc)) from None
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    _print_turns(result)
+    typer.echo(f"call ended: {result.get('end_reason') or result['sip_result']}")
+    if not result["turns"]:
+        raise typer.Exit(1)
+
+
 def _print_turns(result: dict[str, Any]) -> None:
     for turn in result["turns"]:
         m = turn["metrics"]

@@ -121,6 +121,43 @@ async def simulate_call(
     return result
 
 
+async def place_sip_call(
+    agent: AgentConfig,
+    uri: str,
+    *,
+    sip_port: int = 0,
+    db_path: Path | None = None,
+    timeout_s: float = 30.0,
+    engines: Engines | None = None,
+) -> dict[str, Any]:
+    """Call `uri` from the agent over SIP; the agent talks to whoever answers. Returns the report."""
+    from voxline.conversation.session import Conversation
+    from voxline.records import SqliteCallRecorder
+    from voxline.telephony.sip.endpoint import SipEndpoint
+
+    if engines is None:
+        engines = await run_model(load_engines, agent)
+        await warm_engines(agent, engines)
+    recorder = SqliteCallRecorder(db_path)
+    reports: list[dict[str, Any]] = []
+
+    async def talk(call: CallIO) -> None:
+        report = await Conversation(call, agent, engines, recorder=recorder, transport="sip").run()
+        reports.append(report.as_dict())
+
+    config = agent.telephony.sip.model_copy(update={"port": sip_port})
+    endpoint = SipEndpoint(config, talk)
+    await endpoint.start()
+    try:
+        reason = await endpoint.call(uri, talk, timeout_s=timeout_s)
+    finally:
+        await endpoint.stop()
+        recorder.close()
+    result = reports[0] if reports else {"turns": []}
+    result["sip_result"] = reason
+    return result
+
+
 # ---------------------------------------------------------------- text chat
 
 

@@ -154,6 +154,10 @@ def create_app(
             "agent": agent.name,
             "calls_active": state.metrics.calls_active,
         }
+        for service in services:
+            describe = getattr(service, "describe", None)
+            if callable(describe):
+                body.update(describe())
         return JSONResponse(body, status_code=200 if state.ready else 503)
 
     @app.get("/calls")
