@@ -106,7 +106,9 @@ async def run_point(n: int, workdir: Path) -> dict[str, Any]:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path("out/sip-load"))
     parser.add_argument("--calls", default="1,10,20,40,60,80,120")
     args = parser.parse_args()
@@ -116,9 +118,7 @@ async def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "pcap").mkdir()
-        for pcap in PCAPS.glob("*.pcap"):
-            shutil.copy(pcap, Path(tmp) / "pcap" / pcap.name)
+        shutil.copytree(PCAPS, Path(tmp) / "pcap")  # uac_pcap looks for ./pcap/g711a.pcap
         for n in (int(x) for x in args.calls.split(",")):
             point = await run_point(n, Path(tmp))
             results.append(point)
@@ -126,7 +126,8 @@ async def main() -> None:
     machine = {"cpus": os.cpu_count(), "load_generator": "sipp uac_pcap (separate process, same machine)"}
     (args.out / "sip_load.json").write_text(json.dumps({"machine": machine, "points": results}, indent=2))
     lines = [
-        "| calls | completed | send jitter p50 / p99 / max (ms) | loop lag p99 (ms) | loss % | CPU % of a core |",
+        "| calls | completed | send jitter p50 / p99 / max (ms) | loop lag p99 (ms) | loss % "
+        "| CPU % of a core |",
         "|---|---|---|---|---|---|",
     ]
     for p in results:
