@@ -8,17 +8,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from server.ws_harness import LiveServer
 from speech import caller_turns, word_recall
 from telephony.peers import baresip
-from voxline.agent.config import AgentConfig, AudioSocketConfig, SipConfig, TelephonyConfig
+from voxline.agent.config import AgentConfig, AudioSocketConfig, SipConfig, TelephonyConfig, load_agent
 from voxline.audio.pcm import AudioChunk
 from voxline.audio.resample import resample
 from voxline.audio.wav import read_wav, write_wav
@@ -27,6 +29,7 @@ from voxline.engines.base import Engines
 from voxline.server.app import create_app
 from voxline.server.telephony import TelephonyService
 from voxline.telephony.sip.endpoint import SipEndpoint
+from voxline.transports.base import CallIO
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -94,3 +97,50 @@ async def test_sip_caller_measures_voice_to_voice_over_the_wire(sip_server: tupl
     for turn in result.turns:
         assert turn.voice_to_voice_ms is not None, turn
         assert 0 < turn.voice_to_voice_ms < 5000, turn
+
+
+class KeypadCaller:
+    """Waits for the menu, presses keys by RFC 4733 over RTP, listens, hangs up."""
+
+    def __init__(self, presses: list[tuple[float, str]], listen_s: float) -> None:
+        self.presses = presses
+        self.listen_s = listen_s
+        self.heard_s = 0.0
+
+    async def __call__(self, call: CallIO) -> None:
+        async def listen() -> None:
+            while (item := await call.receive()) is not None:
+                if isinstance(item, AudioChunk) and np.abs(item.samples).max(initial=0) > 1000:
+                    self.heard_s += item.duration_s
+
+        listener = asyncio.create_task(listen())
+        for delay, keys in self.presses:
+            await asyncio.sleep(delay)
+            assert await call.send_dtmf(keys), "DTMF could not be sent"
+        await asyncio.sleep(self.listen_s)
+        listener.cancel()
+        await call.hangup("caller_done")
+
+
+async def test_keypad_menu_over_sip_with_rfc4733(real_engines: Engines, tmp_path: Path) -> None:
+    ivr_agent = _sip_only(load_agent(Path(__file__).parents[2] / "examples" / "agents" / "bank-ivr.yaml"))
+    service = TelephonyService(ivr_agent)
+    app = create_app(ivr_agent, engines=real_engines, db_path=tmp_path / "calls.sqlite3", services=[service])
+    caller = KeypadCaller([(9.0, "2"), (6.0, "1")], listen_s=8.0)
+    config = SipConfig(port=0, transports=["udp"], user="caller")
+    config = config.model_copy(update={"rtp_port_min": 0, "rtp_port_max": 0})
+    with LiveServer(app) as server:
+        endpoint = SipEndpoint(config, caller)
+        await endpoint.start()
+        try:
+            await endpoint.call(f"sip:agent@127.0.0.1:{service.sip.local_port('udp')}", caller, timeout_s=10)
+        finally:
+            await endpoint.stop()
+        async with httpx.AsyncClient(base_url=server.http) as client:
+            calls = (await client.get("/calls")).json()
+            record = (await client.get(f"/calls/{calls[0]['call_id']}")).json()
+    keyed = [t for t in record["turns"] if t["dtmf"]]
+    assert [t["dtmf"] for t in keyed] == ["2", "1"], record["turns"]
+    assert "card" in keyed[0]["agent_full_text"].lower(), keyed[0]  # the cards menu prompt
+    assert keyed[1]["agent_full_text"], keyed[1]  # the model answered the caller's card question
+    assert caller.heard_s > 5.0
