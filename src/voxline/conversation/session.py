@@ -18,12 +18,13 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from voxline.agent.config import DTMF_KEYS, AgentConfig, CollectDigitsConfig
+from voxline.agent.config import AgentConfig, CollectDigitsConfig
 from voxline.audio.clock import Clock
 from voxline.audio.pcm import AudioChunk
-from voxline.conversation.digits import CollectResult, DigitCollector, KeyRun, spoken_keys
+from voxline.conversation.digits import CollectResult, DigitCollector, KeyRun
 from voxline.conversation.history import History
 from voxline.conversation.ivr import TRANSFER_FAILED_LINE, IvrNavigator, IvrStep
+from voxline.conversation.keypad import Keypad, read_key
 from voxline.conversation.listener import (
     CallerHangup,
     DtmfPressed,
@@ -116,11 +117,7 @@ class Conversation:
         self._draft: tuple[float, asyncio.Task[Transcript | None]] | None = None
         """(audio key, transcription) started when the caller paused; used if the turn ends there."""
         self._backchannels = {"".join(normalise_words(b)) for b in agent.turn.backchannels}
-        self._ivr = IvrNavigator(agent.ivr)
-        self._keys = KeyRun(agent.ivr.inter_digit_timeout_s)
-        """Keys pressed outside menus and collections, waiting to become one caller turn."""
-        self._collector: DigitCollector | None = None
-        """The running collect_digits, which gets every key and spoken digit while it lasts."""
+        self._keypad = Keypad(agent.ivr, self.clock)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -157,7 +154,7 @@ class Conversation:
             agent_speaking=self._agent_talking,
         )
         self._listener_task = asyncio.create_task(self._listener.run(), name="listener")
-        menu_prompt = self._ivr.start()
+        menu_prompt = self._keypad.start()
         self._start_line(self.agent.greeting, *([menu_prompt] if menu_prompt else []))
         while self.report.end_reason is None:
             event = await self._next_event()
@@ -178,7 +175,7 @@ class Conversation:
         silence = self._silence_deadline if self._turn is None and self.state == State.LISTENING else None
         if silence is not None:
             deadline = min(deadline, silence)
-        keys = self._keys.deadline
+        keys = self._keypad.keys.deadline
         if keys is not None:
             deadline = min(deadline, keys)
         try:
@@ -257,8 +254,11 @@ class Conversation:
         transcript = await self._transcribe(event)
         stt_ms = (self.clock.now() - stt_started) * 1000  # the part of STT the caller waits for
         text = transcript.text.strip() if transcript else ""
-        if self._collector is not None:
-            await self._collector_heard(self._collector, text)
+        collector = self._keypad.collector
+        if collector is not None:
+            if not self._keypad.hear(text, self._is_backchannel):
+                await self._resume("no digits")
+            self._set_state(State.SPEAKING if collector.prompting else State.LISTENING)
             return
         turn = self._turn
         if turn is not None:
@@ -279,12 +279,9 @@ class Conversation:
         self._reprompts = 0
         log.info("caller said %r", text)
         self._emit({"type": "user_text", "text": text, "language": transcript.language if transcript else ""})
-        if self._ivr.active is not None:  # speaking leaves the menu; the model hears where they were
-            self.history.add_user(self._ivr.context_for_model())
-            self._ivr.leave()
-        keys = self._keys.take()  # keys pressed just before speaking belong to this turn
-        if keys:
-            self.history.add_user(KeyRun.as_text(keys))
+        notes, keys = self._keypad.caller_spoke()
+        for note in notes:
+            self.history.add_user(note)
         self.history.add_user(text)
         user_text = f"{self._carried_user_text} {text}".strip()
         self._carried_user_text = ""
@@ -304,8 +301,7 @@ class Conversation:
         self._silence_deadline = None
         if self._reprompts < self.agent.limits.max_reprompts:
             self._reprompts += 1
-            menu = self._ivr.menu
-            self._start_line(menu.prompt if menu else self.agent.reprompt)
+            self._start_line(self._keypad.reprompt(self.agent.reprompt))
         else:
             self._start_line(self.agent.goodbye, hang_up="silence")
 
@@ -504,12 +500,11 @@ class Conversation:
             " ".join(f"{k}={v}" for k, v in m.as_dict().items() if v is not None),
         )
 
-    # ------------------------------------------------------------ keypad: menus, key runs, collection
+    # ------------------------------------------------------------ keypad turns
 
     async def _on_key(self, event: DtmfPressed) -> None:
-        key = event.digit.upper()
-        if len(key) != 1 or key not in DTMF_KEYS:
-            log.warning("ignoring a DTMF event with an invalid key %r", event.digit)
+        key = read_key(event.digit)
+        if key is None:
             return
         log.info("caller pressed %s", key)
         self._emit({"type": "dtmf", "digit": key})
@@ -517,8 +512,7 @@ class Conversation:
             return
         self._silence_deadline = None
         self._reprompts = 0
-        if self._collector is not None:
-            self._collector.press(key)  # it stops its own prompt
+        if self._keypad.give_to_collector(key):
             return
         turn = self._turn
         if turn is not None:  # a key is an unambiguous barge-in: no backchannel, no resume
@@ -527,10 +521,9 @@ class Conversation:
             log.info("key press barge-in: stopping the agent's turn")
             await self._cancel_agent_turn()
             self._set_state(State.LISTENING)
-        if self._ivr.active is None:
-            self._keys.add(key, self.clock.now())
+        step = self._keypad.press(key)
+        if step is None:  # joined the key run, which becomes a turn when the caller pauses
             return
-        step = self._ivr.press(key)
         if step.action not in ("llm", "collect"):  # those tell the model themselves, with a note
             self.history.add_user(KeyRun.as_text(key))
         record = self._new_record("", self.agent.language)
@@ -541,7 +534,7 @@ class Conversation:
     async def _on_key_run(self) -> None:
         """The caller stopped pressing keys outside any menu: the keys are a turn for the model."""
         await self._cancel_agent_turn()
-        keys = self._keys.take()
+        keys = self._keypad.keys.take()
         text = KeyRun.as_text(keys)
         self.history.add_user(text)
         record = self._new_record(text, self.agent.language)
@@ -566,35 +559,15 @@ class Conversation:
             await self._answer(turn)
 
     async def _collect_digits(self, turn: _AgentTurn, settings: CollectDigitsConfig) -> CollectResult:
-        collector = DigitCollector(settings, self.clock)
-        self._collector = collector
-        try:
-            if settings.prompt:
-                collector.prompting = True
-                await self._say_until(turn, settings.prompt, collector.got_input)
-                collector.prompting = False
-            self._set_state(State.LISTENING)
-            result = await collector.collect()
-        finally:
-            self._collector = None
-        log.info("collected digits %r (%s)", result.digits, result.reason)
+        result = await self._keypad.collect(
+            settings,
+            prompt=lambda text, stop: self._say_until(turn, text, stop),
+            on_waiting=lambda: self._set_state(State.LISTENING),
+        )
         turn.record.dtmf += result.digits
         self._emit({"type": "digits", "digits": result.digits, "reason": result.reason})
         self._set_state(State.THINKING)
         return result
-
-    async def _collector_heard(self, collector: DigitCollector, text: str) -> None:
-        """Speech while collecting: digits said aloud count; other words end the collection."""
-        keys = spoken_keys(text).keys
-        if keys:
-            log.info("caller said digits %r", keys)
-            collector.press(keys)
-        elif text and not self._is_backchannel(text):
-            log.info("caller spoke instead of entering digits: %r", text)
-            collector.said_instead(text)
-        else:
-            await self._resume("no digits")
-        self._set_state(State.SPEAKING if collector.prompting else State.LISTENING)
 
     async def _say_until(self, turn: _AgentTurn, text: str, stop: asyncio.Event) -> None:
         """Speak a line, cut off as soon as `stop` is set (the caller started their entry)."""
@@ -615,11 +588,19 @@ class Conversation:
 
     def _agent_talking(self) -> bool:
         """For the listener: is the agent holding the floor (so caller speech is a barge-in)?"""
-        return self._turn is not None and (self._collector is None or self._collector.prompting)
+        return self._turn is not None and not self._keypad.awaiting_entry
 
     def _silence_timeout(self) -> float:
-        menu = self._ivr.menu
-        return menu.timeout_s if menu is not None else self.agent.limits.silence_reprompt_s
+        return self._keypad.silence_timeout(self.agent.limits.silence_reprompt_s)
+
+    # Tests watch the menu and the running collection through these.
+    @property
+    def _ivr(self) -> IvrNavigator:
+        return self._keypad.ivr
+
+    @property
+    def _collector(self) -> DigitCollector | None:
+        return self._keypad.collector
 
     # ------------------------------------------------------------ helpers
 

@@ -4,15 +4,37 @@ The parser is strict where a mistake would corrupt call state (start line, CSeq,
 mandatory headers, size limits) and lenient where real peers differ harmlessly (compact header names,
 folded lines, bare LF line ends, leading CRLF keep-alives). Every rejection is a `SipParseError`
 carrying the status a UAS should answer; nothing else escapes, and all work is linear in the input.
+
+The grammar of single header values lives beside this module: `headers` (names, lists, `Headers`),
+`addresses` (hosts, URIs, Via, name-addr) and `errors` (`SipParseError`). Their public names are
+re-exported here, so `voxline.telephony.sip.message` stays the one place to import from.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import secrets
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from voxline.telephony.sip.addresses import (
+    NameAddr,
+    SipUri,
+    Via,
+    format_host,
+    parse_name_addr,
+    parse_uri,
+    parse_via,
+)
+from voxline.telephony.sip.errors import SipParseError
+from voxline.telephony.sip.headers import (
+    COMPACT_FORMS,
+    FORBIDDEN_CHARS,
+    TOKEN_RE,
+    Headers,
+    canonical_name,
+    split_list,
+)
 
 MAX_MESSAGE_BYTES = 65535
 MAX_HEADERS = 100
@@ -20,47 +42,8 @@ MAX_HEADER_LINE = 8192
 
 MAGIC_COOKIE = "z9hG4bK"
 
-_TOKEN_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
-_HOSTNAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _VERSION_RE = re.compile(r"SIP/(\d+)\.(\d+)", re.IGNORECASE)
-_VIA_RE = re.compile(
-    r"\s*([A-Za-z0-9.!%*_+`'~-]+)\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s+(\S.*)",
-    re.DOTALL,
-)
-_FORBIDDEN_CHARS = frozenset("\r\n\x00")
 
-COMPACT_FORMS = {
-    "a": "accept-contact", "b": "referred-by", "c": "content-type", "d": "request-disposition",
-    "e": "content-encoding", "f": "from", "i": "call-id", "j": "reject-contact", "k": "supported",
-    "l": "content-length", "m": "contact", "n": "identity-info", "o": "event", "r": "refer-to",
-    "s": "subject", "t": "to", "u": "allow-events", "v": "via", "x": "session-expires", "y": "identity",
-}  # fmt: skip
-
-_CANONICAL = {
-    name.lower(): name
-    for name in (
-        "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards", "Content-Length", "Content-Type",
-        "Content-Encoding", "Content-Disposition", "Route", "Record-Route", "Allow", "Supported", "Require",
-        "Proxy-Require", "Unsupported", "Expires", "Min-Expires", "User-Agent", "Server", "Subject",
-        "Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Proxy-Authorization",
-        "WWW-Authenticate", "Proxy-Authenticate", "Event", "Allow-Events", "Refer-To", "Referred-By",
-        "Session-Expires", "Min-SE", "RSeq", "RAck", "P-Asserted-Identity", "Reason", "Timestamp",
-        "Warning", "Date", "Retry-After", "Organization", "Accept-Contact", "Reject-Contact",
-        "Request-Disposition", "Identity", "Identity-Info", "MIME-Version", "Subscription-State",
-        "Replaces", "Path", "Service-Route", "Privacy", "Call-Info", "Alert-Info", "Error-Info",
-    )
-}  # fmt: skip
-
-# Headers whose grammar is a comma-separated list: several values may share one line.
-_LIST_HEADERS = frozenset(
-    {
-        "via", "route", "record-route", "contact", "allow", "supported", "require", "proxy-require",
-        "unsupported", "accept", "accept-encoding", "accept-language", "allow-events", "content-encoding",
-        "content-language", "in-reply-to", "path", "service-route", "alert-info", "call-info",
-        "error-info", "warning", "reason", "p-asserted-identity", "history-info", "accept-contact",
-        "reject-contact", "request-disposition",
-    }
-)  # fmt: skip
 _SINGLE_HEADERS = ("From", "To", "Call-ID", "CSeq", "Max-Forwards")
 
 REASON_PHRASES = {
@@ -78,140 +61,6 @@ REASON_PHRASES = {
     504: "Server Time-out", 505: "Version Not Supported", 513: "Message Too Large",
     600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere", 606: "Not Acceptable",
 }  # fmt: skip
-
-
-class SipParseError(ValueError):
-    """A message we cannot accept. `status`/`reason` is the response to send if it was a request.
-
-    `partial` is the request as far as it could be read (start line and headers), so the caller can
-    address an error response with `make_response`; None when even that was impossible.
-    """
-
-    def __init__(self, reason: str, status: int = 400, *, partial: SipRequest | None = None) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
-        self.partial = partial
-
-
-def _key(name: str) -> str:
-    lower = name.strip().lower()
-    return COMPACT_FORMS.get(lower, lower) if len(lower) == 1 else lower
-
-
-def canonical_name(name: str) -> str:
-    """The conventional spelling of a header name; compact forms expand (`v` → `Via`)."""
-    key = _key(name)
-    return _CANONICAL.get(key, name.strip() if len(name.strip()) > 1 else key.title())
-
-
-def split_list(value: str, sep: str = ",") -> list[str]:
-    """Split at `sep` outside quoted strings and <...>; items stripped, empty items dropped."""
-    items: list[str] = []
-    start = 0
-    in_quote = escaped = False
-    depth = 0
-    for i, ch in enumerate(value):
-        if in_quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_quote = False
-        elif ch == '"':
-            in_quote = True
-        elif ch == "<":
-            depth += 1
-        elif ch == ">" and depth:
-            depth -= 1
-        elif ch == sep and not depth:
-            items.append(value[start:i])
-            start = i + 1
-    items.append(value[start:])
-    return [item.strip(" \t") for item in items if item.strip(" \t")]
-
-
-def _check_value(name: str, value: str) -> None:
-    if not _TOKEN_RE.fullmatch(name):
-        raise ValueError(f"invalid header name {name!r}")
-    if any(ch in _FORBIDDEN_CHARS for ch in value):
-        raise ValueError(f"header {name} value contains CR, LF or NUL (header injection?)")
-
-
-class Headers:
-    """Ordered, case-insensitive, multi-valued SIP headers. Compact names expand to full ones."""
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str]] = []
-        for name, value in items:
-            self.add(name, value)
-
-    def _append(self, name: str, value: str) -> None:
-        self._items.append((canonical_name(name), value))
-
-    def get(self, name: str) -> str | None:
-        """The first value (for list headers, the first item, e.g. the topmost Via)."""
-        values = self.get_all(name)
-        return values[0] if values else None
-
-    def get_all(self, name: str) -> list[str]:
-        """Every value in order; comma-joined lines of list headers (Via, Route, ...) split into items."""
-        key = _key(name)
-        values = [v for n, v in self._items if n.lower() == key]
-        if key in _LIST_HEADERS:
-            return [item for v in values for item in split_list(v)]
-        return values
-
-    def add(self, name: str, value: str) -> None:
-        _check_value(name, value)
-        self._append(name, value.strip(" \t"))
-
-    def set(self, name: str, value: str) -> None:
-        """Replace every value of `name`, keeping the position of the first one."""
-        _check_value(name, value)
-        key = _key(name)
-        out: list[tuple[str, str]] = []
-        placed = False
-        for n, v in self._items:
-            if n.lower() != key:
-                out.append((n, v))
-            elif not placed:
-                out.append((n, value.strip(" \t")))  # keep the spelling already on the wire
-                placed = True
-        if not placed:
-            out.append((canonical_name(name), value.strip(" \t")))
-        self._items = out
-
-    def remove(self, name: str) -> None:
-        key = _key(name)
-        self._items = [(n, v) for n, v in self._items if n.lower() != key]
-
-    def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        key = _key(name)
-        return any(n.lower() == key for n, _ in self._items)
-
-    def items(self) -> list[tuple[str, str]]:
-        """The header lines as stored (one entry per line, list values not split)."""
-        return list(self._items)
-
-    def copy(self) -> Headers:
-        other = Headers()
-        other._items = list(self._items)
-        return other
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Headers) and self._items == other._items
-
-    def __repr__(self) -> str:
-        return f"Headers({self._items!r})"
 
 
 def _serialize(start_line: str, headers: Headers, body: bytes) -> bytes:
@@ -237,9 +86,9 @@ class SipRequest:
 
     def to_bytes(self) -> bytes:
         """The wire form, Content-Length set from the body."""
-        if not _TOKEN_RE.fullmatch(self.method):
+        if not TOKEN_RE.fullmatch(self.method):
             raise ValueError(f"invalid method {self.method!r}")
-        if not self.uri or any(ch.isspace() or ch in _FORBIDDEN_CHARS for ch in self.uri):
+        if not self.uri or any(ch.isspace() or ch in FORBIDDEN_CHARS for ch in self.uri):
             raise ValueError(f"invalid Request-URI {self.uri!r}")
         return _serialize(f"{self.method} {self.uri} SIP/2.0", self.headers, self.body)
 
@@ -254,7 +103,7 @@ class SipResponse:
     def to_bytes(self) -> bytes:
         if not 100 <= self.status <= 699:
             raise ValueError(f"invalid status {self.status}")
-        if any(ch in _FORBIDDEN_CHARS for ch in self.reason):
+        if any(ch in FORBIDDEN_CHARS for ch in self.reason):
             raise ValueError("reason phrase contains CR, LF or NUL")
         return _serialize(f"SIP/2.0 {self.status} {self.reason}", self.headers, self.body)
 
@@ -262,213 +111,7 @@ class SipResponse:
 SipMessage = SipRequest | SipResponse
 
 
-# --- grammar pieces: host, port, parameters, quoted strings ---------------------------------------
-
-
-def _parse_host(text: str) -> str:
-    """A host as used on sockets: IPv6 references lose their brackets."""
-    if text.startswith("["):
-        if not text.endswith("]"):
-            raise SipParseError(f"bad IPv6 reference {text!r}")
-        try:
-            return str(ipaddress.IPv6Address(text[1:-1]))
-        except ValueError:
-            raise SipParseError(f"bad IPv6 address {text!r}") from None
-    if not _HOSTNAME_RE.fullmatch(text):
-        raise SipParseError(f"bad host {text!r}")
-    return text
-
-
-def format_host(host: str) -> str:
-    """The host as written in a URI or Via: IPv6 addresses in brackets."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def _parse_hostport(text: str) -> tuple[str, int | None]:
-    text = text.strip(" \t")
-    if text.startswith("["):
-        end = text.find("]")
-        host_part, rest = (text[: end + 1], text[end + 1 :]) if end >= 0 else (text, "")
-    else:
-        host_part, colon, rest = text.partition(":")
-        rest = colon + rest
-    host = _parse_host(host_part.strip(" \t"))
-    if not rest:
-        return host, None
-    port_text = rest[1:].strip(" \t") if rest.startswith(":") else ""
-    if not port_text.isascii() or not port_text.isdigit() or len(port_text) > 5 or int(port_text) > 65535:
-        raise SipParseError(f"bad port in {text!r}")
-    return host, int(port_text)
-
-
-def _parse_params(text: str) -> dict[str, str | None]:
-    """`;name=value;flag` into a dict with lower-case names (values keep their case and quotes)."""
-    params: dict[str, str | None] = {}
-    for item in split_list(text, ";"):
-        name, eq, value = item.partition("=")
-        name = name.strip(" \t").lower()
-        if not _TOKEN_RE.fullmatch(name):
-            raise SipParseError(f"bad parameter {item!r}")
-        value = value.strip(" \t")
-        if eq and not value:
-            raise SipParseError(f"empty parameter value {item!r}")
-        params[name] = value if eq else None
-    return params
-
-
-def _format_params(params: dict[str, str | None]) -> str:
-    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
-
-
-def _unquote(text: str) -> str:
-    if len(text) < 2 or not (text.startswith('"') and text.endswith('"')):
-        raise SipParseError(f"bad quoted string {text!r}")
-    return re.sub(r"\\(.)", r"\1", text[1:-1], flags=re.DOTALL)
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-# --- Via, URI, name-addr, CSeq ----------------------------------------------------------------
-
-
-@dataclass
-class Via:
-    transport: str
-    host: str
-    port: int | None
-    params: dict[str, str | None] = field(default_factory=dict)
-
-    @property
-    def branch(self) -> str | None:
-        return self.params.get("branch")
-
-    def __str__(self) -> str:
-        port = f":{self.port}" if self.port is not None else ""
-        return f"SIP/2.0/{self.transport} {format_host(self.host)}{port}{_format_params(self.params)}"
-
-
-def parse_via(value: str) -> Via:
-    """One via-parm (`SIP/2.0/UDP host:port;branch=...`); split comma lists with `Headers.get_all`."""
-    match = _VIA_RE.fullmatch(value.strip(" \t"))
-    if not match:
-        raise SipParseError(f"bad Via {value!r}")
-    name, version, transport, rest = match.groups()
-    if name.upper() != "SIP" or version != "2.0":
-        raise SipParseError(f"bad Via protocol {name}/{version}")
-    sent_by, _, params = rest.partition(";")
-    host, port = _parse_hostport(sent_by)
-    return Via(transport.upper(), host, port, _parse_params(params))
-
-
-@dataclass
-class SipUri:
-    scheme: str
-    user: str | None
-    host: str
-    port: int | None
-    params: dict[str, str | None] = field(default_factory=dict)
-    password: str | None = None
-    headers: str | None = None  # the raw `?h=v&...` part, without the '?'
-
-    def __str__(self) -> str:
-        userinfo = ""
-        if self.user is not None:
-            userinfo = self.user + (f":{self.password}" if self.password is not None else "") + "@"
-        port = f":{self.port}" if self.port is not None else ""
-        tail = f"?{self.headers}" if self.headers else ""
-        return f"{self.scheme}:{userinfo}{format_host(self.host)}{port}{_format_params(self.params)}{tail}"
-
-
-def parse_uri(value: str) -> SipUri:
-    """A sip: or sips: URI (RFC 3261 §19.1). Other schemes raise 416 Unsupported URI Scheme."""
-    text = value.strip(" \t")
-    if text.startswith("<") and text.endswith(">"):
-        text = text[1:-1].strip(" \t")
-    scheme, colon, rest = text.partition(":")
-    if not colon or not _TOKEN_RE.fullmatch(scheme):
-        raise SipParseError(f"bad URI {value!r}")
-    scheme = scheme.lower()
-    if scheme not in ("sip", "sips"):
-        raise SipParseError(f"unsupported URI scheme {scheme!r}", 416)
-    if any(ch.isspace() or ch in '<>"' for ch in rest):
-        raise SipParseError(f"bad characters in URI {value!r}")
-    rest, _, headers = rest.partition("?")
-    userinfo, at, hostpart = rest.rpartition("@")
-    user = password = None
-    if at:
-        user, pcolon, pw = userinfo.partition(":")
-        password = pw if pcolon else None
-        if not user:
-            raise SipParseError(f"empty user in URI {value!r}")
-    hostport, _, params = hostpart.partition(";")
-    host, port = _parse_hostport(hostport)
-    return SipUri(scheme, user, host, port, _parse_params(params), password, headers or None)
-
-
-@dataclass
-class NameAddr:
-    display: str | None
-    uri: str
-    params: dict[str, str | None] = field(default_factory=dict)
-
-    @property
-    def tag(self) -> str | None:
-        return self.params.get("tag")
-
-    def with_tag(self, tag: str) -> NameAddr:
-        if not _TOKEN_RE.fullmatch(tag):
-            raise ValueError(f"invalid tag {tag!r}")
-        return replace(self, params={**self.params, "tag": tag})
-
-    def __str__(self) -> str:
-        display = f"{_quote(self.display)} " if self.display else ""
-        return f"{display}<{self.uri}>{_format_params(self.params)}"
-
-
-def parse_name_addr(value: str) -> NameAddr:
-    """From/To/Contact/Route value: `"Name" <uri>;tag=x`, `Name <uri>` or a bare `uri;tag=x`."""
-    text = value.strip(" \t")
-    display: str | None = None
-    if text.startswith('"'):
-        end = _quoted_end(text)
-        display = _unquote(text[: end + 1])
-        text = text[end + 1 :].lstrip(" \t")
-        if not text.startswith("<"):
-            raise SipParseError(f"display name without <uri> in {value!r}")
-    elif not text.startswith("<") and "<" in text:
-        # RFC 3261 wants tokens here; peers send any text (accents, parentheses), so accept all but '"'.
-        name, _, rest = text.partition("<")
-        if '"' in name:
-            raise SipParseError(f"bad display name in {value!r}")
-        display = " ".join(name.split()) or None
-        text = "<" + rest
-    if text.startswith("<"):
-        end = text.find(">")
-        if end < 0:
-            raise SipParseError(f"unterminated <uri> in {value!r}")
-        uri, params = text[1:end].strip(" \t"), text[end + 1 :].strip(" \t")
-        if params and not params.startswith(";"):
-            raise SipParseError(f"junk after <uri> in {value!r}")
-    else:
-        # Without brackets, everything after the first ';' is a header parameter, not a URI parameter.
-        uri, _, params = text.partition(";")
-    if not uri or ":" not in uri or any(ch.isspace() or ch in '<>"' for ch in uri):
-        raise SipParseError(f"bad URI in {value!r}")
-    return NameAddr(display, uri, _parse_params(params))
-
-
-def _quoted_end(text: str) -> int:
-    escaped = False
-    for i in range(1, len(text)):
-        if escaped:
-            escaped = False
-        elif text[i] == "\\":
-            escaped = True
-        elif text[i] == '"':
-            return i
-    raise SipParseError(f"unterminated quoted string in {text!r}")
+# --- parsing whole messages --------------------------------------------------------------------
 
 
 def parse_cseq(value: str) -> tuple[int, str]:
@@ -476,12 +119,9 @@ def parse_cseq(value: str) -> tuple[int, str]:
     method = method.strip(" \t")
     if not number.isascii() or not number.isdigit() or len(number) > 10 or int(number) >= 2**31:
         raise SipParseError(f"bad CSeq number {value!r}")
-    if not _TOKEN_RE.fullmatch(method):
+    if not TOKEN_RE.fullmatch(method):
         raise SipParseError(f"bad CSeq method {value!r}")
     return int(number), method
-
-
-# --- parsing whole messages --------------------------------------------------------------------
 
 
 def _fail(reason: str, status: int = 400, partial: SipRequest | None = None) -> SipParseError:
@@ -544,7 +184,7 @@ def _parse_headers(lines: list[str]) -> Headers:
             raise _fail("header too long", 513)
         name, colon, value = line.partition(":")
         name = name.rstrip(" \t")
-        if not colon or not _TOKEN_RE.fullmatch(name):
+        if not colon or not TOKEN_RE.fullmatch(name):
             raise _fail(f"malformed header line {line[:80]!r}")
         if len(headers) >= MAX_HEADERS:
             raise _fail("too many header fields", 513)
@@ -581,7 +221,7 @@ def _parse_start(line: str, headers: Headers) -> SipMessage:
             raise _fail(f"bad status code {code[:40]!r}")
         return SipResponse(int(code), reason.strip(" \t"), headers)
     parts = line.split(" ")
-    if len(parts) != 3 or not _TOKEN_RE.fullmatch(parts[0]):
+    if len(parts) != 3 or not TOKEN_RE.fullmatch(parts[0]):
         raise _fail(f"malformed start line {line[:80]!r}")
     method, uri, version = parts
     request = SipRequest(method, uri, headers)
@@ -716,7 +356,12 @@ def make_response(
 ) -> SipResponse:
     """A response to `request` per RFC 3261 §8.2.6: Via (all), From, To (+tag), Call-ID, CSeq copied."""
     headers = Headers()
-    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+    copied: tuple[str, ...] = ("Via", "From", "To", "Call-ID", "CSeq")
+    if request.method == "INVITE" and 100 < status < 300:
+        # §12.1.1: a dialog-making response carries the proxies' Record-Route set back to the caller,
+        # so its ACK, BYE and INFO pass through them to us (a load balancer needs that).
+        copied += ("Record-Route",)
+    for name in copied:
         for value in request.headers.get_all(name):
             if name == "To" and to_tag is not None:
                 try:
@@ -755,8 +400,8 @@ def new_call_id(host: str) -> str:
 
 
 __all__ = [
-    "MAGIC_COOKIE", "MAX_HEADERS", "MAX_HEADER_LINE", "MAX_MESSAGE_BYTES", "REASON_PHRASES", "Headers",
-    "NameAddr", "SipMessage", "SipParseError", "SipRequest", "SipResponse", "SipUri", "Via",
+    "COMPACT_FORMS", "MAGIC_COOKIE", "MAX_HEADERS", "MAX_HEADER_LINE", "MAX_MESSAGE_BYTES", "REASON_PHRASES",
+    "Headers", "NameAddr", "SipMessage", "SipParseError", "SipRequest", "SipResponse", "SipUri", "Via",
     "canonical_name", "format_host", "make_response", "max_forwards", "new_branch", "new_call_id", "new_tag",
     "parse_cseq", "parse_message", "parse_name_addr", "parse_uri", "parse_via", "split_list",
     "split_stream",
