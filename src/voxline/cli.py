@@ -121,9 +121,7 @@ def simulate(
         )
     except (AudioFormatError, EngineError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
-    if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    _write_report(report, result)
     _print_turns(result)
 
 
@@ -149,13 +147,17 @@ def call_out(
         result = asyncio.run(place_sip_call(config, uri, sip_port=sip_port, db_path=db, timeout_s=timeout))
     except EngineError as exc:
         raise _fail(str(exc)) from None
-    if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    _write_report(report, result)
     _print_turns(result)
     typer.echo(f"call ended: {result.get('end_reason') or result['sip_result']}")
     if not result["turns"]:
         raise typer.Exit(1)
+
+
+def _write_report(path: Path | None, result: dict[str, Any]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2, ensure_ascii=False))
 
 
 def _print_turns(result: dict[str, Any]) -> None:

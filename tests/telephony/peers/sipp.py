@@ -41,19 +41,21 @@ def _prepare(workdir: Path, with_pcaps: bool) -> None:
 
 async def run_sipp(
     workdir: Path,
-    target: str,
+    target: str | None,
     *args: str,
     calls: int = 1,
     rate: float = 10.0,
     timeout_s: float = 30.0,
     with_pcaps: bool = False,
+    port: int | None = None,
 ) -> SippResult:
-    """Place `calls` calls to `target` at `rate` per second; bounded by `timeout_s` (sipp's own global
-    timeout makes it exit non-zero, and a hung sipp is killed a little later)."""
+    """Place `calls` calls to `target` at `rate` per second (or, with target None, serve on `port`);
+    bounded by `timeout_s` (sipp's own global timeout makes it exit non-zero, and a hung sipp is
+    killed a little later). Logs land in `workdir`."""
     assert SIPP is not None, "sipp is not installed (apt install sip-tester)"
     await asyncio.to_thread(_prepare, workdir, with_pcaps)
     command = [
-        SIPP, target, "-nostdin", "-i", "127.0.0.1", "-p", str(free_port()),
+        SIPP, *([target] if target else []), "-nostdin", "-i", "127.0.0.1", "-p", str(port or free_port()),
         "-mp", str(free_port(even=True)), "-m", str(calls), "-r", str(rate),
         "-timeout", f"{int(timeout_s)}s", "-timeout_error", "-trace_err", "-trace_msg", *args,
     ]  # fmt: skip

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from telephony.peers.ports import free_port
+from telephony.peers.sipp import PCAPS, SCENARIOS, SIPP, SippResult, run_sipp
 from voxline.agent.config import SipConfig
 from voxline.telephony.echo import EchoAgent
 from voxline.telephony.sip.endpoint import SipEndpoint
 from voxline.telephony.sip.transaction import Timers
 
-SIPP = shutil.which("sipp")
-SCENARIOS = Path(__file__).parent.parent / "sipp"
-PCAPS = Path("/usr/share/sip-tester")
 needs_sipp = pytest.mark.skipif(SIPP is None, reason="sipp (Debian sip-tester) is not installed")
 
 
@@ -49,49 +43,14 @@ async def running() -> AsyncIterator[Running]:
         await endpoint.stop()
 
 
-@dataclass
-class SippResult:
-    returncode: int
-    stdout: str
-    stderr: str
-    workdir: Path
-
-    def log(self, suffix: str) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in self.workdir.glob(f"*{suffix}"))
-
-
-def _prepare(workdir: Path, with_pcaps: bool) -> None:
-    workdir.mkdir(parents=True, exist_ok=True)
-    if with_pcaps:  # sipp's scenarios look for ./pcap/ beside where they run
-        (workdir / "pcap").mkdir(exist_ok=True)
-        for pcap in PCAPS.glob("*.pcap"):
-            shutil.copy(pcap, workdir / "pcap" / pcap.name)
-
-
-async def run_sipp(
-    workdir: Path,
-    target: str | None,
-    *args: str,
-    timeout_s: float = 30.0,
-    with_pcaps: bool = False,
-    port: int | None = None,
-) -> SippResult:
-    """Run sipp headless (against `target`, or as a server on `port`), in `workdir` (where its logs
-    land), bounded by a timeout."""
-    assert SIPP is not None
-    await asyncio.to_thread(_prepare, workdir, with_pcaps)
-    command = [
-        SIPP, *([target] if target else []), "-nostdin", "-i", "127.0.0.1", "-p", str(port or free_port()),
-        "-mp", str(free_port(even=True)), "-m", "1", "-timeout", f"{int(timeout_s)}s",
-        "-timeout_error", "-trace_err", "-trace_msg", *args,
-    ]  # fmt: skip
-    process = await asyncio.create_subprocess_exec(
-        *command, cwd=workdir, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout_s + 10)
-    except TimeoutError:
-        process.kill()
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return SippResult(process.returncode, out.decode(errors="replace"), err.decode(errors="replace"), workdir)
+__all__ = [
+    "PCAPS",
+    "SCENARIOS",
+    "SIPP",
+    "Running",
+    "SippResult",
+    "needs_sipp",
+    "run_sipp",
+    "running",
+    "sip_config",
+]
