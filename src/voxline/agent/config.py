@@ -72,8 +72,9 @@ class LLMConfig(_Strict):
 
 
 class VoiceConfig(_Strict):
-    engine: Literal["piper", "espeak", "openai"] = "piper"
+    engine: Literal["piper", "espeak", "openai", "kokoro", "festival"] = "piper"
     voice: str = Field("en_US-joe-medium", description="voice name or model path for the engine")
+    lang: str | None = Field(None, description="the engine's language code, e.g. kokoro 'hi' or 'en-us'")
     speed: float = Field(1.0, gt=0.25, le=4.0)
     base_url: str | None = None
     api_key: str | None = None
@@ -260,6 +261,38 @@ class IvrConfig(_Strict):
         return self
 
 
+class LanguagesConfig(_Strict):
+    mode: Literal["fixed", "auto", "on_request"] = Field(
+        "fixed",
+        description="fixed: one language all call; auto: follow the language the caller speaks; "
+        "on_request: switch when the caller asks for another language",
+    )
+    allowed: list[str] = Field(
+        default_factory=list, description="languages the agent speaks (ISO 639-1); empty: only `language`"
+    )
+    switch_after_turns: int = Field(
+        2, ge=1, le=5, description="auto: caller turns in a row in another language before the call follows"
+    )
+    min_confidence: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="auto: a turn counts towards a switch above this LID probability",
+    )
+
+
+class LanguageTexts(_Strict):
+    """The agent's fixed lines in one language (the top-level ones are in `language`)."""
+
+    greeting: str | None = None
+    reprompt: str | None = None
+    goodbye: str | None = None
+    switched: str | None = Field(None, description="said when the call switches to this language")
+    fallback: str | None = Field(
+        None, description="said when the model answers in the wrong language or script and cannot be used"
+    )
+
+
 class AgentConfig(_Strict):
     name: str = "voxline assistant"
     persona: str = "You are a friendly, efficient phone agent. You help callers quickly and politely."
@@ -277,6 +310,13 @@ class AgentConfig(_Strict):
     tools: list[ToolConfig] = Field(default_factory=lambda: [ToolConfig(name="end_call")])
     limits: LimitsConfig = LimitsConfig()
     telephony: TelephonyConfig = TelephonyConfig()
+    languages: LanguagesConfig = LanguagesConfig()
+    voices: dict[str, VoiceConfig] = Field(
+        default_factory=dict, description="language → voice; `voice` speaks the default language"
+    )
+    texts: dict[str, LanguageTexts] = Field(
+        default_factory=dict, description="language → greeting/reprompt/goodbye/switched lines"
+    )
     ivr: IvrConfig = IvrConfig()
 
     def tool(self, name: str) -> ToolConfig | None:

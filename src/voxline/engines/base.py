@@ -66,6 +66,30 @@ class STT(Protocol):
     async def warm_up(self) -> None: ...
 
 
+# ---------------------------------------------------------------- language identification
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageGuess:
+    """Which language an utterance is in (ISO 639-1 codes: "en", "hi", "mr", ...)."""
+
+    language: str
+    probability: float
+    probabilities: dict[str, float] = field(default_factory=dict)
+    """Every candidate's probability, when the identifier knows them."""
+    compute_ms: float = 0.0
+
+
+class LanguageIdentifier(Protocol):
+    """Spoken language identification. Whisper's detector today; a dedicated LID model later."""
+
+    name: str
+
+    async def identify(self, audio: AudioChunk, candidates: Sequence[str] | None = None) -> LanguageGuess:
+        """The most likely language of `audio`, restricted to `candidates` when given."""
+        ...
+
+
 # ---------------------------------------------------------------- LLM
 
 
@@ -152,3 +176,10 @@ class Engines:
     llm: LLM
     tts: TTS
     fallback_tts: TTS | None = None
+    voices: dict[str, TTS] = field(default_factory=dict)
+    """Language → the voice for it, for agents that speak several; `tts` speaks the rest."""
+    lid: LanguageIdentifier | None = None
+    """Spoken language identification, for agents in `auto` language mode."""
+
+    def tts_for(self, language: str) -> TTS:
+        return self.voices.get(language, self.tts)
