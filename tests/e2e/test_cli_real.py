@@ -136,7 +136,7 @@ def test_simulate_process_writes_report_and_stereo_recording(tmp_path: Path) -> 
             "--pause",
             "0.5",
             "--tail",
-            "5",
+            "10",  # room for a slow reply on a busy machine: a hang-up mid-reply marks it interrupted
         ],
         capture_output=True,
         text=True,
