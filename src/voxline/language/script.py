@@ -1,0 +1,59 @@
+"""Which writing system a text is in, by counting its letters: used by the output filter (a Hindi
+call must not speak Urdu script or English) and by tests of the STT output."""
+
+from __future__ import annotations
+
+import unicodedata
+
+Script = str  # "latin" | "devanagari" | "arabic" | "mixed" | "none"
+
+# The share of letters one script needs for the text to count as written in it; below that it is
+# "mixed". Leaves room for an acronym or a brand name inside a Hindi sentence.
+DOMINANT_SHARE = 0.7
+
+_DEVANAGARI_LANGUAGES = frozenset({"hi", "mr", "ne", "sa", "kok", "mai"})
+_ARABIC_LANGUAGES = frozenset({"ur", "ar", "fa", "ps", "sd"})
+
+
+def _script_of_char(ch: str) -> str | None:
+    code = ord(ch)
+    if 0x0900 <= code <= 0x097F or 0xA8E0 <= code <= 0xA8FF:
+        return "devanagari" if unicodedata.category(ch)[0] in "LM" else None
+    if 0x0600 <= code <= 0x06FF or 0x0750 <= code <= 0x077F or 0x08A0 <= code <= 0x08FF:
+        return "arabic" if unicodedata.category(ch)[0] in "LM" else None
+    if 0xFB50 <= code <= 0xFDFF or 0xFE70 <= code <= 0xFEFF:
+        return "arabic" if unicodedata.category(ch)[0] in "LM" else None
+    if ch.isalpha():
+        if code < 0x0250 or 0x1E00 <= code <= 0x1EFF:
+            return "latin"
+        return "other"
+    return None
+
+
+def script_of(text: str) -> Script:
+    """'latin', 'devanagari', 'arabic' (Urdu/Arabic script), 'mixed' (no script has 70 % of the
+    letters, or the letters are in some other script), or 'none' (no letters at all). Devanagari
+    vowel signs count as letters, so Hindi is not under-counted."""
+    counts: dict[str, int] = {}
+    for ch in text:
+        script = _script_of_char(ch)
+        if script is not None:
+            counts[script] = counts.get(script, 0) + 1
+    total = sum(counts.values())
+    if total == 0:
+        return "none"
+    top, top_count = max(counts.items(), key=lambda item: item[1])
+    if top == "other" or top_count < DOMINANT_SHARE * total:
+        return "mixed"
+    return top
+
+
+def expected_script(language: str) -> Script:
+    """The script a reply in `language` should be in: 'devanagari' for hi/mr, 'arabic' for ur,
+    'latin' for en and anything else. Accepts regional tags ('hi-IN')."""
+    base = language.replace("_", "-").split("-", 1)[0].lower()
+    if base in _DEVANAGARI_LANGUAGES:
+        return "devanagari"
+    if base in _ARABIC_LANGUAGES:
+        return "arabic"
+    return "latin"
