@@ -13,7 +13,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # ---------------------------------------------------------------- apt
-apt_pkgs=(espeak-ng libsndfile1 python3-venv python3-dev build-essential cmake)
+# festival + the NSK voices speak Hindi and Marathi for agents that configure them
+apt_pkgs=(espeak-ng festival festvox-hi-nsk festvox-mr-nsk libsndfile1 python3-venv python3-dev build-essential cmake)
 if [ "$mode" = test ]; then
   # recorded speech for tests/benchmarks, a real browser for the web page test
   # real SIP peers for the telephony tests: sipp, the baresip softphone, the Kamailio proxy
@@ -43,7 +44,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "pip: installing voxline[$extras] (llama-cpp-python compiles once, ~10 min, then comes from pip's cache)"
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -m pip install -q -e ".[$extras]" 2>&1 | grep -v '^WARNING: Location' || true
-  check="import voxline, llama_cpp, faster_whisper, piper, onnxruntime"
+  check="import voxline, llama_cpp, faster_whisper, piper, onnxruntime, kokoro_onnx"
   [ "$mode" = test ] && check="$check, pytest, playwright, hypothesis, mypy"
   .venv/bin/python -c "$check" || { echo "pip install failed (see above)" >&2; exit 1; }
   echo "$want" > "$stamp"

