@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -261,6 +262,9 @@ class IvrConfig(_Strict):
         return self
 
 
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
+
+
 class LanguagesConfig(_Strict):
     mode: Literal["fixed", "auto", "on_request"] = Field(
         "fixed",
@@ -279,6 +283,14 @@ class LanguagesConfig(_Strict):
         le=1.0,
         description="auto: a turn counts towards a switch above this LID probability",
     )
+
+    @field_validator("allowed")
+    @classmethod
+    def _language_codes(cls, value: list[str]) -> list[str]:
+        bad = [code for code in value if not _LANGUAGE_CODE.fullmatch(code)]
+        if bad:
+            raise ValueError(f"use ISO 639-1 codes such as en, hi, mr; got {bad}")
+        return list(dict.fromkeys(value))
 
 
 class LanguageTexts(_Strict):
@@ -318,6 +330,20 @@ class AgentConfig(_Strict):
         default_factory=dict, description="language → greeting/reprompt/goodbye/switched lines"
     )
     ivr: IvrConfig = IvrConfig()
+
+    @model_validator(mode="after")
+    def _languages_agree(self) -> AgentConfig:
+        allowed = self.languages.allowed
+        if allowed and self.language not in allowed:
+            raise ValueError(f"language {self.language!r} must be one of languages.allowed {allowed}")
+        speaks = set(allowed) | {self.language}
+        if self.languages.mode != "fixed" and len(speaks) < 2:
+            raise ValueError(f"languages.mode {self.languages.mode} needs two or more languages.allowed")
+        for section in ("voices", "texts"):
+            unknown = sorted(set(getattr(self, section)) - speaks)
+            if unknown:
+                raise ValueError(f"{section} for {unknown}: not languages this agent speaks {sorted(speaks)}")
+        return self
 
     def tool(self, name: str) -> ToolConfig | None:
         return next((t for t in self.tools if t.name == name), None)

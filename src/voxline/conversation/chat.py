@@ -10,6 +10,7 @@ import contextlib
 from voxline.agent.config import AgentConfig
 from voxline.conversation.chunker import SentenceChunker
 from voxline.conversation.history import History
+from voxline.conversation.language import LanguagePolicy
 from voxline.conversation.prompt import build_system_prompt
 from voxline.conversation.sanitize import ReplyPolicy
 from voxline.conversation.tools import ToolAction, ToolContext, ToolRegistry
@@ -24,17 +25,23 @@ class TextConversation:
         self.call = call
         self.tools = ToolRegistry(agent)
         self.history = History(build_system_prompt(agent, self.tools.specs()))
-        self.history.add_assistant(agent.greeting)
+        self.language = LanguagePolicy(agent)
+        self.history.add_assistant(self.language.line("greeting"))
 
     async def reply(self, user_text: str) -> str:
         """The agent's answer to one caller line, exactly as it would be spoken."""
         self.history.add_user(user_text)
+        if self.language.on_caller_turn(user_text, None).switched:  # on_request: "in Hindi please"
+            line = self.language.line("switched")
+            self.history.add_assistant(line)
+            return line
         chunker = SentenceChunker()
-        policy = ReplyPolicy()
+        policy = ReplyPolicy(language=self.language.current if self.language.needs_reply_note() else None)
         spoken: list[str] = []
         calls: list[ToolCall] = []
         truncated = False
         messages = self.history.messages_for_llm(self.agent.llm.history_tokens, self.llm.count_tokens)
+        messages = self.language.with_reply_note(messages)
         stream = self.llm.stream(messages, self.tools.specs(), self.agent.llm.max_tokens)
         try:
             async for delta in stream:

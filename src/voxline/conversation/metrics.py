@@ -36,6 +36,7 @@ class TurnRecord:
     agent_text: str
     """What the caller actually heard (trimmed at a barge-in)."""
     language: str
+    """The language the agent answered this turn in."""
     interrupted: bool = False
     started_at: float = 0.0
     """Wall-clock (epoch) time of the caller's speech start, or of the agent's turn for the greeting."""
@@ -46,6 +47,13 @@ class TurnRecord:
     tool_calls: list[str] = field(default_factory=list)
     dtmf: str = ""
     """Keys the caller pressed that this turn answers (a menu choice, a key run, collected digits)."""
+    detected_language: str | None = None
+    """What the caller's speech was identified as (auto language mode), with its probability."""
+    language_probability: float | None = None
+    language_switched: bool = False
+    """The call switched to `language` with this turn."""
+    wrong_script_text: str = ""
+    """What the model wrote in the wrong language or script and the caller did not hear."""
     metrics: TurnMetrics = field(default_factory=TurnMetrics)
 
     def as_dict(self) -> dict[str, Any]:

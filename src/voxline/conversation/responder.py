@@ -77,7 +77,10 @@ class Reply:
         fallback_tts: TTS | None = None,
         voice: str | None = None,
         on_audio_start: Callable[[], None] | None = None,
+        speech_text: Callable[[str], str] | None = None,
     ) -> None:
+        """`speech_text` turns a sentence into what the TTS reads ("₹500" → words); the sentence itself
+        stays as written in `full_text` and `heard_text()`."""
         self._deltas = deltas
         self._sink = sink
         self._tts = tts
@@ -87,6 +90,7 @@ class Reply:
         self._chunker = SentenceChunker(first_clause_words)
         self._voice = voice
         self._on_audio_start = on_audio_start
+        self._speech_text = speech_text
         self.metrics = ReplyMetrics(started_at=clock.now())
         self.tool_calls: list[ToolCall] = []
         self.finish_reason: str | None = None
@@ -222,7 +226,7 @@ class Reply:
             await self._pump()
 
     async def _speak(self, tts: TTS, sentence: _Sentence, handed_at: float) -> None:
-        stream = tts.stream(sentence.text, self._voice)
+        stream = tts.stream(self._for_tts(sentence.text), self._voice)
         try:
             async for chunk in stream:
                 if sentence is self._sentences[0] and not sentence.audio:
@@ -273,6 +277,15 @@ class Reply:
             share = (played_s - sentence.start_s) / duration if duration > 0 else 0.0
             return i, min(1.0, max(0.0, share))
         return len(self._sentences), 0.0
+
+    def _for_tts(self, text: str) -> str:
+        if self._speech_text is None:
+            return text
+        try:
+            return self._speech_text(text) or text
+        except Exception:
+            log.exception("text normalisation failed for %r; speaking it as written", text)
+            return text
 
     def _ms_since_start(self) -> float:
         return (self._clock.now() - self.metrics.started_at) * 1000

@@ -1,7 +1,8 @@
 """The output filter: only plain spoken words reach TTS.
 
 The system prompt asks the model for plain speech; small models forget, so this enforces it:
-no emoji, no markdown, no stage directions, no speaker labels, and (ReplyPolicy) no monologues.
+no emoji, no markdown, no stage directions, no speaker labels, and (ReplyPolicy) no monologues and
+no sentence in the wrong script (small models drift into English, or Urdu, in a Hindi call).
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ _TRAILING_DASH = re.compile(r"\s+[-–—]+\s*$")
 _SPEAKABLE = re.compile(r"\w")
 
 STAGE_DIRECTION_MAX_WORDS = 4
+
+_DEVANAGARI = re.compile("[\u0900-\u097f\ua8e0-\ua8ff]")
+_LATIN = re.compile("[A-Za-z\u00c0-\u024f]")
+_LETTER = re.compile(r"[^\W\d_]")
+_SCRIPT_OF_LANGUAGE = {"en": _LATIN, "hi": _DEVANAGARI, "mr": _DEVANAGARI, "ne": _DEVANAGARI}
+MIN_SCRIPT_SHARE = 0.5
+"""A Hindi sentence may hold a Latin "ATM" or "SMS"; most of its letters must still be Devanagari."""
 
 
 def _drop_short_aside(match: re.Match[str]) -> str:
@@ -66,13 +74,30 @@ def is_question(text: str) -> bool:
     return text.rstrip("\"'”’)]» ").endswith(("?", "؟"))
 
 
-class ReplyPolicy:
-    """Across the sentences of one reply: at most `max_sentences`, and stop after a question."""
+def script_matches(text: str, language: str) -> bool:
+    """Is `text` written in `language`'s script? True for languages we have no script for, and for
+    text without letters (a number is fine in any language)."""
+    script = _SCRIPT_OF_LANGUAGE.get(language)
+    if script is None:
+        return True
+    letters = _LETTER.findall(text)
+    if not letters:
+        return True
+    # combining vowel signs are not \w letters; count them too so Devanagari is not under-counted
+    in_script = len(script.findall(text))
+    return in_script >= MIN_SCRIPT_SHARE * max(len(letters), 1)
 
-    def __init__(self, max_sentences: int = 2) -> None:
+
+class ReplyPolicy:
+    """Across the sentences of one reply: at most `max_sentences`, stop after a question, and (with
+    `language`) only sentences in that language's script; the others are kept in `rejected`."""
+
+    def __init__(self, max_sentences: int = 2, language: str | None = None) -> None:
         self.max_sentences = max_sentences
+        self.language = language
         self._sentences = 0
         self.done = False
+        self.rejected: list[str] = []
 
     def accept(self, chunk: str) -> str | None:
         """The cleaned chunk if it may be spoken, else None (nothing speakable, or reply is over)."""
@@ -80,6 +105,9 @@ class ReplyPolicy:
             return None
         cleaned = clean_sentence(chunk)
         if not cleaned:
+            return None
+        if self.language is not None and not script_matches(cleaned, self.language):
+            self.rejected.append(cleaned)
             return None
         if ends_sentence(cleaned) or not ends_in_clause(cleaned):
             self._sentences += 1

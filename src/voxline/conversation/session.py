@@ -25,6 +25,7 @@ from voxline.conversation.digits import CollectResult, DigitCollector, KeyRun
 from voxline.conversation.history import History
 from voxline.conversation.ivr import TRANSFER_FAILED_LINE, IvrNavigator, IvrStep
 from voxline.conversation.keypad import Keypad, read_key
+from voxline.conversation.language import LanguagePolicy, TurnLanguage, language_name, transcribe_turn
 from voxline.conversation.listener import (
     CallerHangup,
     DtmfPressed,
@@ -39,11 +40,14 @@ from voxline.conversation.responder import Reply, static_text
 from voxline.conversation.sanitize import ReplyPolicy
 from voxline.conversation.tools import ToolAction, ToolContext, ToolRegistry, says_goodbye
 from voxline.conversation.turns import BargeInFalse, BargeInPause, NoiseDiscarded, SpeechStart
-from voxline.engines.base import Engines, LLMDelta, Transcript
+from voxline.engines.base import Engines, LanguageGuess, LLMDelta, Transcript
+from voxline.language.normalize import normalize_for_speech
 from voxline.logs import call_id_var
 from voxline.transports.base import CallIO
 
 log = logging.getLogger(__name__)
+
+Heard = tuple[Transcript, LanguageGuess | None]
 
 MAX_TOOL_ROUNDS = 3
 GOODBYE_GRACE_S = 15.0
@@ -100,6 +104,7 @@ class Conversation:
         self.clock: Clock = clock or call.sink.clock
         self.on_event = on_event
         self.tools = ToolRegistry(agent)
+        self.language = LanguagePolicy(agent)
         self.history = History(system_prompt="")
         self.report = CallReport(call.call_id, agent.name, transport, started_at=time.time())
         self.state = State.LISTENING
@@ -114,7 +119,7 @@ class Conversation:
         self._turn_index = 0
         self._closing = False
         """Saying the final goodbye: the caller can no longer interrupt or start a turn."""
-        self._draft: tuple[float, asyncio.Task[Transcript | None]] | None = None
+        self._draft: tuple[float, asyncio.Task[Heard | None]] | None = None
         """(audio key, transcription) started when the caller paused; used if the turn ends there."""
         self._backchannels = {"".join(normalise_words(b)) for b in agent.turn.backchannels}
         self._keypad = Keypad(agent.ivr, self.clock)
@@ -155,7 +160,7 @@ class Conversation:
         )
         self._listener_task = asyncio.create_task(self._listener.run(), name="listener")
         menu_prompt = self._keypad.start()
-        self._start_line(self.agent.greeting, *([menu_prompt] if menu_prompt else []))
+        self._start_line(self.language.line("greeting"), *([menu_prompt] if menu_prompt else []))
         while self.report.end_reason is None:
             event = await self._next_event()
             if event is not None:
@@ -191,7 +196,7 @@ class Conversation:
                 log.info("call reached max_call_s; saying goodbye")
                 self._closing = True
                 self._call_deadline = self.clock.now() + GOODBYE_GRACE_S
-                self._start_line(self.agent.goodbye, hang_up="max_duration")
+                self._start_line(self.language.line("goodbye"), hang_up="max_duration")
         elif keys is not None and self.clock.now() >= keys:
             await self._on_key_run()
         elif silence is not None:
@@ -251,8 +256,9 @@ class Conversation:
     async def _on_user_turn(self, event: UserTurn) -> None:
         self._silence_deadline = None
         stt_started = self.clock.now()
-        transcript = await self._transcribe(event)
+        heard = await self._transcribe(event)
         stt_ms = (self.clock.now() - stt_started) * 1000  # the part of STT the caller waits for
+        transcript, guess = heard if heard else (None, None)
         text = transcript.text.strip() if transcript else ""
         collector = self._keypad.collector
         if collector is not None:
@@ -285,7 +291,10 @@ class Conversation:
         self.history.add_user(text)
         user_text = f"{self._carried_user_text} {text}".strip()
         self._carried_user_text = ""
-        record = self._new_record(user_text, transcript.language if transcript else self.agent.language)
+        language = self.language.on_caller_turn(text, guess)
+        record = self._new_record(user_text, language.reply_language)
+        record.detected_language, record.language_probability = language.detected, language.probability
+        record.language_switched = language.switched
         record.dtmf = keys
         record.started_at = self._epoch(event.t_onset)
         record.user_speech_end_at = self._epoch(event.t_last_speech)
@@ -293,19 +302,22 @@ class Conversation:
         record.metrics.stt_ms = stt_ms
         agent_turn = _AgentTurn(record, user_speech_end=event.t_last_speech)
         if self._turn_index > self.agent.limits.max_turns:
-            self._start(agent_turn, self._say(agent_turn, self.agent.goodbye, hang_up="max_turns"))
+            goodbye = self.language.line("goodbye")
+            self._start(agent_turn, self._say(agent_turn, goodbye, hang_up="max_turns"))
+        elif language.switched:
+            self._start(agent_turn, self._switch_language(agent_turn, language))
         else:
-            self._start(agent_turn, self._answer(agent_turn))
+            self._start(agent_turn, self._answer(agent_turn, language.reply_language))
 
     def _on_silence(self) -> None:
         self._silence_deadline = None
         if self._reprompts < self.agent.limits.max_reprompts:
             self._reprompts += 1
-            self._start_line(self._keypad.reprompt(self.agent.reprompt))
+            self._start_line(self._keypad.reprompt(self.language.line("reprompt")))
         else:
-            self._start_line(self.agent.goodbye, hang_up="silence")
+            self._start_line(self.language.line("goodbye"), hang_up="silence")
 
-    async def _transcribe(self, turn: UserTurn) -> Transcript | None:
+    async def _transcribe(self, turn: UserTurn) -> Heard | None:
         """The turn's transcript, from the speculative draft when the caller said nothing after it."""
         self._set_state(State.THINKING)
         draft, self._draft = self._draft, None
@@ -315,9 +327,9 @@ class Conversation:
             draft[1].cancel()
         return await self._stt(turn.audio)
 
-    async def _stt(self, audio: AudioChunk) -> Transcript | None:
+    async def _stt(self, audio: AudioChunk) -> Heard | None:
         try:
-            return await self.engines.stt.transcribe(audio, self.agent.language)
+            return await transcribe_turn(self.engines, self.language, audio)
         except Exception:
             log.exception("speech-to-text failed for a %.1f s turn", audio.duration_s)
             return None
@@ -342,7 +354,7 @@ class Conversation:
         return TurnRecord(self._turn_index - 1, user_text, "", language, started_at=time.time())
 
     def _start_line(self, *lines: str, hang_up: str | None = None) -> None:
-        turn = _AgentTurn(self._new_record("", self.agent.language))
+        turn = _AgentTurn(self._new_record("", self.language.current))
         self._start(turn, self._say(turn, *lines, hang_up=hang_up))
 
     def _start(self, turn: _AgentTurn, body: Coroutine[Any, Any, None]) -> None:
@@ -380,14 +392,21 @@ class Conversation:
         if hang_up:
             await self._hang_up(hang_up)
 
-    async def _answer(self, turn: _AgentTurn) -> None:
+    async def _answer(self, turn: _AgentTurn, language: str | None = None) -> None:
+        """The model's answer, in `language` (default: the call's)."""
         llm = self.engines.llm
         for _ in range(MAX_TOOL_ROUNDS):
+            language = language or self.language.current
             messages = self.history.messages_for_llm(self.agent.llm.history_tokens, llm.count_tokens)
+            messages = self.language.with_reply_note(messages, language)
             deltas = llm.stream(messages, self.tools.specs(), self.agent.llm.max_tokens)
-            reply = self._new_reply(deltas, policy=ReplyPolicy())
+            policy = ReplyPolicy(language=language if self.language.needs_reply_note() else None)
+            reply = self._new_reply(deltas, policy=policy, language=language)
             turn.llm_replies.append(reply)
             await self._play(turn, reply)
+            if policy.rejected and not reply.full_text and not reply.tool_calls:
+                await self._wrong_language(turn, policy.rejected, language)
+                return
             if not reply.tool_calls:
                 if (
                     "end_call" in self.tools
@@ -402,9 +421,26 @@ class Conversation:
             if not await self._run_tools(turn, reply):
                 return
 
+    async def _switch_language(self, turn: _AgentTurn, language: TurnLanguage) -> None:
+        """The call has just switched: say so in the new language (its voice), then answer the turn
+        in it, unless the turn was only the request (the switch line answers that)."""
+        line = self.language.line("switched")
+        self._emit({"type": "language", "language": language.reply_language, "requested": language.requested})
+        await self._play(turn, self._new_reply(static_text(line)))
+        if not language.requested:
+            await self._answer(turn)
+
+    async def _wrong_language(self, turn: _AgentTurn, rejected: list[str], language: str) -> None:
+        """The model answered in the wrong language or script: the caller hears the fallback line."""
+        log.warning("reply not in %s, dropped: %r", language, " ".join(rejected))
+        turn.record.wrong_script_text = " ".join(rejected)
+        fallback = self._new_reply(static_text(self.language.line("fallback", language)), language=language)
+        await self._play(turn, fallback)
+
     async def _run_tools(self, turn: _AgentTurn, reply: Reply) -> bool:
         """Execute the reply's tool calls; True if the model should speak again about results."""
-        ctx = ToolContext(self.call, self.agent, said=reply.full_text)
+        goodbye = self.language.line("goodbye")
+        ctx = ToolContext(self.call, self.agent, said=reply.full_text, goodbye=goodbye)
         follow_up = False
         for n, call in enumerate(reply.tool_calls):
             call.id = call.id or f"call_{self._turn_index}_{n}"
@@ -423,12 +459,25 @@ class Conversation:
                     self.history.add_tool_result(call, "Transferred.")
                     return False
                 outcome.result = "The transfer failed: this line cannot transfer calls. Tell the caller."
+            if outcome.action is ToolAction.SWITCH_LANGUAGE and outcome.language:
+                self.history.add_tool_result(call, await self._switch_by_tool(turn, outcome.language))
+                continue  # the switch line answers the caller; the model need not speak again
             if outcome.action is ToolAction.COLLECT_DIGITS and outcome.collect is not None:
                 collected = await self._collect_digits(turn, outcome.collect)
                 outcome.result = collected.for_model(outcome.collect)
             self.history.add_tool_result(call, outcome.result or "Done.")
             follow_up = follow_up or outcome.result is not None
         return follow_up
+
+    async def _switch_by_tool(self, turn: _AgentTurn, language: str) -> str:
+        """The model called switch_language: switch and say so. Returns the tool's result."""
+        name = language_name(language)
+        if not self.language.request(language):
+            return f"The call is already in {name}."
+        turn.record.language, turn.record.language_switched = language, True
+        self._emit({"type": "language", "language": language, "requested": True})
+        await self._play(turn, self._new_reply(static_text(self.language.line("switched"))))
+        return f"The call is now in {name}."
 
     async def _transfer(self, target: str) -> bool:
         """Blind transfer once the caller has heard everything queued. False if the line can't."""
@@ -445,16 +494,23 @@ class Conversation:
         await self.call.hangup(reason)
         self.report.end_reason = reason
 
-    def _new_reply(self, deltas: AsyncIterator[LLMDelta], policy: ReplyPolicy | None = None) -> Reply:
+    def _new_reply(
+        self, deltas: AsyncIterator[LLMDelta], policy: ReplyPolicy | None = None, language: str | None = None
+    ) -> Reply:
+        """A reply in `language` (default: the call's), spoken by that language's voice."""
+        language = language or self.language.current
+        tts = self.engines.tts_for(language)
         return Reply(
             deltas,
             sink=self.call.sink,
-            tts=self.engines.tts,
+            tts=tts,
             clock=self.clock,
             policy=policy,
             first_clause_words=FIRST_CLAUSE_WORDS if policy else 0,
-            fallback_tts=self.engines.fallback_tts,
+            # the fallback voice speaks the default language; another language is better unsaid
+            fallback_tts=self.engines.fallback_tts if tts is self.engines.tts else None,
             on_audio_start=lambda: self._set_state(State.SPEAKING),
+            speech_text=lambda text: normalize_for_speech(text, language),
         )
 
     async def _play(self, turn: _AgentTurn, reply: Reply) -> None:
@@ -526,7 +582,7 @@ class Conversation:
             return
         if step.action not in ("llm", "collect"):  # those tell the model themselves, with a note
             self.history.add_user(KeyRun.as_text(key))
-        record = self._new_record("", self.agent.language)
+        record = self._new_record("", self.language.current)
         record.dtmf = key
         turn = _AgentTurn(record)
         self._start(turn, self._ivr_turn(turn, step))
@@ -537,13 +593,13 @@ class Conversation:
         keys = self._keypad.keys.take()
         text = KeyRun.as_text(keys)
         self.history.add_user(text)
-        record = self._new_record(text, self.agent.language)
+        record = self._new_record(text, self.language.current)
         record.dtmf = keys
         turn = _AgentTurn(record)
         self._start(turn, self._answer(turn))
 
     async def _ivr_turn(self, turn: _AgentTurn, step: IvrStep) -> None:
-        lines = step.lines or ((self.agent.goodbye,) if step.action == "hangup" else ())
+        lines = step.lines or ((self.language.line("goodbye"),) if step.action == "hangup" else ())
         await self._say(turn, *lines)
         if step.action == "transfer" and step.target:
             if not await self._transfer(step.target):

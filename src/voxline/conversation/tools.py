@@ -1,5 +1,5 @@
-"""Tools the model may call: built-ins (end_call, transfer_call, collect_digits, send_dtmf) and your
-own Python functions.
+"""Tools the model may call: built-ins (end_call, transfer_call, collect_digits, send_dtmf, and
+switch_language in on_request language mode) and your own Python functions.
 
 A handler never touches the audio: it returns a ToolOutcome saying what to speak, what to tell the
 model, and which call action (hang up, transfer) the conversation should take after the audio.
@@ -32,6 +32,8 @@ class ToolAction(enum.Enum):
     """Play `spoken`, then `CallIO.transfer(target)`."""
     COLLECT_DIGITS = "collect_digits"
     """Speak `collect.prompt`, gather keys; the digits become the tool's result."""
+    SWITCH_LANGUAGE = "switch_language"
+    """Switch the call to `language` (its voice, STT and replies)."""
 
 
 @dataclass(slots=True)
@@ -43,6 +45,7 @@ class ToolOutcome:
     action: ToolAction = ToolAction.NONE
     target: str | None = None
     collect: CollectDigitsConfig | None = None
+    language: str | None = None
 
 
 @dataclass(slots=True)
@@ -51,6 +54,8 @@ class ToolContext:
     agent: AgentConfig
     said: str = ""
     """What the model already said in the reply that called the tool."""
+    goodbye: str = ""
+    """The goodbye line in the call's current language (default: the agent's own)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -69,7 +74,7 @@ HANDOVER_LINE = "One moment please, I'm transferring you to a colleague."
 
 
 async def end_call(call: ToolCall, ctx: ToolContext) -> ToolOutcome:
-    spoken = "" if ctx.said.strip() else ctx.agent.goodbye
+    spoken = "" if ctx.said.strip() else (ctx.goodbye or ctx.agent.goodbye)
     return ToolOutcome(spoken=spoken, action=ToolAction.HANG_UP)
 
 
@@ -116,6 +121,35 @@ async def send_dtmf(call: ToolCall, ctx: ToolContext) -> ToolOutcome:
     if await ctx.call.send_dtmf(keys):
         return ToolOutcome(result=f"Sent the keys {keys}.")
     return ToolOutcome(result="Sending keys failed: this line cannot send DTMF.")
+
+
+async def switch_language(call: ToolCall, ctx: ToolContext) -> ToolOutcome:
+    language = str(call.arguments.get("language") or "").strip().lower()
+    allowed = _switchable(ctx.agent)
+    if language not in allowed:
+        return ToolOutcome(result=f"Cannot switch to {language!r}: choose one of {', '.join(allowed)}.")
+    return ToolOutcome(action=ToolAction.SWITCH_LANGUAGE, language=language)
+
+
+def _switchable(agent: AgentConfig) -> list[str]:
+    return [agent.language, *(a for a in agent.languages.allowed if a != agent.language)]
+
+
+def switch_language_spec(agent: AgentConfig) -> ToolSpec:
+    """switch_language with the agent's languages as an enum, so the model can only pick one of them."""
+    languages = _switchable(agent)
+    parameters = {
+        "type": "object",
+        "properties": {
+            "language": {"type": "string", "enum": languages, "description": "ISO 639-1 code"},
+        },
+        "required": ["language"],
+    }
+    return ToolSpec(
+        "switch_language",
+        "Switch the call to another language when the caller asks to speak it.",
+        parameters,
+    )
 
 
 _COLLECT_PARAMS: dict[str, Any] = {
@@ -179,6 +213,10 @@ class ToolRegistry:
                 continue
             spec = _with_departments(builtin[0], config) if config.targets else builtin[0]
             self._tools[config.name] = (_apply_config(spec, config), builtin[1])
+        if agent.languages.mode == "on_request" and len(_switchable(agent)) > 1:
+            # offered only in this mode: in auto mode the caller's speech decides, in fixed nothing does
+            spec = _apply_config(switch_language_spec(agent), agent.tool("switch_language"))
+            self._tools["switch_language"] = (spec, switch_language)
 
     def register(self, name: str, spec: ToolSpec, handler: ToolHandler) -> None:
         config = self.agent.tool(name)

@@ -1,0 +1,217 @@
+"""Which language a call is in, turn by turn: the agent's language mode as one small state machine.
+
+- fixed: the agent's language, all call long; nothing the caller says changes it.
+- auto: follow the caller, with hysteresis: the call switches only after `switch_after_turns` turns
+  in a row confidently in another allowed language, so one English word in a Hindi call (or one
+  misidentified turn) does not flip the voice back and forth.
+- on_request: switch when the caller asks for a language (a keyword match, see `requests`) or the
+  model calls the built-in `switch_language` tool.
+
+The session asks this object which language to force the STT to, records what each turn was
+detected as, and speaks the lines (greeting, switched, fallback, ...) it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from voxline.agent.config import AgentConfig
+from voxline.audio.pcm import AudioChunk
+from voxline.conversation.language_request import requested_language
+from voxline.engines.base import Engines, LanguageGuess, Message, Transcript
+
+log = logging.getLogger(__name__)
+
+LineKind = Literal["greeting", "reprompt", "goodbye", "switched", "fallback"]
+
+LANGUAGE_NAMES: dict[str, tuple[str, str]] = {
+    "en": ("English", "English"),
+    "hi": ("Hindi", "हिंदी"),
+    "mr": ("Marathi", "मराठी"),
+}
+"""Code → (English name, native name)."""
+
+DEVANAGARI_LANGUAGES = frozenset({"hi", "mr", "ne", "sa"})
+
+# Said when the agent file gives no line of that kind in that language (the top-level greeting,
+# reprompt and goodbye are in the agent's own language and are used for it).
+BUILT_IN_LINES: dict[str, dict[LineKind, str]] = {
+    "en": {
+        "greeting": "Hello, thanks for calling. How can I help you today?",
+        "reprompt": "Are you still there? How can I help you?",
+        "goodbye": "Thank you for calling. Goodbye.",
+        "switched": "Okay, let's continue in English.",
+        "fallback": "Sorry, could you say that again?",
+    },
+    "hi": {
+        "greeting": "नमस्ते, कॉल करने के लिए धन्यवाद। मैं आपकी क्या मदद कर सकती हूँ?",
+        "reprompt": "क्या आप लाइन पर हैं? मैं आपकी क्या मदद कर सकती हूँ?",
+        "goodbye": "कॉल करने के लिए धन्यवाद। नमस्ते।",
+        "switched": "ठीक है, अब हम हिंदी में बात करते हैं।",
+        "fallback": "माफ़ कीजिए, क्या आप फिर से बता सकते हैं?",
+    },
+    "mr": {
+        "greeting": "नमस्कार, फोन केल्याबद्दल धन्यवाद. मी तुमची काय मदत करू शकते?",
+        "reprompt": "तुम्ही लाईनवर आहात का? मी तुमची काय मदत करू शकते?",
+        "goodbye": "फोन केल्याबद्दल धन्यवाद. नमस्कार.",
+        "switched": "ठीक आहे, आता आपण मराठीत बोलूया.",
+        "fallback": "माफ करा, तुम्ही पुन्हा सांगू शकाल का?",
+    },
+}
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, (code, code))[0]
+
+
+def reply_instruction(language: str) -> str:
+    """The per-turn note that tells the model which language to answer in."""
+    english, native = LANGUAGE_NAMES.get(language, (language, language))
+    if language in DEVANAGARI_LANGUAGES:
+        return f"Reply only in {english} ({native}), written in Devanagari script."
+    if language == "en":
+        return "Reply only in English."
+    return f"Reply only in {english}."
+
+
+@dataclass(frozen=True, slots=True)
+class TurnLanguage:
+    """The outcome of one caller turn for the call's language."""
+
+    reply_language: str
+    """The language the agent answers this turn in."""
+    detected: str | None = None
+    """What the caller's speech was identified as (None: not identified, e.g. fixed mode)."""
+    probability: float | None = None
+    switched: bool = False
+    """The call changed language with this turn."""
+    requested: bool = False
+    """... because the caller asked for it (the turn was the request, so the switch line answers it)."""
+
+
+class LanguagePolicy:
+    def __init__(self, agent: AgentConfig) -> None:
+        self.agent = agent
+        self.mode = agent.languages.mode
+        self.default = agent.language
+        allowed = [agent.language, *(a for a in agent.languages.allowed if a != agent.language)]
+        self.allowed: tuple[str, ...] = tuple(allowed) if self.mode != "fixed" else (agent.language,)
+        self.current = agent.language
+        self._streak: tuple[str, int] = (agent.language, 0)
+        """(language, caller turns in a row confidently in it) while it differs from `current`."""
+
+    # ------------------------------------------------------------ the caller's speech
+
+    @property
+    def identifies(self) -> bool:
+        """Is each caller turn's language identified? In auto mode to follow the caller; in on_request
+        mode so that a request in another language ("can we speak in Marathi" in a Hindi call) is
+        transcribed in the language it was said in: whisper forced to Hindi turns English into noise."""
+        return self.mode != "fixed" and len(self.allowed) > 1
+
+    def stt_language(self) -> str:
+        """The language the STT is forced to (auto mode: the one it decodes in unless LID disagrees)."""
+        return self.current
+
+    def candidates(self) -> list[str]:
+        """Languages LID chooses among, the current one first (it is the one to confirm)."""
+        return [self.current, *(a for a in self.allowed if a != self.current)]
+
+    def decode_language(self, detected: str, probability: float) -> str:
+        """Which language to transcribe a turn in, given its LID guess: the guess when it is an allowed
+        language and confident, otherwise the call's language."""
+        if detected in self.allowed and probability >= self.agent.languages.min_confidence:
+            return detected
+        return self.current
+
+    def on_caller_turn(self, text: str, guess: LanguageGuess | None) -> TurnLanguage:
+        """Account for one caller turn: its words (on_request) or its identified language (auto)."""
+        detected, probability = (guess.language, guess.probability) if guess else (None, None)
+        if self.mode == "on_request":
+            asked = requested_language(text, self.allowed)
+            if asked is not None and self.request(asked):
+                return TurnLanguage(self.current, detected, probability, switched=True, requested=True)
+            return TurnLanguage(self.current, detected, probability)
+        return self.observe(detected, probability)
+
+    def observe(self, detected: str | None, probability: float | None) -> TurnLanguage:
+        """Account for one identified caller turn (auto mode's hysteresis); other modes ignore it."""
+        if self.mode != "auto" or detected is None or probability is None:
+            return TurnLanguage(self.current, detected, probability)
+        confident = probability >= self.agent.languages.min_confidence
+        if detected == self.current or not confident or detected not in self.allowed:
+            # any such turn breaks a streak; the call stays where it is. A caller confidently in a
+            # language the agent does not speak is answered in the default language.
+            self._streak = (self.current, 0)
+            reply = self.default if confident and detected not in self.allowed else self.current
+            return TurnLanguage(reply, detected, probability)
+        language, count = self._streak
+        count = count + 1 if language == detected else 1
+        self._streak = (detected, count)
+        if count < self.agent.languages.switch_after_turns:
+            return TurnLanguage(self.current, detected, probability)
+        self._switch(detected, why=f"{count} turns in a row")
+        return TurnLanguage(self.current, detected, probability, switched=True)
+
+    def request(self, language: str) -> bool:
+        """The caller (or the model for them) asked for `language`. True if the call switched."""
+        if self.mode == "fixed" or language not in self.allowed or language == self.current:
+            return False
+        self._switch(language, why="requested")
+        return True
+
+    def _switch(self, language: str, why: str) -> None:
+        log.info("call language %s -> %s (%s)", self.current, language, why, extra={"language": language})
+        self.current = language
+        self._streak = (language, 0)
+
+    # ------------------------------------------------------------ what the agent says
+
+    def line(self, kind: LineKind, language: str | None = None) -> str:
+        """A fixed line in `language` (default: the call's): the agent file's, else a built-in one."""
+        language = language or self.current
+        texts = self.agent.texts.get(language)
+        configured = getattr(texts, kind) if texts is not None else None
+        if configured:
+            return str(configured)
+        if language == self.default and kind in ("greeting", "reprompt", "goodbye"):
+            return str(getattr(self.agent, kind))
+        built_in = BUILT_IN_LINES.get(language, {}).get(kind)
+        return built_in or BUILT_IN_LINES["en"][kind]
+
+    def needs_reply_note(self) -> bool:
+        """A note is needed unless this is the plain English-only agent (whose prompt already says it)."""
+        return self.mode != "fixed" or self.default != "en"
+
+    def with_reply_note(self, messages: list[Message], language: str | None = None) -> list[Message]:
+        """The model's messages with the reply-language note last: after the history, so the system
+        prompt and the history (the KV-cached prefix) stay byte-identical whatever the language."""
+        if not self.needs_reply_note():
+            return messages
+        return [*messages, Message("system", reply_instruction(language or self.current))]
+
+
+async def transcribe_turn(
+    engines: Engines, policy: LanguagePolicy, audio: AudioChunk
+) -> tuple[Transcript, LanguageGuess | None]:
+    """Transcribe a caller turn in the call's language; in auto and on_request mode also identify its
+    language.
+
+    Whisper can identify and transcribe in one encoder pass (`transcribe_with_language`); other STTs
+    pair with `engines.lid`, and the turn is then decoded in the identified language when that is
+    allowed and confident. Without any identifier the call simply stays in its language."""
+    stt = engines.stt
+    if not policy.identifies:
+        return await stt.transcribe(audio, policy.stt_language()), None
+    combined = getattr(stt, "transcribe_with_language", None)
+    if combined is not None:
+        both: tuple[Transcript, LanguageGuess] = await combined(audio, policy.candidates(), None)
+        return both
+    if engines.lid is None:
+        log.warning("auto language mode without a language identifier: staying in %s", policy.current)
+        return await stt.transcribe(audio, policy.stt_language()), None
+    guess = await engines.lid.identify(audio, policy.candidates())
+    language = policy.decode_language(guess.language, guess.probability)
+    return await stt.transcribe(audio, language), guess
