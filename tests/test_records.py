@@ -174,7 +174,7 @@ def test_sigkill_mid_call_loses_nothing(tmp_path: Path) -> None:
     rec.close()
 
 
-def test_keys_pressed_and_transfer_target_are_recorded_and_old_files_upgrade(tmp_path: Path) -> None:
+def test_keys_language_and_transfer_target_are_recorded_and_old_files_upgrade(tmp_path: Path) -> None:
     import sqlite3
 
     from voxline.conversation.metrics import CallReport, TurnRecord
@@ -189,7 +189,8 @@ def test_keys_pressed_and_transfer_target_are_recorded_and_old_files_upgrade(tmp
     recorder = SqliteCallRecorder(path)
     report = CallReport("c1", "bank", "sip", started_at=1.0)
     recorder.call_started(report)
-    turn = TurnRecord(0, "(caller pressed 1 2 3)", "Thanks.", "en", started_at=1.0, dtmf="123")
+    turn = TurnRecord(0, "(caller pressed 1 2 3)", "धन्यवाद।", "hi", started_at=1.0, dtmf="123")
+    turn.detected_language, turn.language_probability, turn.language_switched = "hi", 0.93, True
     report.turns.append(turn)
     report.ended_at, report.end_reason, report.transferred_to = 2.0, "transferred", "sip:200@pbx"
     recorder.call_ended(report)
@@ -199,3 +200,6 @@ def test_keys_pressed_and_transfer_target_are_recorded_and_old_files_upgrade(tmp
     assert record is not None
     assert record["transferred_to"] == "sip:200@pbx"
     assert record["turns"][0]["dtmf"] == "123"
+    assert record["turns"][0]["detected_language"] == "hi"
+    assert record["turns"][0]["language_probability"] == 0.93
+    assert record["turns"][0]["language_switched"] is True

@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS turns (
     interrupted     INTEGER NOT NULL,
     tool_calls      TEXT NOT NULL,
     dtmf            TEXT NOT NULL DEFAULT '',
+    detected_language    TEXT,
+    language_probability REAL,
+    language_switched    INTEGER NOT NULL DEFAULT 0,
+    wrong_script_text    TEXT NOT NULL DEFAULT '',
     metrics         TEXT NOT NULL,
     {", ".join(f"{name} REAL" for name in METRIC_COLUMNS)},
     PRIMARY KEY (call_id, idx)
@@ -55,13 +59,20 @@ CREATE INDEX IF NOT EXISTS calls_by_start ON calls(started_at);
 
 _ADDED_COLUMNS = {
     "calls": {"transferred_to": "TEXT"},
-    "turns": {"dtmf": "TEXT NOT NULL DEFAULT ''"},
+    "turns": {
+        "dtmf": "TEXT NOT NULL DEFAULT ''",
+        "detected_language": "TEXT",
+        "language_probability": "REAL",
+        "language_switched": "INTEGER NOT NULL DEFAULT 0",
+        "wrong_script_text": "TEXT NOT NULL DEFAULT ''",
+    },
 }
 """Columns added after the first release: a database file from then is upgraded in place."""
 
 _TURN_COLUMNS = (
     "call_id", "idx", "started_at", "user_text", "agent_text", "agent_full_text", "language",
-    "interrupted", "tool_calls", "dtmf", "metrics", *METRIC_COLUMNS,
+    "interrupted", "tool_calls", "dtmf", "detected_language", "language_probability", "language_switched",
+    "wrong_script_text", "metrics", *METRIC_COLUMNS,
 )  # fmt: skip
 _INSERT_TURN = (
     f"INSERT OR REPLACE INTO turns ({', '.join(_TURN_COLUMNS)}) "
@@ -105,6 +116,8 @@ def _turn_row(call_id: str, turn: TurnRecord) -> tuple[Any, ...]:
     return (
         call_id, turn.index, turn.started_at, turn.user_text, turn.agent_text, turn.agent_full_text,
         turn.language, int(turn.interrupted), json.dumps(list(turn.tool_calls)), turn.dtmf,
+        turn.detected_language, turn.language_probability, int(turn.language_switched),
+        turn.wrong_script_text,
         json.dumps(metrics),
         *(metrics[name] for name in METRIC_COLUMNS),
     )  # fmt: skip
@@ -198,6 +211,10 @@ class SqliteCallRecorder:
             "interrupted": bool(row["interrupted"]),
             "tool_calls": json.loads(row["tool_calls"]),
             "dtmf": row["dtmf"],
+            "detected_language": row["detected_language"],
+            "language_probability": row["language_probability"],
+            "language_switched": bool(row["language_switched"]),
+            "wrong_script_text": row["wrong_script_text"],
             "metrics": json.loads(row["metrics"]),
         }
 
