@@ -10,9 +10,19 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from voxline.agent.config import AgentConfig, LLMConfig, STTConfig, VoiceConfig
-from voxline.engines.base import LLM, STT, TTS, Engines, ModelNotInstalledError, ToolSpec
+from voxline.agent.config import AgentConfig, LLMConfig, STTConfig
+from voxline.engines.base import (
+    LLM,
+    STT,
+    TTS,
+    EngineError,
+    Engines,
+    LanguageIdentifier,
+    ModelNotInstalledError,
+    ToolSpec,
+)
 from voxline.engines.catalog import ModelCatalog, is_remote_reference
+from voxline.engines.voices import build_tts, build_voices
 
 log = logging.getLogger(__name__)
 
@@ -52,47 +62,61 @@ def _llm_model(catalog: ModelCatalog, cfg: LLMConfig) -> Path | str:
     return catalog.resolve_reference(cfg.model, "llm")
 
 
-def _voice_model(catalog: ModelCatalog, cfg: VoiceConfig) -> Path | str:
-    if cfg.engine == "piper":
-        return catalog.resolve(cfg.voice, "tts")
-    if cfg.engine == "espeak":
-        catalog.resolve("espeak-ng", "tts")  # only checks the binary is there
-    return cfg.voice
+def _check_stt_languages(agent: AgentConfig) -> None:
+    """An English-only whisper would transcribe Hindi or Marathi callers as English gibberish."""
+    others = sorted({agent.language, *agent.languages.allowed} - {"en"})
+    if others and agent.stt.model.lower().endswith(".en"):
+        raise EngineError(
+            f"agent {agent.name!r} speaks {', '.join(others)} but stt.model {agent.stt.model!r} is "
+            "English-only: set `stt: {model: base}` (or a larger multilingual whisper)"
+        )
 
 
-def _build_tts(cfg: VoiceConfig, model: Path | str, section: str) -> TTS:
-    if cfg.engine == "piper":
-        from voxline.engines.tts_piper import PiperTTS
+def _candidates(agent: AgentConfig) -> list[str]:
+    return list(dict.fromkeys([agent.language, *agent.languages.allowed]))
 
-        return PiperTTS(Path(model), speed=cfg.speed)
-    if cfg.engine == "espeak":
-        from voxline.engines.tts_espeak import EspeakTTS
 
-        return EspeakTTS(cfg.voice, speed=cfg.speed)
-    from voxline.engines.tts_openai import OpenAITTS
+def _build_lid(agent: AgentConfig, stt: STT) -> LanguageIdentifier | None:
+    """Only `auto` calls identify every turn. Whisper's detector shares the STT's loaded model; a
+    remote STT reports the language it heard itself (see OpenAISTT.transcribe_with_language)."""
+    if agent.languages.mode != "auto":
+        return None
+    from voxline.engines.stt_whisper import WhisperSTT
 
-    return OpenAITTS(_need_url(section, cfg.base_url), voice=cfg.voice, api_key=cfg.api_key, speed=cfg.speed)
+    if isinstance(stt, WhisperSTT):
+        from voxline.engines.lid_whisper import WhisperLanguageIdentifier
+
+        return WhisperLanguageIdentifier(stt, _candidates(agent))
+    return None
 
 
 def build_engines(agent: AgentConfig, catalog: ModelCatalog | None = None) -> Engines:
     catalog = catalog or ModelCatalog()
+    _check_stt_languages(agent)
 
-    # 1. resolve everything (cheap), failing fast
+    # 1. resolve the big models (cheap), failing fast
     try:
         vad_path = catalog.resolve("silero-vad", "vad")
         stt_model = _stt_model(catalog, agent.stt) if agent.stt.engine == "whisper" else agent.stt.model
         llm_model = _llm_model(catalog, agent.llm) if agent.llm.engine == "llama_cpp" else agent.llm.model
-        voice_model = _voice_model(catalog, agent.voice)
     except ModelNotInstalledError as exc:
         raise ModelNotInstalledError(f"agent {agent.name!r}: {exc}") from exc
-    fallback_model: Path | str | None
+
+    # 2. voices next: they load in well under a second, so a missing one still fails before whisper
+    # and the LLM spend seconds loading
     try:
-        fallback_model = _voice_model(catalog, agent.fallback_voice)
+        tts = build_tts(agent.voice, catalog, "voice")
+        voices = build_voices(agent, catalog)
+    except ModelNotInstalledError as exc:
+        raise ModelNotInstalledError(f"agent {agent.name!r}: {exc}") from exc
+    fallback: TTS | None
+    try:
+        fallback = build_tts(agent.fallback_voice, catalog, "fallback_voice")
     except ModelNotInstalledError as exc:  # a fallback voice is a nicety: run without it
         log.warning("fallback voice unavailable: %s", exc)
-        fallback_model = None
+        fallback = None
 
-    # 2. load
+    # 3. load
     from voxline.engines.vad_silero import SileroVAD
 
     stt: STT
@@ -106,16 +130,14 @@ def build_engines(agent: AgentConfig, catalog: ModelCatalog | None = None) -> En
         stt = OpenAISTT(_need_url("stt", agent.stt.base_url), agent.stt.model, api_key=agent.stt.api_key)
 
     llm = _load_llm(agent, llm_model)
-
-    fallback = (
-        None if fallback_model is None else _build_tts(agent.fallback_voice, fallback_model, "fallback_voice")
-    )
     return Engines(
         vad=SileroVAD(vad_path),
         stt=stt,
         llm=llm,
-        tts=_build_tts(agent.voice, voice_model, "voice"),
+        tts=tts,
         fallback_tts=fallback,
+        voices=voices,
+        lid=_build_lid(agent, stt),
     )
 
 
@@ -155,6 +177,6 @@ async def warm_up(engines: Engines, system_prompt: str, tools: Sequence[ToolSpec
     would only slow each other down."""
     await engines.stt.warm_up()
     await engines.llm.warm_up(system_prompt, tools)
-    for tts in (engines.tts, engines.fallback_tts):
+    for tts in (engines.tts, engines.fallback_tts, *engines.voices.values()):
         if tts is not None:
             await tts.warm_up()

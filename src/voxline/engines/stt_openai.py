@@ -6,12 +6,14 @@ from __future__ import annotations
 import io
 import time
 import wave
+from collections.abc import Mapping, Sequence
 
 import httpx
 
 from voxline.audio.pcm import AudioChunk
 from voxline.engines._http import openai_client
-from voxline.engines.base import EngineError, Transcript
+from voxline.engines.base import EngineError, LanguageGuess, Transcript
+from voxline.engines.stt_whisper import DEFAULT_PROMPTS
 
 
 def to_wav_bytes(audio: AudioChunk) -> bytes:
@@ -25,6 +27,24 @@ def to_wav_bytes(audio: AudioChunk) -> bytes:
 
 
 class OpenAISTT:
+    """A speech server behind the STT protocol: how a GPU box runs a bigger whisper.
+
+    Whisper base on CPU writes Hindi poorly and Marathi barely; large-v3 (or large-v3-turbo) on a GPU
+    does both well. With faster-whisper-server / speaches on the GPU machine
+    (`docker run --gpus all -p 8000:8000 ghcr.io/speaches-ai/speaches:latest-cuda`, or a local
+    model folder mounted into it), the swap is only the agent's config:
+
+        stt:
+          engine: openai
+          base_url: http://gpu-box:8000/v1
+          model: Systran/faster-whisper-large-v3   # the id (or path) the server loads
+
+    `transcribe(audio, language)` sends the forced language. `transcribe_with_language` lets the
+    server detect it (auto mode) and reads it back from `verbose_json`; Urdu heard where Hindi is
+    allowed is asked again as Hindi, since spoken they are one language. For hi and mr a Devanagari
+    `prompt` is sent, which steers whisper towards Devanagari as it does locally.
+    """
+
     def __init__(
         self,
         base_url: str,
@@ -33,10 +53,12 @@ class OpenAISTT:
         api_key: str | None = None,
         multilingual: bool = True,
         timeout_s: float = 30.0,
+        prompts: Mapping[str, str] | None = None,
     ) -> None:
         self.name = f"openai-stt:{model}"
         self.multilingual = multilingual
         self._model = model
+        self._prompts = dict(DEFAULT_PROMPTS if prompts is None else prompts)
         self._client = openai_client(base_url, api_key, timeout_s)
 
     async def aclose(self) -> None:
@@ -47,6 +69,8 @@ class OpenAISTT:
         data = {"model": self._model, "response_format": "verbose_json", "temperature": "0"}
         if language:
             data["language"] = language
+            if language in self._prompts:
+                data["prompt"] = self._prompts[language]
         try:
             response = await self._client.post(
                 "/audio/transcriptions",
@@ -66,12 +90,46 @@ class OpenAISTT:
             compute_ms=(time.perf_counter() - started) * 1000.0,
         )
 
+    async def transcribe_with_language(
+        self, audio: AudioChunk, candidates: Sequence[str] | None, forced: str | None = None
+    ) -> tuple[Transcript, LanguageGuess]:
+        """One request: the server detects the language unless `forced`. Servers report only the
+        winner (and sometimes its probability), so the guess's probabilities hold that one language.
+        A language outside `candidates` comes back as the first candidate with probability 0, so
+        an auto-mode call does not follow it."""
+        transcript = await self.transcribe(audio, forced)
+        if forced:  # nothing was detected
+            return transcript, LanguageGuess(forced, 1.0, {forced: 1.0})
+        allowed = list(candidates or [])
+        heard = transcript.language
+        probability = transcript.language_probability
+        if heard == "ur" and "hi" in allowed and "ur" not in allowed:
+            again = await self.transcribe(audio, "hi")
+            transcript = Transcript(again.text, "hi", probability, transcript.compute_ms + again.compute_ms)
+            heard = "hi"
+        if allowed and heard not in allowed:
+            return transcript, LanguageGuess(allowed[0], 0.0, {heard: probability})
+        return transcript, LanguageGuess(heard, probability, {heard: probability})
+
     async def warm_up(self) -> None:
         await self.transcribe(AudioChunk.silence(0.5, 16000), language="en")
 
 
 # verbose_json reports OpenAI-style language names ("english"); the rest of voxline uses codes.
-_NAMES = {"english": "en", "hindi": "hi", "marathi": "mr", "spanish": "es", "french": "fr", "german": "de"}
+_NAMES = {
+    "english": "en",
+    "hindi": "hi",
+    "marathi": "mr",
+    "urdu": "ur",
+    "bengali": "bn",
+    "punjabi": "pa",
+    "gujarati": "gu",
+    "nepali": "ne",
+    "sanskrit": "sa",
+    "spanish": "es",
+    "french": "fr",
+    "german": "de",
+}
 
 
 def _to_code(language: str) -> str:
