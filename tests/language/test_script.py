@@ -27,3 +27,14 @@ def test_expected_script() -> None:
     assert expected_script("hi") == expected_script("mr") == expected_script("hi-IN") == "devanagari"
     assert expected_script("en") == "latin"
     assert expected_script("ur") == "arabic"
+
+
+def test_on_request_stt_priming_names_every_allowed_language_in_each_spoken_one() -> None:
+    from voxline.language.requests import request_priming_prompts
+
+    prompts = request_priming_prompts(["en", "hi", "mr"], {"hi": "नमस्ते।"})
+    assert prompts["hi"].startswith("नमस्ते।") and "मराठी में बात कीजिए" in prompts["hi"]
+    assert "Can we speak in Marathi?" in prompts["en"] and "Hindi" in prompts["en"]
+    assert "मराठीत बोला" in prompts["mr"]
+    only_en_hi = request_priming_prompts(["en", "hi"], {})
+    assert "Marathi" not in only_en_hi["en"] and "mr" not in only_en_hi

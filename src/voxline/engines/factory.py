@@ -123,7 +123,13 @@ def build_engines(agent: AgentConfig, catalog: ModelCatalog | None = None) -> En
     if agent.stt.engine == "whisper":
         from voxline.engines.stt_whisper import WhisperSTT
 
-        stt = WhisperSTT(stt_model, beam_size=agent.stt.beam_size, name=agent.stt.model)
+        prompts = None
+        if agent.languages.mode == "on_request":
+            from voxline.engines.stt_whisper import DEFAULT_PROMPTS
+            from voxline.language.requests import request_priming_prompts
+
+            prompts = request_priming_prompts(_spoken_languages(agent), DEFAULT_PROMPTS)
+        stt = WhisperSTT(stt_model, beam_size=agent.stt.beam_size, name=agent.stt.model, prompts=prompts)
     else:
         from voxline.engines.stt_openai import OpenAISTT
 
@@ -180,3 +186,7 @@ async def warm_up(engines: Engines, system_prompt: str, tools: Sequence[ToolSpec
     for tts in (engines.tts, engines.fallback_tts, *engines.voices.values()):
         if tts is not None:
             await tts.warm_up()
+
+
+def _spoken_languages(agent: AgentConfig) -> list[str]:
+    return list(agent.languages.allowed) or [agent.language]

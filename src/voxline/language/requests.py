@@ -1,0 +1,34 @@
+"""How callers ask for a language, per language: used to prime speech-to-text in `on_request` mode.
+
+Whisper base hears a language name said in another language badly ("Can we speak in Murafi?",
+"हिंदी में बात कीजिए" → "आपकी किजे"). Naming the languages in the decoder's initial prompt makes
+exactly these requests come out right without disturbing ordinary turns, so an agent that switches
+on request gets its STT primed with how a request sounds in each language it hears.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+# spoken in (outer key) → asking for (inner key)
+REQUEST_PHRASES: dict[str, dict[str, str]] = {
+    "en": {
+        "en": "Can we speak in English?",
+        "hi": "Can we speak in Hindi?",
+        "mr": "Can we speak in Marathi?",
+    },
+    "hi": {"en": "इंग्लिश में बात कीजिए।", "hi": "हिंदी में बात कीजिए।", "mr": "मराठी में बात कीजिए।"},
+    "mr": {"en": "इंग्रजीत बोला.", "hi": "हिंदीत बोला.", "mr": "मराठीत बोला."},
+}
+
+
+def request_priming_prompts(allowed: Sequence[str], base: Mapping[str, str]) -> dict[str, str]:
+    """Per spoken language: its `base` steering prompt followed by the requests for every allowed
+    language, as a caller would say them in that language."""
+    prompts = dict(base)
+    for spoken in allowed:
+        phrases = REQUEST_PHRASES.get(spoken, {})
+        asked = " ".join(phrases[lang] for lang in allowed if lang in phrases)
+        if asked:
+            prompts[spoken] = f"{base.get(spoken, '')} {asked}".strip()
+    return prompts
