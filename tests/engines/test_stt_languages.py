@@ -195,3 +195,14 @@ async def test_remote_language_outside_the_candidates_is_not_followed() -> None:
         _, guess = await stt.transcribe_with_language(AudioChunk.silence(0.5, 8000), ["en", "hi"])
         await stt.aclose()
     assert guess.language == "en" and guess.probability == 0.0 and guess.probabilities == {"fr": 1.0}
+
+
+def test_decoder_loops_collapse_but_real_repetition_stays() -> None:
+    from voxline.engines.stt_whisper import drop_repetition_loops
+
+    assert drop_repetition_loops("अपके बारे खाँ, भी भी भी भी भी भी") == "अपके बारे खाँ, भी"
+    assert drop_repetition_loops("धन्यवाद बारे बारे बारे बारे") == "धन्यवाद बारे"
+    assert drop_repetition_loops("one two one two one two done") == "one two done"
+    assert drop_repetition_loops("no, no, that is fine") == "no, no, that is fine"
+    assert drop_repetition_loops("I said  two  spaces") == "I said  two  spaces"  # untouched text as is
+    assert drop_repetition_loops("") == ""

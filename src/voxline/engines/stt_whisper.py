@@ -53,6 +53,35 @@ DEFAULT_PROMPTS: dict[str, str] = {
 }
 
 
+LOOP_REPEATS = 3
+"""A phrase said this many times in a row is a decoder loop, not speech: keep one copy."""
+
+
+def drop_repetition_loops(text: str, max_phrase_words: int = 4) -> str:
+    """Collapse runs of one to `max_phrase_words` words repeated LOOP_REPEATS or more times in a row.
+
+    Whisper base loops on unclear audio ("भी भी भी भी …", "बारे बारे …") until the token cap, and the
+    model would answer that noise. A caller repeating a word twice ("no, no") is left alone.
+    """
+    words = text.split()
+    for size in range(1, max_phrase_words + 1):
+        out: list[str] = []
+        i = 0
+        while i < len(words):
+            phrase = words[i : i + size]
+            repeats = 1
+            while words[i + repeats * size : i + (repeats + 1) * size] == phrase:
+                repeats += 1
+            if len(phrase) == size and repeats >= LOOP_REPEATS:
+                out.extend(phrase)
+                i += repeats * size
+            else:
+                out.append(words[i])
+                i += 1
+        words = out
+    return " ".join(words) if len(words) < len(text.split()) else text
+
+
 def arabic_share(text: str) -> float:
     """Share of the letters in `text` that are Arabic script (Urdu is written in it)."""
     return _share(text, lambda code: 0x0600 <= code <= 0x06FF or 0x0750 <= code <= 0x077F)
@@ -237,7 +266,7 @@ class WhisperSTT:
             else:
                 text = self._decode_steered(window, language).text
         transcript = Transcript(
-            text=text,
+            text=drop_repetition_loops(text),
             language=language,
             language_probability=1.0 if forced else guess.probability,
             compute_ms=(time.perf_counter() - started) * 1000.0,
