@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from speech import prompt
 from voxline.agent.config import AgentConfig, load_agent
 from voxline.audio.pcm import AudioChunk
 from voxline.conversation.sanitize import script_matches
@@ -97,7 +98,8 @@ async def test_auto_mode_follows_the_caller_into_hindi(
     bilingual: AgentConfig, bilingual_engines: Engines, transcriber: Any
 ) -> None:
     await warm_engines(bilingual, bilingual_engines)
-    turns = [turn_wav("en_card_lost"), turn_wav("hi_card_lost"), turn_wav("hi_balance")]
+    # recorded human English (Asterisk's Allison), then Kokoro Hindi rendered at setup
+    turns = [prompt("demo-nomatch"), turn_wav("hi_card_lost"), turn_wav("hi_balance")]
     result = await simulate_call(bilingual, turns, pause_s=1.0, tail_s=8.0, engines=bilingual_engines)
     english, first_hindi, second_hindi = caller_turns(result)
     assert english["detected_language"] == "en" and english["language"] == "en"
@@ -145,7 +147,7 @@ async def test_fixed_hindi_agent_stays_in_hindi_through_a_stray_english_word() -
     agent = load_agent(EXAMPLES / "hindi.yaml")
     engines = engines_for(agent)
     await warm_engines(agent, engines)
-    turns = [turn_wav("hi_balance"), turn_wav("en_sorry")]  # a stray English word
+    turns = [turn_wav("hi_balance"), prompt("auth-thankyou")]  # a stray, recorded "Thank you."
     result = await simulate_call(agent, turns, pause_s=1.0, tail_s=20.0, engines=engines)
     turns_out = caller_turns(result)
     assert len(turns_out) == 2, result["turns"]

@@ -17,6 +17,10 @@ from voxline.server.app import call_handler
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from voxline.telephony.ari.controller import AriController
+    from voxline.telephony.audiosocket.server import AudioSocketServer
+    from voxline.telephony.sip.endpoint import SipEndpoint
+
 log = logging.getLogger(__name__)
 
 
@@ -38,9 +42,10 @@ class TelephonyService:
     def __init__(self, agent: AgentConfig, options: TelephonyOptions | None = None) -> None:
         self.agent = agent
         self.options = options or TelephonyOptions()
-        self.sip: Any = None
-        self.audiosocket: Any = None
-        self.ari: Any = None
+        # the listeners import lazily: a server without telephony never loads the SIP stack
+        self.sip: SipEndpoint | None = None
+        self.audiosocket: AudioSocketServer | None = None
+        self.ari: AriController | None = None
 
     async def start(self, app: FastAPI) -> None:
         config = self.agent.telephony
@@ -75,11 +80,15 @@ class TelephonyService:
             log.info("ARI controller connected to %s (app %s)", config.ari.url, config.ari.app)
 
     async def stop(self) -> None:
-        for name in ("ari", "audiosocket", "sip"):
-            service = getattr(self, name)
-            if service is not None:
-                await service.stop()
-                setattr(self, name, None)
+        if self.ari is not None:
+            await self.ari.stop()
+            self.ari = None
+        if self.audiosocket is not None:
+            await self.audiosocket.stop()
+            self.audiosocket = None
+        if self.sip is not None:
+            await self.sip.stop()
+            self.sip = None
 
     def describe(self) -> dict[str, Any]:
         """Where each way in listens (for /health and the startup log)."""
