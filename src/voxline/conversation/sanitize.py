@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from voxline.language.script import expected_script, script_shares
+
 _EMOJI = re.compile(
     "["
     "\U0001f000-\U0001faff"  # pictographs, emoticons, transport, symbols & pictographs ext.
@@ -33,10 +35,7 @@ _SPEAKABLE = re.compile(r"\w")
 
 STAGE_DIRECTION_MAX_WORDS = 4
 
-_DEVANAGARI = re.compile("[\u0900-\u097f\ua8e0-\ua8ff]")
-_LATIN = re.compile("[A-Za-z\u00c0-\u024f]")
-_LETTER = re.compile(r"[^\W\d_]")
-_SCRIPT_OF_LANGUAGE = {"en": _LATIN, "hi": _DEVANAGARI, "mr": _DEVANAGARI, "ne": _DEVANAGARI}
+_CHECKED_LANGUAGES = frozenset({"en", "hi", "mr", "ne"})
 MIN_SCRIPT_SHARE = 0.5
 """A Hindi sentence may hold a Latin "ATM" or "SMS"; most of its letters must still be Devanagari."""
 
@@ -77,15 +76,10 @@ def is_question(text: str) -> bool:
 def script_matches(text: str, language: str) -> bool:
     """Is `text` written in `language`'s script? True for languages we have no script for, and for
     text without letters (a number is fine in any language)."""
-    script = _SCRIPT_OF_LANGUAGE.get(language)
-    if script is None:
+    if language not in _CHECKED_LANGUAGES:
         return True
-    letters = _LETTER.findall(text)
-    if not letters:
-        return True
-    # combining vowel signs are not \w letters; count them too so Devanagari is not under-counted
-    in_script = len(script.findall(text))
-    return in_script >= MIN_SCRIPT_SHARE * max(len(letters), 1)
+    shares = script_shares(text)
+    return not shares or shares.get(expected_script(language), 0.0) >= MIN_SCRIPT_SHARE
 
 
 class ReplyPolicy:

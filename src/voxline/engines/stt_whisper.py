@@ -21,8 +21,7 @@ import hashlib
 import logging
 import threading
 import time
-import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from voxline.audio.resample import resample
 from voxline.engines._threaded import run_model
 from voxline.engines.base import LanguageGuess, ModelNotInstalledError, Transcript
 from voxline.engines.lid_whisper import restrict_to_candidates
+from voxline.language.script import script_shares
 
 log = logging.getLogger(__name__)
 
@@ -84,19 +84,12 @@ def drop_repetition_loops(text: str, max_phrase_words: int = 4) -> str:
 
 def arabic_share(text: str) -> float:
     """Share of the letters in `text` that are Arabic script (Urdu is written in it)."""
-    return _share(text, lambda code: 0x0600 <= code <= 0x06FF or 0x0750 <= code <= 0x077F)
+    return script_shares(text).get("arabic", 0.0)
 
 
 def devanagari_share(text: str) -> float:
     """Share of the letters in `text` that are Devanagari (vowel signs count as letters)."""
-    return _share(text, lambda code: 0x0900 <= code <= 0x097F or 0xA8E0 <= code <= 0xA8FF)
-
-
-def _share(text: str, in_script: Callable[[int], bool]) -> float:
-    letters = [ch for ch in text if ch.isalpha() or unicodedata.category(ch) in ("Mn", "Mc")]
-    if not letters:
-        return 0.0
-    return sum(in_script(ord(ch)) for ch in letters) / len(letters)
+    return script_shares(text).get("devanagari", 0.0)
 
 
 def _byte_level_decoder() -> dict[str, int]:

@@ -30,20 +30,27 @@ def _script_of_char(ch: str) -> str | None:
     return None
 
 
-def script_of(text: str) -> Script:
-    """'latin', 'devanagari', 'arabic' (Urdu/Arabic script), 'mixed' (no script has 70 % of the
-    letters, or the letters are in some other script), or 'none' (no letters at all). Devanagari
-    vowel signs count as letters, so Hindi is not under-counted."""
+def script_shares(text: str) -> dict[Script, float]:
+    """The share of `text`'s letters in each script ('latin', 'devanagari', 'arabic', 'other');
+    empty when it has no letters. Devanagari vowel signs count as letters, so Hindi is not
+    under-counted."""
     counts: dict[str, int] = {}
     for ch in text:
         script = _script_of_char(ch)
         if script is not None:
             counts[script] = counts.get(script, 0) + 1
     total = sum(counts.values())
-    if total == 0:
+    return {script: n / total for script, n in counts.items()} if total else {}
+
+
+def script_of(text: str) -> Script:
+    """'latin', 'devanagari', 'arabic' (Urdu/Arabic script), 'mixed' (no script has 70 % of the
+    letters, or the letters are in some other script), or 'none' (no letters at all)."""
+    shares = script_shares(text)
+    if not shares:
         return "none"
-    top, top_count = max(counts.items(), key=lambda item: item[1])
-    if top == "other" or top_count < DOMINANT_SHARE * total:
+    top, top_share = max(shares.items(), key=lambda item: item[1])
+    if top == "other" or top_share < DOMINANT_SHARE:
         return "mixed"
     return top
 
