@@ -19,7 +19,6 @@ from voxline.audio.pcm import AudioChunk
 from voxline.conversation.sanitize import script_matches
 from voxline.engines._threaded import run_model_sync
 from voxline.engines.base import TTS, Engines
-from voxline.engines.catalog import ModelCatalog
 from voxline.runtime import load_engines, simulate_call, warm_engines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,10 +59,6 @@ def turn_wav(turn_id: str) -> Path:
 
 def engines_for(agent: AgentConfig) -> Engines:
     engines = run_model_sync(load_engines, agent)
-    if agent.voices and not engines.voices:  # until the factory builds the per-language voices itself
-        from voxline.engines.voices import build_voices
-
-        engines.voices = build_voices(agent, ModelCatalog())
     engines.voices = {lang: RecordingVoice(tts) for lang, tts in engines.voices.items()}
     return engines
 
