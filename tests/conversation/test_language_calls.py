@@ -234,6 +234,18 @@ async def test_wrong_script_reply_is_replaced_by_the_fallback_line() -> None:
     assert [m.content for m in history if m.role == "assistant"] == ["नमस्ते।", "माफ़ कीजिए।"]
 
 
+async def test_a_reply_with_nothing_speakable_is_replaced_by_the_fallback_line() -> None:
+    agent = multilingual_agent("fixed", (), language="hi", greeting="नमस्ते।")
+    async with call(agent, [("कार्ड", "hi", 1.0)], ["*smiles* 🙂"]) as c:
+        await c.caller_says(after_turns=1)
+        await c.until_listening(after=1)
+        report = await c.hang_up()
+    turn = report.turns[1]
+    assert turn.wrong_script_text == ""  # nothing was in the wrong script; there was nothing at all
+    assert turn.agent_text == "माफ़ कीजिए।"
+    assert c.voices["hi"].spoken == ["नमस्ते।", "माफ़ कीजिए।"]
+
+
 # ---------------------------------------------------------------- on_request
 
 

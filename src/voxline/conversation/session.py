@@ -404,8 +404,9 @@ class Conversation:
             reply = self._new_reply(deltas, policy=policy, language=language)
             turn.llm_replies.append(reply)
             await self._play(turn, reply)
-            if policy.rejected and not reply.full_text and not reply.tool_calls:
-                await self._wrong_language(turn, policy.rejected, language)
+            if not reply.full_text and not reply.tool_calls:
+                # silence after the caller spoke is the worst answer: ask them to say it again
+                await self._say_fallback(turn, policy.rejected, language)
                 return
             if not reply.tool_calls:
                 if (
@@ -430,10 +431,14 @@ class Conversation:
         if not language.requested:
             await self._answer(turn)
 
-    async def _wrong_language(self, turn: _AgentTurn, rejected: list[str], language: str) -> None:
-        """The model answered in the wrong language or script: the caller hears the fallback line."""
-        log.warning("reply not in %s, dropped: %r", language, " ".join(rejected))
-        turn.record.wrong_script_text = " ".join(rejected)
+    async def _say_fallback(self, turn: _AgentTurn, rejected: list[str], language: str) -> None:
+        """The model's reply left nothing to speak (wrong language or script, or only what the output
+        filter removes): the caller hears the fallback line instead of silence."""
+        if rejected:
+            log.warning("reply not in %s, dropped: %r", language, " ".join(rejected))
+            turn.record.wrong_script_text = " ".join(rejected)
+        else:
+            log.warning("the model's reply had nothing to speak; saying the fallback line")
         fallback = self._new_reply(static_text(self.language.line("fallback", language)), language=language)
         await self._play(turn, fallback)
 
