@@ -61,3 +61,26 @@ async def test_whisper_base_detects_english() -> None:
     print(f"\nwhisper base (detect): {result.compute_ms:.0f} ms: {result}")
     assert result.language == "en" and result.language_probability > 0.5
     assert word_recall(transcripts()["vm-enter-num-to-call"], result.text) >= 0.8
+
+
+async def test_fitted_window_hears_the_same_words_as_whisper_full_window() -> None:
+    """The fitted encoder window (the default for English-only models) must not cost accuracy: over
+    recorded caller turns it finds as many of the expected words as the full 30 s window, and never
+    repeats itself (the failure of too short a window)."""
+    from speech import caller_turns, words
+
+    path = ModelCatalog().resolve("tiny.en", "stt")
+    fit, full = WhisperSTT(path, window="fit"), WhisperSTT(path, window="full")
+    assert WhisperSTT(path)._fit_window  # "auto" fits an English-only model
+    fit_recall: list[float] = []
+    full_recall: list[float] = []
+    for wav, text in caller_turns()[:10]:
+        audio = read_wav(wav)
+        fitted = (await fit.transcribe(audio)).text
+        fit_recall.append(word_recall(text, fitted))
+        full_recall.append(word_recall(text, (await full.transcribe(audio)).text))
+        assert len(words(fitted)) <= len(words(text)) + 3, f"fitted window repeated itself: {fitted!r}"
+    assert np.mean(fit_recall) >= np.mean(full_recall) - 0.05
+    assert np.mean(fit_recall) >= 0.85
+    with pytest.raises(ValueError):
+        WhisperSTT(path, window="half")

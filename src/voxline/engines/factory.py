@@ -129,7 +129,13 @@ def build_engines(agent: AgentConfig, catalog: ModelCatalog | None = None) -> En
             from voxline.language.requests import request_priming_prompts
 
             prompts = request_priming_prompts(_spoken_languages(agent), DEFAULT_PROMPTS)
-        stt = WhisperSTT(stt_model, beam_size=agent.stt.beam_size, name=agent.stt.model, prompts=prompts)
+        stt = WhisperSTT(
+            stt_model,
+            beam_size=agent.stt.beam_size,
+            name=agent.stt.model,
+            prompts=prompts,
+            window=agent.stt.window,
+        )
     else:
         from voxline.engines.stt_openai import OpenAISTT
 

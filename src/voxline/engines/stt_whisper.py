@@ -39,6 +39,13 @@ log = logging.getLogger(__name__)
 
 WHISPER_RATE = 16000
 WINDOW_SAMPLES = 30 * WHISPER_RATE
+FIT_PAD_SAMPLES = WHISPER_RATE
+"""Silence (1 s) after the turn in a fitted window: whisper expects speech to end before its window
+does, and without it the last word is dropped more often."""
+FIT_MIN_WINDOW_SAMPLES = 10 * WHISPER_RATE
+"""Shorter windows make whisper repeat itself ("I lost my card. I lost my card."): with 10 s, tiny.en
+is about as accurate as with 30 s (WER 6.0 % vs 4.3 % on our 29 English telephone turns, base 4.7 %
+vs 3.9 %, Hindi unchanged) in a third of the time."""
 MAX_NEW_TOKENS = 96
 NO_SPEECH_THRESHOLD = 0.6
 LOG_PROB_THRESHOLD = -1.0
@@ -167,7 +174,15 @@ class WhisperSTT:
         prompts: Mapping[str, str] | None = None,
         no_repeat_ngram_size: int = 0,
         repetition_penalty: float = 1.0,
+        window: str = "auto",
     ) -> None:
+        """`window="fit"` encodes the turn plus silence up to 10 s instead of whisper's whole 30 s
+        window: the encoder's cost follows its input length, so a phone turn costs a third as much
+        (~115 ms instead of ~360 ms for tiny.en on 2 cores). `"full"` is whisper's own way. `"auto"`
+        fits English-only models and gives multilingual ones the full window, which their language
+        identification needs (Hindi was identified in 7 of 12 Kokoro turns with a fitted window)."""
+        if window not in ("auto", "fit", "full"):
+            raise ValueError(f"window must be 'auto', 'fit' or 'full', not {window!r}")
         try:
             from faster_whisper import WhisperModel
         except ImportError as exc:
@@ -177,6 +192,7 @@ class WhisperSTT:
             str(model), device=device, compute_type=compute_type, cpu_threads=cpu_threads
         )
         self.multilingual: bool = bool(self._model.model.is_multilingual)
+        self._fit_window = window == "fit" or (window == "auto" and not self.multilingual)
         self._beam_size = beam_size
         self._max_new_tokens = max_new_tokens
         self._no_repeat_ngram_size = no_repeat_ngram_size
@@ -277,9 +293,19 @@ class WhisperSTT:
         from faster_whisper.audio import pad_or_trim
 
         extractor = self._model.feature_extractor
-        features = extractor(samples[:WINDOW_SAMPLES])
-        content_frames = min(features.shape[-1] - 1, extractor.nb_max_frames)
-        segment = pad_or_trim(features[:, :content_frames], extractor.nb_max_frames)
+        samples = samples[:WINDOW_SAMPLES]
+        if self._fit_window and samples.size + FIT_PAD_SAMPLES < WINDOW_SAMPLES:
+            # Pad with silent *audio*, not with zero features: whisper's log-mel scale is relative to
+            # the loudest frame, and zeros there are not silence (the model then hallucinates).
+            pad = max(FIT_PAD_SAMPLES, FIT_MIN_WINDOW_SAMPLES - samples.size)
+            padded = np.concatenate([samples, np.zeros(pad, samples.dtype)])
+            features = extractor(padded)
+            # the encoder halves the frame rate with a stride-2 convolution: keep the length even
+            segment = np.ascontiguousarray(features[:, : (features.shape[-1] - 1) // 2 * 2])
+        else:
+            features = extractor(samples)
+            content_frames = min(features.shape[-1] - 1, extractor.nb_max_frames)
+            segment = pad_or_trim(features[:, :content_frames], extractor.nb_max_frames)
         window = _Window(key, self._model.encode(segment))
         self.stats.encodes += 1
         self._last_window = window
