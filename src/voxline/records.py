@@ -65,6 +65,7 @@ _ADDED_COLUMNS = {
         "language_probability": "REAL",
         "language_switched": "INTEGER NOT NULL DEFAULT 0",
         "wrong_script_text": "TEXT NOT NULL DEFAULT ''",
+        "answer_head_start_ms": "REAL",
     },
 }
 """Columns added after the first release: a database file from then is upgraded in place."""

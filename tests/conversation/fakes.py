@@ -74,11 +74,16 @@ class FakeLLM:
         self.requests: list[list[Message]] = []
         self.closed = 0
         self.finished = 0
+        self.by_question: dict[str, Script] = {}
+        """Replies chosen by the last message instead of in order (for answers prepared early)."""
 
     def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), max_tokens: int = 64
     ) -> AsyncIterator[LLMDelta]:
         self.requests.append(list(messages))
+        question = messages[-1].content if messages else ""
+        if question in self.by_question:
+            return self._run(self.by_question[question])
         script = self.replies.pop(0) if self.replies else "Okay."
         return self._run(script)
 

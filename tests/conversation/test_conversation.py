@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from conversation.fakes import (
     FakeCallIO,
     FakeLLM,
@@ -225,14 +227,14 @@ async def test_dtmf_goes_into_history() -> None:
 
 
 async def test_caller_pausing_mid_sentence_gets_one_answer_to_the_whole_sentence() -> None:
-    # The pause (300 ms) is long enough to start STT speculatively (150 ms) but shorter than the
-    # end of turn (600 ms): the draft transcript of the first half must be thrown away.
+    # The pause (300 ms) is long enough to start STT and an answer speculatively (150 ms) but shorter
+    # than the end of turn (600 ms): the answer prepared for the first half must never be heard.
     agent = make_agent(
         turn={"end_of_turn_silence_ms": 600, "speculative_pause_ms": 150, "min_speech_ms": 100}
     )
-    async with conversation(
-        ["Your balance is on the app."], ["I would like to", "I would like to check my balance"], agent
-    ) as h:
+    half, whole = "I would like to", "I would like to check my balance"
+    async with conversation([], [half, whole], agent, token_delay_s=0.05) as h:
+        h.llm.by_question = {half: "HALF ANSWER.", whole: "Your balance is on the app."}
         await h.until_listening(after=0)
         h.call.talk(0.5)
         await asyncio.sleep(0.8)  # 0.5 s of speech, then a 0.3 s pause...
@@ -242,12 +244,20 @@ async def test_caller_pausing_mid_sentence_gets_one_answer_to_the_whole_sentence
         await h.call.caller_hangs_up()
         report = await h.report()
     answers = [t for t in report.turns if t.user_text]
-    assert [t.user_text for t in answers] == ["I would like to check my balance"]
-    assert len(h.llm.requests) == 1  # one answer, never one to the first half
+    assert [t.user_text for t in answers] == [whole]
+    assert [t.agent_text for t in answers] == ["Your balance is on the app."]
     assert h.stt.heard[0] < h.stt.heard[1]  # the draft heard half; the final heard the whole turn
+    # an answer to the half was prepared on the pause, and thrown away when the caller went on
+    asked = [r[-1].content for r in h.llm.requests]
+    assert asked[0] == half and asked[-1] == whole
+    assert h.llm.finished <= len(asked) - 1 or asked.count(half) == 0
+    # the caller heard the greeting and one answer, nothing else; the history has no half answer
+    heard_s = h.tts.duration_s(agent.greeting) + h.tts.duration_s("Your balance is on the app.")
+    assert h.call.sink.emitted_s == pytest.approx(heard_s, abs=0.1)
+    assert all("HALF" not in m.content for m in h.conversation.history.messages)
 
 
-async def test_speculative_transcript_is_reused_when_the_caller_has_finished() -> None:
+async def test_answer_prepared_on_the_pause_is_used_when_the_caller_has_finished() -> None:
     agent = make_agent(turn={"end_of_turn_silence_ms": 500, "speculative_pause_ms": 150})
     async with conversation(["Sure."], ["Check my balance please"], agent) as h:
         await h.until_listening(after=0)
@@ -256,9 +266,25 @@ async def test_speculative_transcript_is_reused_when_the_caller_has_finished() -
         await h.call.caller_hangs_up()
         report = await h.report()
     assert [t.user_text for t in report.turns if t.user_text] == ["Check my balance please"]
+    assert [t.agent_text for t in report.turns if t.user_text] == ["Sure."]
     assert len(h.stt.heard) == 1  # transcribed once, during the end-of-turn silence
+    assert len(h.llm.requests) == 1  # answered once: the prepared answer was the answer
     m = report.turns[1].metrics
     assert m.stt_ms is not None and m.stt_ms < 10  # nothing left to wait for when the turn ended
+    # the answer began before the turn was confirmed (the 150 ms pause vs the 500 ms end of turn)
+    assert m.answer_head_start_ms is not None and m.answer_head_start_ms > 100
+    assert m.voice_to_voice_ms is not None and m.endpointing_ms is not None
+
+
+async def test_no_answer_is_prepared_while_the_agent_is_talking_or_keys_are_pending() -> None:
+    agent = make_agent(turn={"end_of_turn_silence_ms": 500, "speculative_pause_ms": 150})
+    async with conversation(["Got it."], ["my choice"], agent) as h:
+        await h.until_listening(after=0)
+        h.call.press("5")
+        h.call.talk(0.4)
+        await h.until_listening(after=1)
+    # the key note changes the question, so nothing was asked before the turn was confirmed
+    assert [r[-1].content for r in h.llm.requests] == ["(caller pressed 5) my choice"]
 
 
 async def test_both_sides_saying_goodbye_ends_the_call_even_without_the_tool() -> None:

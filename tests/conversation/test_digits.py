@@ -110,3 +110,8 @@ def test_key_run_gathers_keys_until_the_gap() -> None:
     keys = run.take()
     assert keys == "12" and run.deadline is None and run.take() == ""
     assert KeyRun.as_text(keys) == "(caller pressed 1 2)"
+
+
+def test_digits_in_other_scripts_are_their_keys() -> None:
+    assert spoken_keys("मेरा नंबर ४२ है").keys == "42"
+    assert spoken_keys("୦ and 7").keys == "07"

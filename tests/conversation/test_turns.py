@@ -12,6 +12,7 @@ from voxline.conversation.turns import (
     NoiseDiscarded,
     SpeechEnd,
     SpeechPause,
+    SpeechResumed,
     SpeechStart,
     TurnDetector,
     TurnEvent,
@@ -108,11 +109,13 @@ def test_params_from_agent_config() -> None:
 def test_a_pause_is_announced_once_per_gap_before_the_turn_ends() -> None:
     # speech, a 320 ms pause (announced, turn goes on), speech again, then the real end
     events = run([(0.64, 0.9), (0.32, 0.0), (0.64, 0.9), (0.7, 0.0)], speculative_pause_s=0.2)
-    assert kinds(events) == [SpeechStart, SpeechPause, SpeechPause, SpeechEnd]
-    first_pause, second_pause, end = events[1][1], events[2][1], events[3][1]
+    # the caller going on after an announced pause is announced too: work begun on it is void
+    assert kinds(events) == [SpeechStart, SpeechPause, SpeechResumed, SpeechPause, SpeechEnd]
+    first_pause, _, second_pause, end = (e[1] for e in events[1:])
     assert isinstance(first_pause, SpeechPause) and isinstance(second_pause, SpeechPause)
     assert isinstance(end, SpeechEnd)
+    assert events[2][0] == pytest.approx(0.64 + 0.32 + 0.032)  # the first voiced frame after the pause
     assert first_pause.t_last_speech < second_pause.t_last_speech
     # the last announced pause and the end share the same last speech: the draft can be reused
     assert second_pause.t_last_speech == end.t_last_speech
-    assert events[2][0] - second_pause.t_last_speech == pytest.approx(0.224)  # first frame ≥ 200 ms
+    assert events[3][0] - second_pause.t_last_speech == pytest.approx(0.224)  # first frame ≥ 200 ms

@@ -61,6 +61,8 @@ def spoken_keys(text: str) -> SpokenKeys:
             repeat = _REPEATS[token]
             continue
         key = _WORD_KEYS.get(token) or (token if is_key[i] else None)
+        if key is not None and key.isdigit():
+            key = str(int(key))  # a digit in any script ("४" in a Hindi transcript) is that key
         if key is None and token in _ZERO_LETTERS:
             beside_digit = (i > 0 and is_key[i - 1]) or (i + 1 < len(tokens) and is_key[i + 1])
             key = "0" if beside_digit or repeat > 1 else None

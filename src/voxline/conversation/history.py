@@ -44,6 +44,12 @@ class History:
         else:
             self._entries.append(_Entry(Message("user", text)))
 
+    def with_user(self, text: str) -> History:
+        """A copy with one more caller turn, for preparing an answer before the turn is confirmed."""
+        copy = History(self.system_prompt, self.trim_to_fraction, list(self._entries), self._first_kept)
+        copy.add_user(text)
+        return copy
+
     def add_assistant(
         self, text: str, *, interrupted: bool = False, tool_calls: list[ToolCall] | None = None
     ) -> None:

@@ -75,6 +75,11 @@ class Keypad:
             return None
         return self.ivr.press(key)
 
+    @property
+    def has_notes(self) -> bool:
+        """Would the caller's next words reach the model with notes (a menu, keys just pressed)?"""
+        return self.ivr.active is not None or self.keys.deadline is not None
+
     def caller_spoke(self) -> tuple[list[str], str]:
         """The caller talked instead of pressing: leave any menu and take the keys pressed just before.
 

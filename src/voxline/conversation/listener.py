@@ -25,6 +25,7 @@ from voxline.conversation.turns import (
     NoiseDiscarded,
     SpeechEnd,
     SpeechPause,
+    SpeechResumed,
     SpeechStart,
     TurnDetector,
     TurnParams,
@@ -74,6 +75,7 @@ class CallerHangup:
 
 ListenerEvent = (
     SpeechStart
+    | SpeechResumed
     | UserTurn
     | TurnDraft
     | NoiseDiscarded

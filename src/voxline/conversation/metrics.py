@@ -24,6 +24,10 @@ class TurnMetrics:
     """End of caller speech → first agent audio leaving the transport."""
     barge_in_stop_ms: float | None = None
     """Caller speech onset during agent speech → agent audio stopped."""
+    answer_head_start_ms: float | None = None
+    """How long the answer had been in the making (LLM and TTS, begun on the caller's pause) when the
+    turn was confirmed; None when it began only then. The LLM and TTS stages count from their own
+    start, so on such a turn they overlap endpointing instead of following it."""
 
     def as_dict(self) -> dict[str, float | None]:
         return {k: (None if v is None else round(v, 1)) for k, v in asdict(self).items()}

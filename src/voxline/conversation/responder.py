@@ -78,9 +78,11 @@ class Reply:
         voice: str | None = None,
         on_audio_start: Callable[[], None] | None = None,
         speech_text: Callable[[str], str] | None = None,
+        held: bool = False,
     ) -> None:
         """`speech_text` turns a sentence into what the TTS reads ("₹500" → words); the sentence itself
-        stays as written in `full_text` and `heard_text()`."""
+        stays as written in `full_text` and `heard_text()`. A `held` reply generates its text and audio
+        but sends nothing until `release()` (an answer prepared before the caller's turn is confirmed)."""
         self._deltas = deltas
         self._sink = sink
         self._tts = tts
@@ -96,10 +98,11 @@ class Reply:
         self.finish_reason: str | None = None
         self._sentences: list[_Sentence] = []
         self._cursor = (0, 0)  # next (sentence, chunk) to send
-        self._paused = False
+        self._paused = held
         self._cut: tuple[int, float] = (0, 0.0)
         self._resumed = asyncio.Event()
-        self._resumed.set()
+        if not held:
+            self._resumed.set()
         self._generated = False
         self._lock = asyncio.Lock()
         self.sent_audio = False
@@ -110,6 +113,10 @@ class Reply:
     def full_text(self) -> str:
         """Everything the agent meant to say (after cleaning and the reply policy)."""
         return " ".join(s.text for s in self._sentences)
+
+    @property
+    def policy(self) -> ReplyPolicy | None:
+        return self._policy
 
     @property
     def paused(self) -> bool:
@@ -152,6 +159,10 @@ class Reply:
         self._paused = False
         await self._pump()
         self._resumed.set()
+
+    async def release(self) -> None:
+        """Let a held reply be heard: what is ready goes out now, the rest as it is made."""
+        await self.resume()
 
     def cut_in_question(self, min_heard: float = 0.5) -> bool:
         """Paused in the middle of a question the caller had mostly heard: a "yes" or "okay" now

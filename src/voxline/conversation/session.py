@@ -39,8 +39,8 @@ from voxline.conversation.prompt import build_system_prompt
 from voxline.conversation.responder import Reply, static_text
 from voxline.conversation.sanitize import ReplyPolicy
 from voxline.conversation.tools import ToolAction, ToolContext, ToolRegistry, says_goodbye
-from voxline.conversation.turns import BargeInFalse, BargeInPause, NoiseDiscarded, SpeechStart
-from voxline.engines.base import Engines, LanguageGuess, LLMDelta, Transcript
+from voxline.conversation.turns import BargeInFalse, BargeInPause, NoiseDiscarded, SpeechResumed, SpeechStart
+from voxline.engines.base import Engines, LanguageGuess, LLMDelta, Message, Transcript
 from voxline.language.normalize import normalize_for_speech
 from voxline.logs import call_id_var
 from voxline.transports.base import CallIO
@@ -74,11 +74,26 @@ class _AgentTurn:
     llm_replies: list[Reply] = field(default_factory=list)
     superseded: bool = False
     """Cancelled because the caller kept talking; if nothing was played, merge with the next turn."""
+    answering: bool = False
+    """The turn is the model's answer to the caller (which may use a prepared answer)."""
 
 
 @dataclass(frozen=True, slots=True)
 class _AgentTurnDone:
     turn: _AgentTurn
+
+
+@dataclass(slots=True)
+class _PreparedAnswer:
+    """An answer begun on the caller's pause, before the turn was confirmed: held (nothing sent) until
+    the confirmed turn asks the model exactly these messages, else thrown away."""
+
+    key: float
+    messages: list[Message]
+    language: str
+    reply: Reply
+    generating: asyncio.Task[None]
+    started_at: float
 
 
 def normalise_words(text: str) -> list[str]:
@@ -121,6 +136,8 @@ class Conversation:
         """Saying the final goodbye: the caller can no longer interrupt or start a turn."""
         self._draft: tuple[float, asyncio.Task[Heard | None]] | None = None
         """(audio key, transcription) started when the caller paused; used if the turn ends there."""
+        self._prepared: _PreparedAnswer | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._backchannels = {"".join(normalise_words(b)) for b in agent.turn.backchannels}
         self._keypad = Keypad(agent.ivr, self.clock)
 
@@ -168,6 +185,7 @@ class Conversation:
 
     async def _stop_tasks(self) -> None:
         self._drop_draft()
+        self._drop_prepared()
         await self._cancel_agent_turn()
         if self._listener_task is not None:
             self._listener_task.cancel()
@@ -217,6 +235,9 @@ class Conversation:
         elif isinstance(event, NoiseDiscarded):
             if self._turn is None and self.state == State.USER_SPEAKING:
                 self._set_state(State.LISTENING)
+        elif isinstance(event, SpeechResumed):
+            self._drop_draft()  # the caller went on: the turn will be longer than the draft
+            self._drop_prepared()
         elif self._closing and isinstance(event, BargeInPause | BargeInFalse | TurnDraft | UserTurn):
             return
         elif isinstance(event, BargeInPause):
@@ -225,13 +246,24 @@ class Conversation:
             await self._resume("noise")
         elif isinstance(event, TurnDraft):
             self._drop_draft()
+            self._drop_prepared()
             task = asyncio.create_task(self._stt(event.audio), name="stt-draft")
             self._draft = (event.key, task)
+            if self._may_prepare_answers():
+                preparing = asyncio.create_task(self._prepare_answer(event.key, task), name="prepare-answer")
+                self._background.add(preparing)
+                preparing.add_done_callback(self._background.discard)
         elif isinstance(event, UserTurn):
+            if self._prepared is not None and self._prepared.key != event.key:
+                self._drop_prepared()
             await self._on_user_turn(event)
+            if self._turn is None or not self._turn.answering:
+                self._drop_prepared()  # the turn went another way (digits, goodbye, backchannel)
         elif isinstance(event, DtmfPressed):
+            self._drop_prepared()
             await self._on_key(event)
         elif isinstance(event, CallerHangup):
+            self._drop_prepared()
             self.report.end_reason = "caller_hangup"
             await self._cancel_agent_turn()
             self.call.sink.clear()
@@ -307,6 +339,7 @@ class Conversation:
         elif language.switched:
             self._start(agent_turn, self._switch_language(agent_turn, language))
         else:
+            agent_turn.answering = True
             self._start(agent_turn, self._answer(agent_turn, language.reply_language))
 
     def _on_silence(self) -> None:
@@ -338,6 +371,61 @@ class Conversation:
         if self._draft is not None:
             self._draft[1].cancel()  # a model call in a thread still finishes; its result is ignored
             self._draft = None
+
+    # ------------------------------------------------------------ answers prepared on a pause
+
+    def _may_prepare_answers(self) -> bool:
+        """Preparing an answer early is safe only when nothing about the turn can change its course
+        but its words: no agent turn to interrupt, no keypad entry, no language switch to decide."""
+        return (
+            self._turn is None
+            and not self._closing
+            and self._keypad.collector is None
+            and not self._keypad.has_notes
+            and not self.language.identifies
+            and self._turn_index <= self.agent.limits.max_turns
+        )
+
+    async def _prepare_answer(self, key: float, draft: asyncio.Task[Heard | None]) -> None:
+        """Once the draft is transcribed, start the answer to it (LLM and TTS, held) while the
+        listener waits out the rest of the end-of-turn silence."""
+        try:
+            heard = await asyncio.shield(draft)
+        except (asyncio.CancelledError, Exception):
+            return
+        current = self._draft
+        if heard is None or current is None or current[0] != key or not self._may_prepare_answers():
+            return
+        text = heard[0].text.strip()
+        if not text or self._is_backchannel(text):
+            return
+        language = self.language.current
+        llm = self.engines.llm
+        history = self.history.with_user(text)
+        messages = history.messages_for_llm(self.agent.llm.history_tokens, llm.count_tokens)
+        messages = self.language.with_reply_note(messages, language)
+        reply = self._answer_reply(messages, language, held=True)
+        generating = asyncio.create_task(reply.generate(), name="prepared-answer")
+        self._prepared = _PreparedAnswer(key, messages, language, reply, generating, self.clock.now())
+        log.debug("preparing an answer to %r before the turn is confirmed", text)
+
+    def _take_prepared(self, messages: list[Message], language: str) -> _PreparedAnswer | None:
+        """The prepared answer if it answers exactly `messages` in `language`; any other is dropped."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is None:
+            return None
+        if prepared.messages == messages and prepared.language == language:
+            task = prepared.generating
+            if not task.done() or (not task.cancelled() and task.exception() is None):
+                return prepared
+        prepared.generating.cancel()
+        log.info("the prepared answer does not fit the confirmed turn; answering afresh")
+        return None
+
+    def _drop_prepared(self) -> None:
+        if self._prepared is not None:
+            self._prepared.generating.cancel()
+            self._prepared = None
 
     def _is_backchannel(self, text: str) -> bool:
         words = [w for w in normalise_words(text) if w]
@@ -399,14 +487,20 @@ class Conversation:
             language = language or self.language.current
             messages = self.history.messages_for_llm(self.agent.llm.history_tokens, llm.count_tokens)
             messages = self.language.with_reply_note(messages, language)
-            deltas = llm.stream(messages, self.tools.specs(), self.agent.llm.max_tokens)
-            policy = ReplyPolicy(language=language if self.language.needs_reply_note() else None)
-            reply = self._new_reply(deltas, policy=policy, language=language)
+            prepared = self._take_prepared(messages, language)
+            if prepared is not None:
+                reply = prepared.reply
+                head_start_ms = (self.clock.now() - prepared.started_at) * 1000
+                turn.record.metrics.answer_head_start_ms = head_start_ms
+                log.info("using the answer prepared %.0f ms before the turn was confirmed", head_start_ms)
+            else:
+                reply = self._answer_reply(messages, language)
             turn.llm_replies.append(reply)
-            await self._play(turn, reply)
+            await self._play(turn, reply, prepared.generating if prepared else None)
             if not reply.full_text and not reply.tool_calls:
                 # silence after the caller spoke is the worst answer: ask them to say it again
-                await self._say_fallback(turn, policy.rejected, language)
+                rejected = reply.policy.rejected if reply.policy else []
+                await self._say_fallback(turn, rejected, language)
                 return
             if not reply.tool_calls:
                 if (
@@ -421,6 +515,11 @@ class Conversation:
                 return
             if not await self._run_tools(turn, reply):
                 return
+
+    def _answer_reply(self, messages: list[Message], language: str, *, held: bool = False) -> Reply:
+        deltas = self.engines.llm.stream(messages, self.tools.specs(), self.agent.llm.max_tokens)
+        policy = ReplyPolicy(language=language if self.language.needs_reply_note() else None)
+        return self._new_reply(deltas, policy=policy, language=language, held=held)
 
     async def _switch_language(self, turn: _AgentTurn, language: TurnLanguage) -> None:
         """The call has just switched: say so in the new language (its voice), then answer the turn
@@ -500,7 +599,12 @@ class Conversation:
         self.report.end_reason = reason
 
     def _new_reply(
-        self, deltas: AsyncIterator[LLMDelta], policy: ReplyPolicy | None = None, language: str | None = None
+        self,
+        deltas: AsyncIterator[LLMDelta],
+        policy: ReplyPolicy | None = None,
+        language: str | None = None,
+        *,
+        held: bool = False,
     ) -> Reply:
         """A reply in `language` (default: the call's), spoken by that language's voice."""
         language = language or self.language.current
@@ -516,12 +620,23 @@ class Conversation:
             fallback_tts=self.engines.fallback_tts if tts is self.engines.tts else None,
             on_audio_start=lambda: self._set_state(State.SPEAKING),
             speech_text=lambda text: normalize_for_speech(text, language),
+            held=held,
         )
 
-    async def _play(self, turn: _AgentTurn, reply: Reply) -> None:
+    async def _play(
+        self, turn: _AgentTurn, reply: Reply, generating: asyncio.Task[None] | None = None
+    ) -> None:
+        """Generate and play `reply`; a prepared one is already `generating` and is released here."""
         turn.reply = reply
         turn.replies.append(reply)
-        await reply.generate()
+        if generating is None:
+            await reply.generate()
+        else:
+            try:
+                await reply.release()
+                await generating
+            finally:
+                generating.cancel()
         await reply.wait_played()
         self._reply_done(turn, reply, interrupted=False)
 

@@ -44,6 +44,13 @@ class SpeechPause:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechResumed:
+    """The caller spoke again after a SpeechPause: whatever was started on the pause is void."""
+
+    t_onset: float
+
+
+@dataclass(frozen=True, slots=True)
 class NoiseDiscarded:
     """A burst ended before it was long enough to be speech (click, cough, line noise)."""
 
@@ -73,7 +80,14 @@ class BargeInFalse:
 
 
 TurnEvent = (
-    SpeechStart | SpeechPause | SpeechEnd | NoiseDiscarded | BargeInPause | BargeInConfirmed | BargeInFalse
+    SpeechStart
+    | SpeechPause
+    | SpeechResumed
+    | SpeechEnd
+    | NoiseDiscarded
+    | BargeInPause
+    | BargeInConfirmed
+    | BargeInFalse
 )
 
 
@@ -155,6 +169,8 @@ class TurnDetector:
             self._last_speech = t_end
         elif self._voiced:
             self._last_speech = t_end
+            if self._pause_announced:
+                events.append(SpeechResumed(self._onset))
             self._pause_announced = False
             if not self._confirmed and agent_speaking:
                 self._barge = True  # the agent started talking over a burst that had just begun
