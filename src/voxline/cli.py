@@ -1,4 +1,4 @@
-"""The `voxline` command: serve, simulate, chat, models, agent."""
+"""The `voxline` command: serve, simulate, chat, bench, models, agent."""
 
 from __future__ import annotations
 
@@ -183,6 +183,67 @@ def chat(agent: AgentOpt = None, log_level: LogLevelOpt = "warning") -> None:
         raise _fail(str(exc)) from None
     except (KeyboardInterrupt, EOFError):
         typer.echo()
+
+
+def _csv_ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise _fail(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise _fail(f"expected numbers of 1 or more, got {text!r}")
+    return values
+
+
+@app.command()
+def bench(
+    scenarios: Annotated[
+        str, typer.Option(help="comma-separated: call,pauses,barge_in,sweep,echo_sweep,floor")
+    ] = "call,pauses,barge_in,sweep,echo_sweep,floor",
+    transports: Annotated[str, typer.Option(help="for the call scenario: sip,websocket")] = "sip,websocket",
+    turns: Annotated[
+        int | None, typer.Option(min=1, help="caller turns in the call scenario (max 24)")
+    ] = None,
+    concurrency: Annotated[str | None, typer.Option(help="concurrent calls, real models")] = None,
+    echo_concurrency: Annotated[str | None, typer.Option(help="concurrent calls, echo agent")] = None,
+    agent: AgentOpt = None,
+    out: Annotated[Path, typer.Option(help="folder for results.json, summary.md and plots")] = Path(
+        "out/bench"
+    ),
+    quick: Annotated[bool, typer.Option("--quick", help="a few turns per scenario (~2 minutes)")] = False,
+    target_sip: Annotated[str | None, typer.Option(help="bench this running agent's SIP URI")] = None,
+    target_http: Annotated[str | None, typer.Option(help="its HTTP base URL (records, WebSocket)")] = None,
+    log_level: LogLevelOpt = "warning",
+) -> None:
+    """Measure voice-to-voice latency, barge-in and load from the caller's side, against real calls."""
+    from voxline.bench.runner import SCENARIOS, BenchOptions, run_bench
+    from voxline.bench.utterances import SpeechDataMissing
+
+    configure_logging(log_level)
+    chosen = tuple(s.strip() for s in scenarios.split(",") if s.strip())
+    unknown = sorted(set(chosen) - set(SCENARIOS))
+    if unknown:
+        raise _fail(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
+    ways = tuple(t.strip() for t in transports.split(",") if t.strip())
+    if set(ways) - {"sip", "websocket"}:
+        raise _fail(f"transports must be sip and/or websocket, got {transports!r}")
+    if agent is not None:
+        _load(agent)  # fail fast on a bad agent file
+    overrides: dict[str, Any] = {
+        "scenarios": chosen, "transports": ways, "agent_file": agent, "out": out,
+        "target_sip": target_sip, "target_http": target_http,
+    }  # fmt: skip
+    if turns is not None:
+        overrides["turns"] = min(turns, 24)
+    if concurrency is not None:
+        overrides["concurrency"] = _csv_ints(concurrency)
+    if echo_concurrency is not None:
+        overrides["echo_concurrency"] = _csv_ints(echo_concurrency)
+    options = BenchOptions.quick(**overrides) if quick else BenchOptions(**overrides)
+    try:
+        asyncio.run(run_bench(options))
+    except (SpeechDataMissing, EngineError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
 
 
 @models_app.command("list")

@@ -5,9 +5,14 @@ from its script, silence between turns), waits for the agent's greeting and each
 before speaking again, and records everything it hears with arrival times on its own clock.
 
 Voice-to-voice, as the caller experiences it: the wire time of the last speech sample of a turn to
-the arrival of the first agent frame with sound after it. Outbound wire times come from the sink's
-own schedule (first frame time + samples sent / rate), which holds because the sink is never
-starved; inbound times are arrival times, so the caller's own jitter buffer counts, as on a phone.
+the arrival of the first agent frame with sound after it. With `barge_in_after_s`, every turn after
+the first is spoken over the agent's reply once it has sounded that long; the barge-in stop time is
+the wire time of the interrupting speech's onset to the arrival of the last agent sound frame
+before the caller finished that turn (the agent must stop while the caller is still talking).
+
+Outbound wire times come from the sink's own schedule (first frame time + samples sent / rate),
+which holds because the sink is never starved; inbound times are arrival times, so the caller's
+own jitter buffer counts, as on a phone.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voxline.audio.clock import Clock, MonotonicClock
-from voxline.audio.levels import speech_end_s
+from voxline.audio.levels import speech_end_s, speech_start_s
 from voxline.audio.pcm import AudioChunk
 from voxline.audio.resample import resample
 from voxline.transports.base import FRAME_S, CallIO, Dtmf
@@ -33,6 +38,12 @@ QUIET_AFTER_REPLY_S = 1.0
 """Agent silence that means the reply is over (longer than any gap between its sentences)."""
 LEAD_FRAMES = 3
 """Frames kept queued in the sink: enough that it never starves, few enough to stay near real time."""
+SOUNDING_NOW_S = 0.06
+"""The agent is audibly talking when its last sound frame arrived this recently."""
+QUIET_WHILE_TALKING_S = 0.3
+"""The agent counts as still talking when its last sound arrived less than this ago."""
+KEPT_TALKING_S = 0.1
+"""Agent sound this close to the end of an interrupting turn means it never stopped."""
 
 
 @dataclass
@@ -42,12 +53,48 @@ class CallerTurn:
     speech_end_wire_s: float | None
     reply_onset_s: float | None = None
     reply_end_s: float | None = None
+    speech_onset_wire_s: float | None = None
+    """Wire time of the first loud sample of the turn (after its leading silence)."""
+    first_sound_after_onset_s: float | None = None
+    """Arrival of the first agent sound at or after the onset (an echo's onset, or a wrong turn end)."""
+    last_sound_before_end_s: float | None = None
+    """Arrival of the last agent sound before the turn's speech ended (the barge-in stop)."""
+    barged_in: bool = False
+    """The turn began while the agent's reply was still arriving."""
 
     @property
     def voice_to_voice_ms(self) -> float | None:
         if self.speech_end_wire_s is None or self.reply_onset_s is None:
             return None
         return (self.reply_onset_s - self.speech_end_wire_s) * 1000
+
+    @property
+    def barge_in_stop_ms(self) -> float | None:
+        """Onset of speech over the agent → its last sound frame; None if the agent kept talking to
+        the end of the turn, or this turn did not interrupt anything."""
+        if not self.barged_in or self.speech_onset_wire_s is None:
+            return None
+        last = self.last_sound_before_end_s
+        if last is None or last < self.speech_onset_wire_s:
+            return 0.0
+        if self.speech_end_wire_s is not None and last >= self.speech_end_wire_s - KEPT_TALKING_S:
+            return None
+        return (last - self.speech_onset_wire_s) * 1000
+
+    @property
+    def sound_during_speech(self) -> bool:
+        """The agent's sound reached the caller while they were still speaking this turn."""
+        return (
+            self.first_sound_after_onset_s is not None
+            and self.speech_end_wire_s is not None
+            and self.first_sound_after_onset_s < self.speech_end_wire_s
+        )
+
+    @property
+    def echo_delay_ms(self) -> float | None:
+        if self.speech_onset_wire_s is None or self.first_sound_after_onset_s is None:
+            return None
+        return (self.first_sound_after_onset_s - self.speech_onset_wire_s) * 1000
 
 
 @dataclass
@@ -84,11 +131,13 @@ class ScriptedCaller:
         pause_s: float = 0.8,
         wait_for_greeting: bool = True,
         reply_timeout_s: float = 20.0,
+        barge_in_after_s: float | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.turns = list(turns)
         self.pause_s = pause_s
         self.wait_for_greeting = wait_for_greeting
+        self.barge_in_after_s = barge_in_after_s
         self.reply_timeout_s = reply_timeout_s
         self.clock: Clock = clock or MonotonicClock()
         self.result = CallerResult()
@@ -131,6 +180,11 @@ class ScriptedCaller:
             self.result.greeting_onset_s = now
         if self.result.turns:
             turn = self.result.turns[-1]
+            onset = turn.speech_onset_wire_s
+            if onset is not None and now >= onset and turn.first_sound_after_onset_s is None:
+                turn.first_sound_after_onset_s = now
+            if turn.speech_end_wire_s is not None and now < turn.speech_end_wire_s:
+                turn.last_sound_before_end_s = now
             if (
                 turn.speech_end_wire_s is not None
                 and now > turn.speech_end_wire_s
@@ -171,25 +225,50 @@ class ScriptedCaller:
                     return
                 await silence_for(0.1)
 
+        async def wait_reply_sounding(turn: CallerTurn) -> None:
+            """Send silence until the reply to `turn` has sounded for barge_in_after_s and is sounding
+            right now (not in a gap between its sentences), or until it is plainly over."""
+            assert self.barge_in_after_s is not None
+            deadline = self.clock.now() + self.reply_timeout_s
+            while self.clock.now() < deadline:
+                now, onset, last = self.clock.now(), turn.reply_onset_s, self._last_sound_s
+                long_enough = onset is not None and now - onset >= self.barge_in_after_s
+                quiet_for = now - last if last is not None else 0.0
+                if long_enough and (quiet_for <= SOUNDING_NOW_S or quiet_for >= QUIET_AFTER_REPLY_S):
+                    return
+                await silence_for(FRAME_S)
+
         await silence_for(0.2)
         if self.wait_for_greeting:
             await wait_quiet(0.0)
+        barging = self.barge_in_after_s is not None
         for index, turn in enumerate(self.turns):
             audio = resample(turn, rate).samples
-            await silence_for(self.pause_s)
+            if not (barging and index > 0):
+                await silence_for(self.pause_s)
             while self._first_wire_s is None:  # the sink has not put a frame on the wire yet
                 await silence_for(FRAME_S)
             start_sample = self._sent_samples
-            end = speech_end_s(AudioChunk(audio, rate))
+            chunk = AudioChunk(audio, rate)
+            end, onset = speech_end_s(chunk), speech_start_s(chunk)
             record = CallerTurn(
                 index,
                 speech_start_wire_s=self._wire_time(start_sample, rate),
                 speech_end_wire_s=None
                 if end is None
                 else self._wire_time(start_sample + round(end * rate), rate),
+                speech_onset_wire_s=None
+                if onset is None
+                else self._wire_time(start_sample + round(onset * rate), rate),
             )
+            if barging and index > 0:
+                last = self._last_sound_s
+                record.barged_in = last is not None and self.clock.now() - last < QUIET_WHILE_TALKING_S
             self.result.turns.append(record)
             await send_frames(audio)
-            await wait_quiet(record.speech_end_wire_s or self.clock.now())
+            if barging and index < len(self.turns) - 1:
+                await wait_reply_sounding(record)
+            else:
+                await wait_quiet(record.speech_end_wire_s or self.clock.now())
             record.reply_end_s = self._last_sound_s
         await silence_for(0.5)

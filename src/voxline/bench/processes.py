@@ -1,0 +1,117 @@
+"""The agent under test as a separate process, as in production: `voxline serve`, or the echo server.
+
+Both are started on free ports, watched until ready, and stopped (SIGTERM, then SIGKILL) at the
+end; their output goes to a log file in the bench's output folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from voxline.bench.echo_server import READY_PREFIX
+
+READY_TIMEOUT_S = 300.0
+"""Loading and warming the models on a slow machine takes a while; a broken server fails sooner."""
+
+
+@dataclass(frozen=True)
+class AgentTarget:
+    """Where a running agent answers: its SIP URI and its HTTP base URL (None: not reachable)."""
+
+    sip_uri: str
+    http_url: str | None
+
+    @property
+    def ws_url(self) -> str | None:
+        if self.http_url is None:
+            return None
+        return self.http_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws/call"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is not None:
+        return
+    proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), 20)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
+async def _wait_healthy(proc: asyncio.subprocess.Process, url: str, log_path: Path) -> dict[str, Any]:
+    started = time.monotonic()
+    async with httpx.AsyncClient(timeout=5) as client:
+        while True:
+            if proc.returncode is not None:
+                raise RuntimeError(f"voxline serve exited ({proc.returncode}); see {log_path}")
+            if time.monotonic() - started > READY_TIMEOUT_S:
+                raise RuntimeError(f"voxline serve not ready after {READY_TIMEOUT_S:.0f} s; see {log_path}")
+            with contextlib.suppress(httpx.TransportError):
+                response = await client.get(f"{url}/health")
+                if response.status_code == 200:
+                    body: dict[str, Any] = response.json()
+                    return body
+            await asyncio.sleep(0.5)
+
+
+@asynccontextmanager
+async def voxline_server(
+    out: Path, agent_file: Path | None, name: str = "serve"
+) -> AsyncIterator[AgentTarget]:
+    """`voxline serve` with SIP on a free port, records in `out/<name>.sqlite3`, until the block ends."""
+    port = free_port()
+    args = [
+        "-m", "voxline.cli", "serve", "--port", str(port), "--db", str(out / f"{name}.sqlite3"),
+        "--no-audiosocket", "--sip", "--sip-port", "0", "--log-level", "warning",
+    ]  # fmt: skip
+    if agent_file is not None:
+        args += ["--agent", str(agent_file)]
+    log_path = out / f"{name}.log"
+    with log_path.open("ab") as log_file:
+        proc = await asyncio.create_subprocess_exec(sys.executable, *args, stdout=log_file, stderr=log_file)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        health = await _wait_healthy(proc, url, log_path)
+        sip_port = health["sip"]["udp"]
+        yield AgentTarget(sip_uri=f"sip:agent@127.0.0.1:{sip_port}", http_url=url)
+    finally:
+        await _stop(proc)
+
+
+@asynccontextmanager
+async def echo_server(out: Path) -> AsyncIterator[AgentTarget]:
+    """The bench's SIP echo agent in its own process, until the block ends."""
+    log_path = out / "echo_server.log"
+    with log_path.open("ab") as log_file:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "voxline.bench.echo_server", "--sip-port", "0",
+            stdout=asyncio.subprocess.PIPE, stderr=log_file,
+        )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        text = line.decode().strip()
+        if not text.startswith(READY_PREFIX):
+            raise RuntimeError(f"the echo server did not start; see {log_path}")
+        yield AgentTarget(sip_uri=f"sip:echo@127.0.0.1:{text.removeprefix(READY_PREFIX)}", http_url=None)
+    finally:
+        await _stop(proc)
