@@ -383,3 +383,16 @@ def test_without_matplotlib_the_summary_is_still_written(
     assert not list(tmp_path.glob("*.png"))
     text = (tmp_path / "summary.md").read_text()
     assert "## Calls" in text and "## Plots" not in text
+
+
+def test_agent_process_figures_are_reported(results: dict[str, Any]) -> None:
+    results["runs"][0]["server_loop_lag_ms"] = {"p50_ms": 0.4, "p99_ms": 2.5, "max_ms": 9.0}
+    results["runs"][0]["server_memory_mib"] = {"rss_mib": 612.0, "peak_rss_mib": 640.5}
+    text = markdown(results, summarize(results))
+    assert "## The agent process" in text
+    row = next(
+        line
+        for line in text.splitlines()
+        if line.startswith(f"| {results['runs'][0]['name']} ") and "612" in line
+    )
+    assert "2.5" in row and "0.4" in row

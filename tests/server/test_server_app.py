@@ -68,8 +68,12 @@ async def send_audio(ws: ClientConnection, seconds: float, rate: int = 16000) ->
 
 async def test_health_page_and_static(live: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=live.http) as http:
+        await asyncio.sleep(0.1)  # the loop-lag monitor wakes every 10 ms
         health = (await http.get("/health")).json()
+        lag = health.pop("event_loop_lag_ms")
         assert health == {"status": "ok", "models_ready": True, "agent": "test agent", "calls_active": 0}
+        assert set(lag) == {"p50_ms", "p99_ms", "max_ms"}
+        assert 0 <= lag["p50_ms"] <= lag["p99_ms"] <= lag["max_ms"] < 1000
         page = await http.get("/")
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         assert 'id="call"' in page.text
@@ -117,6 +121,7 @@ async def test_call_echoes_records_and_exports_metrics(
     assert 'voxline_turn_voice_to_voice_seconds_bucket{le="0.5"} 0' in metrics
     assert "voxline_barge_in_stop_seconds_count 1" in metrics
     assert 'voxline_turn_stage_seconds_count{stage="stt"} 2' in metrics
+    assert "voxline_event_loop_lag_p99_seconds " in metrics
 
 
 async def test_a_crashing_call_does_not_affect_a_concurrent_call(live: LiveServer) -> None:

@@ -8,6 +8,7 @@ the missed ticks rather than firing them back to back: a burst of stale audio he
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import math
 import time
@@ -74,9 +75,10 @@ class EventLoopLagMonitor:
     benchmarks assert p99 stays at a few milliseconds while STT, LLM and TTS run.
     """
 
-    def __init__(self, interval_s: float = 0.010) -> None:
+    def __init__(self, interval_s: float = 0.010, max_samples: int | None = None) -> None:
+        """`max_samples` keeps only the latest wake-ups (a server's rolling window); None keeps all."""
         self.interval_s = interval_s
-        self._lags_s: list[float] = []
+        self._lags_s: collections.deque[float] = collections.deque(maxlen=max_samples)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:

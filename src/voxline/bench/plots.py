@@ -26,7 +26,8 @@ V2V_TARGET_MS = 1000.0
 V2V_P95_TARGET_MS = 1500.0
 BARGE_IN_TARGET_MS = 150.0
 WATERFALL_MAX_ROWS = 40
-SEGMENTS = tuple(zip(CRITICAL_PATH, ("#8da0cb", "#66c2a5", "#fc8d62", "#e78ac3", "#b3b3b3"), strict=True))
+COLOURS = ("#a6cee3", "#8da0cb", "#66c2a5", "#fc8d62", "#e78ac3", "#b3b3b3")
+SEGMENTS = tuple(zip(CRITICAL_PATH, COLOURS, strict=True))
 
 Results = Mapping[str, Any]
 
@@ -49,14 +50,14 @@ def _skip(plot: str, why: str) -> None:
 
 def waterfall(results: Results, path: Path) -> Path | None:
     """One row per call-run turn: the agent's critical path stacked, the caller-side v2v marked."""
-    rows: list[tuple[str, list[float | None], float | None]] = []
+    rows: list[tuple[str, list[float | None], float | None, float | None]] = []
     for run in runs_of(results, "call"):
         for turn in records(run, "turns"):
             segments = [turn_metric(turn, key) for key, _ in SEGMENTS]
             v2v = number(turn.get("voice_to_voice_ms"))
             if v2v is not None or any(s is not None for s in segments):
                 name = f"{_run_label(run)} c{turn.get('call', '?')} t{turn.get('turn', '?')}"
-                rows.append((name, segments, v2v))
+                rows.append((name, segments, v2v, turn_metric(turn, "answer_head_start_ms")))
     if not rows:
         _skip("waterfall", "no call-run turn has a stage or voice-to-voice time")
         return None
@@ -65,11 +66,20 @@ def waterfall(results: Results, path: Path) -> Path | None:
     figure = Figure(figsize=(11, 2.0 + 0.28 * len(rows)))
     axes = figure.add_subplot()
     y = np.arange(len(rows))
-    left = np.zeros(len(rows))
+    # A timeline, not a plain stack: an answer begun on the caller's pause (answer_head_start_ms)
+    # starts its LLM and TTS bars that much before the turn was confirmed, over the endpointing bar.
+    starts = np.zeros((len(rows), len(SEGMENTS)))  # ms after the caller's end of speech
+    widths = np.zeros((len(rows), len(SEGMENTS)))
+    for i, (_, segments, v2v, head_start) in enumerate(rows):
+        lag, wait, stt, llm, tts, _overhead = (s or 0.0 for s in segments)
+        confirmed = lag + wait + stt
+        answer_at = confirmed - (head_start or 0.0)
+        starts[i, :5] = (0.0, lag, lag + wait, answer_at, answer_at + llm)
+        widths[i, :5] = (lag, wait, stt, llm, tts)
+        audio_ready = max(confirmed, answer_at + llm + tts)
+        starts[i, 5], widths[i, 5] = audio_ready, max(0.0, (v2v or audio_ready) - audio_ready)
     for index, (key, colour) in enumerate(SEGMENTS):
-        widths = np.array([row[1][index] or 0.0 for row in rows])
-        axes.barh(y, widths, left=left, color=colour, label=label(key), height=0.7)
-        left += widths
+        axes.barh(y, widths[:, index], left=starts[:, index], color=colour, label=label(key), height=0.7)
     marked = [(i, row[2]) for i, row in enumerate(rows) if row[2] is not None]
     if marked:
         axes.scatter(

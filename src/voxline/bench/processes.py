@@ -31,6 +31,36 @@ class AgentTarget:
 
     sip_uri: str
     http_url: str | None
+    pid: int | None = None
+    """The agent's process when the bench started it (for its memory figures)."""
+
+    def memory_mib(self) -> dict[str, float] | None:
+        """Resident memory now (VmRSS) and at its peak (VmHWM), from /proc; None if unknown."""
+        if self.pid is None:
+            return None
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return None
+        found = {}
+        for line in status.splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = round(int(value.split()[0]) / 1024, 1)
+        if len(found) < 2:
+            return None
+        return {"rss_mib": found["VmRSS"], "peak_rss_mib": found["VmHWM"]}
+
+    async def health(self) -> dict[str, Any] | None:
+        """The agent's /health body, or None when it cannot be read."""
+        if self.http_url is None:
+            return None
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                body: dict[str, Any] = (await client.get(f"{self.http_url}/health")).json()
+                return body
+        except (httpx.HTTPError, ValueError):
+            return None
 
     @property
     def ws_url(self) -> str | None:
@@ -92,7 +122,7 @@ async def voxline_server(
         url = f"http://127.0.0.1:{port}"
         health = await _wait_healthy(proc, url, log_path)
         sip_port = health["sip"]["udp"]
-        yield AgentTarget(sip_uri=f"sip:agent@127.0.0.1:{sip_port}", http_url=url)
+        yield AgentTarget(sip_uri=f"sip:agent@127.0.0.1:{sip_port}", http_url=url, pid=proc.pid)
     finally:
         await _stop(proc)
 

@@ -18,8 +18,28 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 SUMMARY_SCHEMA = "voxline-bench-summary/1"
-STAGES = ("endpointing_ms", "stt_ms", "llm_first_token_ms", "llm_first_sentence_ms", "tts_first_audio_ms")
-CRITICAL_PATH = ("endpointing_ms", "stt_ms", "llm_first_sentence_ms", "tts_first_audio_ms", "overhead_ms")
+STAGES = (
+    "speech_end_lag_ms",
+    "endpointing_ms",
+    "stt_ms",
+    "llm_first_token_ms",
+    "llm_first_sentence_ms",
+    "tts_first_audio_ms",
+    "answer_head_start_ms",
+)
+"""speech_end_lag_ms: the caller's end of speech (source audio, on the wire) → the end of speech as the
+agent's VAD placed it: the inbound path plus the VAD's hangover; it and endpointing_ms make the whole
+wait for the turn to be confirmed. answer_head_start_ms: how long the answer (LLM, TTS), begun on the
+caller's pause, had run when the turn was confirmed: that much of llm_first_sentence +
+tts_first_audio overlapped endpointing."""
+CRITICAL_PATH = (
+    "speech_end_lag_ms",
+    "endpointing_ms",
+    "stt_ms",
+    "llm_first_sentence_ms",
+    "tts_first_audio_ms",
+    "overhead_ms",
+)
 """What a caller waits for, in order; llm_first_token_ms lies inside llm_first_sentence_ms."""
 V2V = ("voice_to_voice_ms", "agent_voice_to_voice_ms")
 BARGE_IN = ("barge_in_stop_ms", "agent_barge_in_stop_ms")
@@ -230,7 +250,13 @@ def _stage_table(every: Sequence[Mapping[str, Any]]) -> list[str]:
     runs = [run for run in every if any(run["latency"][metric]["n"] for metric in (*V2V, *STAGES))]
     if not runs:
         return []
-    order = (*CRITICAL_PATH[:3], "llm_first_token_ms", *CRITICAL_PATH[3:], *reversed(V2V))
+    order = (
+        *CRITICAL_PATH[:4],
+        "llm_first_token_ms",
+        *CRITICAL_PATH[4:],
+        "answer_head_start_ms",
+        *reversed(V2V),
+    )
     rows = []
     for metric in order:
         name = f"  ↳ of which {label(metric)}" if metric == "llm_first_token_ms" else label(metric)
@@ -302,11 +328,35 @@ def markdown(results: Mapping[str, Any], summary: Mapping[str, Any], plots: Sequ
     if wrong:
         lines += ["## Wrong turn endings", "", "The agent took the turn before the caller had finished.", ""]
         lines += wrong
+    lines += _agent_process_lines(results)
     if not runs:
         lines += ["No runs in the results.", ""]
     if plots:
         lines += ["## Plots", "", *(f"![{Path(name).stem}]({name})\n" for name in plots)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _one_decimal(value: float | None) -> str:
+    return NONE if value is None else f"{value:.1f}"
+
+
+def _agent_process_lines(results: Mapping[str, Any]) -> list[str]:
+    """The agent process after each run: its event loop's lateness (it paces every call's audio)
+    over the last minute, and its memory."""
+    rows = []
+    for run in records(results, "runs"):
+        lag, memory = mapping(run.get("server_loop_lag_ms")), mapping(run.get("server_memory_mib"))
+        if not lag and not memory:
+            continue
+        rows.append([
+            str(run.get("name", "?")),
+            *(_one_decimal(number(lag.get(key))) for key in ("p50_ms", "p99_ms", "max_ms")),
+            *(ms(number(memory.get(key))) for key in ("rss_mib", "peak_rss_mib")),
+        ])  # fmt: skip
+    if not rows:
+        return []
+    header = ["after run", "loop lag p50", "p99", "max (ms, last minute)", "RSS MiB", "peak RSS MiB"]
+    return ["## The agent process", "", *table(header, rows)]
 
 
 def write_report(results: Mapping[str, Any], out_dir: Path) -> None:

@@ -21,8 +21,22 @@ from voxline.bench.utterances import word_recall
 
 log = logging.getLogger(__name__)
 
-STAGES = ("endpointing_ms", "stt_ms", "llm_first_token_ms", "llm_first_sentence_ms", "tts_first_audio_ms")
-CRITICAL_PATH = ("endpointing_ms", "stt_ms", "llm_first_sentence_ms", "tts_first_audio_ms")
+STAGES = (
+    "speech_end_lag_ms",
+    "endpointing_ms",
+    "stt_ms",
+    "llm_first_token_ms",
+    "llm_first_sentence_ms",
+    "tts_first_audio_ms",
+    "answer_head_start_ms",
+)
+CRITICAL_PATH = (
+    "speech_end_lag_ms",
+    "endpointing_ms",
+    "stt_ms",
+    "llm_first_sentence_ms",
+    "tts_first_audio_ms",
+)
 PARTIAL_RECALL = 0.6
 """A user_text with fewer of the expected words than this was cut short (or badly misheard)."""
 WINDOW_SLACK_S = 0.5
@@ -69,11 +83,17 @@ def _agent_turns_in(record: dict[str, Any] | None, start: float, end: float) -> 
 
 
 def overhead_ms(v2v: float | None, stages: dict[str, float | None]) -> float | None:
-    """Caller voice-to-voice minus the agent-measured stages on its critical path."""
-    parts = [stages.get(k) for k in CRITICAL_PATH]
+    """Caller voice-to-voice minus the measured stages on its critical path (the speech-end lag too).
+
+    An answer prepared on the caller's pause (`answer_head_start_ms`) ran its LLM and TTS during the
+    endpointing wait: only the part of them still left when the turn was confirmed is on the path."""
+    parts = [stages.get(k) for k in CRITICAL_PATH[1:]]
     if v2v is None or any(p is None for p in parts):
         return None
-    return round(v2v - sum(p or 0.0 for p in parts), 1)
+    wait, stt, llm, tts = (p or 0.0 for p in parts)
+    lag = stages.get("speech_end_lag_ms") or 0.0
+    head_start = stages.get("answer_head_start_ms") or 0.0
+    return round(v2v - lag - wait - stt - max(0.0, llm + tts - head_start), 1)
 
 
 def turn_rows(call: PlacedCall, *, scenario: str) -> list[dict[str, Any]]:
@@ -91,6 +111,7 @@ def turn_rows(call: PlacedCall, *, scenario: str) -> list[dict[str, Any]]:
         last = agent[-1] if agent else None
         metrics: dict[str, Any] = last["metrics"] if last else {}
         stages = {k: metrics.get(k) for k in STAGES}
+        stages["speech_end_lag_ms"] = _speech_end_lag_ms(call, turn, last)
         user_text = " ".join(t["user_text"] for t in agent)
         v2v = _round(turn.voice_to_voice_ms)
         barge_before = [t["metrics"].get("barge_in_stop_ms") for t in windows[i - 1]] if i else []
@@ -122,6 +143,15 @@ def turn_rows(call: PlacedCall, *, scenario: str) -> list[dict[str, Any]]:
             row["wrong_turn_ending"] = _wrong_turn_ending(turn, row, has_record=call.record is not None)
         rows.append(row)
     return rows
+
+
+def _speech_end_lag_ms(call: PlacedCall, turn: CallerTurn, agent_turn: dict[str, Any] | None) -> float | None:
+    """The caller's end of speech (on the wire) → where the agent's VAD put it (the record's epoch
+    time; both processes read the same system clock)."""
+    heard_end = agent_turn.get("user_speech_end_at") if agent_turn else None
+    if heard_end is None or turn.speech_end_wire_s is None:
+        return None
+    return round((float(heard_end) - (call.epoch_offset + turn.speech_end_wire_s)) * 1000, 1)
 
 
 def _wrong_turn_ending(turn: CallerTurn, row: dict[str, Any], *, has_record: bool) -> bool:

@@ -98,6 +98,13 @@ async def _calls_run(
     for call in calls:
         run["turns"] += turn_rows(call, scenario=run["scenario"])
         run["calls"].append(call_row(call))
+    health = await target.health()
+    if health is not None and "event_loop_lag_ms" in health:
+        # the agent's event loop paces every call's audio: its lateness over the last minute
+        run["server_loop_lag_ms"] = health["event_loop_lag_ms"]
+    memory = target.memory_mib()
+    if memory is not None:
+        run["server_memory_mib"] = memory
     v2v = [t["voice_to_voice_ms"] for t in run["turns"] if t["voice_to_voice_ms"] is not None]
     done = sum(c["completed"] for c in run["calls"])
     progress(

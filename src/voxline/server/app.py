@@ -120,6 +120,7 @@ def create_app(
             log.info("warming up models")
             await warm_up(state.engines)
         state.ready = True
+        state.metrics.loop_lag.start()
         started: list[AppService] = []
         try:
             for service in services:
@@ -129,6 +130,7 @@ def create_app(
             yield
         finally:
             state.ready = False
+            await state.metrics.loop_lag.stop()
             for service in reversed(started):
                 try:
                     await service.stop()
@@ -153,6 +155,7 @@ def create_app(
             "models_ready": state.ready,
             "agent": agent.name,
             "calls_active": state.metrics.calls_active,
+            "event_loop_lag_ms": state.metrics.loop_lag_ms(),
         }
         for service in services:
             describe = getattr(service, "describe", None)

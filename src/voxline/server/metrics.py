@@ -9,11 +9,14 @@ from __future__ import annotations
 import bisect
 import threading
 
+from voxline.audio.pacing import EventLoopLagMonitor
 from voxline.conversation.metrics import CallRecorder, CallReport, TurnRecord
 
 LATENCY_BUCKETS_S: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 BARGE_IN_BUCKETS_S: tuple[float, ...] = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
-STAGES = ("endpointing_ms", "stt_ms", "llm_first_token_ms", "tts_first_audio_ms")
+STAGES = ("endpointing_ms", "stt_ms", "llm_first_token_ms", "llm_first_sentence_ms", "tts_first_audio_ms")
+LOOP_LAG_WINDOW = 6000
+"""Event-loop wake-ups kept for the lag figures: the last minute at one every 10 ms."""
 
 
 class Histogram:
@@ -57,6 +60,8 @@ class ServerMetrics:
         self.voice_to_voice = Histogram(LATENCY_BUCKETS_S)
         self.barge_in_stop = Histogram(BARGE_IN_BUCKETS_S)
         self.stages = {stage: Histogram(LATENCY_BUCKETS_S) for stage in STAGES}
+        self.loop_lag = EventLoopLagMonitor(max_samples=LOOP_LAG_WINDOW)
+        """Started with the server: how late the event loop (which paces every call's audio) wakes up."""
 
     def call_started(self) -> None:
         with self._lock:
@@ -108,7 +113,15 @@ class ServerMetrics:
             out += [f"# HELP {name} Latency of each pipeline stage per turn.", f"# TYPE {name} histogram"]
             for stage, hist in self.stages.items():
                 out += hist.render(name, f'stage="{stage.removesuffix("_ms")}"')
+            lag = self.loop_lag_ms()
+            late = "Event loop wake-up lateness over the last minute"
+            scalar("voxline_event_loop_lag_p99_seconds", "gauge", f"{late}, p99.", lag["p99_ms"] / 1000)
+            scalar("voxline_event_loop_lag_max_seconds", "gauge", f"{late}, worst.", lag["max_ms"] / 1000)
             return "\n".join(out) + "\n"
+
+    def loop_lag_ms(self) -> dict[str, float]:
+        """p50/p99/max event-loop lag over the last minute (zeros before the monitor has run)."""
+        return {k: round(v, 2) for k, v in self.loop_lag.summary().items() if k != "samples"}
 
 
 class MetricsRecorder:
