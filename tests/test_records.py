@@ -26,6 +26,8 @@ def _turn(index: int, *, v2v: float | None = 812.34, interrupted: bool = False) 
         language="en",
         interrupted=interrupted,
         started_at=1_700_000_000.0 + index,
+        user_speech_end_at=1_700_000_002.0 + index,
+        agent_audio_start_at=1_700_000_002.8 + index,
         tool_calls=["end_call"] if index == 2 else [],
         metrics=TurnMetrics(
             stt_ms=123.0, voice_to_voice_ms=v2v, barge_in_stop_ms=40.0 if interrupted else None
@@ -49,6 +51,9 @@ def test_records_a_call_and_reads_it_back(tmp_path: Path) -> None:
     assert call["turns"][1]["interrupted"] is True
     assert call["turns"][1]["agent_full_text"] == "answer 1 in full"
     assert call["turns"][0]["metrics"]["voice_to_voice_ms"] == 812.3
+    # the epoch times of speech end and first audio, for tools that line calls up with their own clock
+    assert call["turns"][1]["user_speech_end_at"] == 1_700_000_003.0
+    assert call["turns"][1]["agent_audio_start_at"] == pytest.approx(1_700_000_003.8)
     assert call["turns"][1]["metrics"]["barge_in_stop_ms"] == 40.0
 
     report.turns = [_turn(0), _turn(1, interrupted=True), _turn(2)]

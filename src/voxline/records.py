@@ -50,6 +50,8 @@ CREATE TABLE IF NOT EXISTS turns (
     language_probability REAL,
     language_switched    INTEGER NOT NULL DEFAULT 0,
     wrong_script_text    TEXT NOT NULL DEFAULT '',
+    user_speech_end_at   REAL,
+    agent_audio_start_at REAL,
     metrics         TEXT NOT NULL,
     {", ".join(f"{name} REAL" for name in METRIC_COLUMNS)},
     PRIMARY KEY (call_id, idx)
@@ -66,6 +68,8 @@ _ADDED_COLUMNS = {
         "language_switched": "INTEGER NOT NULL DEFAULT 0",
         "wrong_script_text": "TEXT NOT NULL DEFAULT ''",
         "answer_head_start_ms": "REAL",
+        "user_speech_end_at": "REAL",
+        "agent_audio_start_at": "REAL",
     },
 }
 """Columns added after the first release: a database file from then is upgraded in place."""
@@ -73,7 +77,7 @@ _ADDED_COLUMNS = {
 _TURN_COLUMNS = (
     "call_id", "idx", "started_at", "user_text", "agent_text", "agent_full_text", "language",
     "interrupted", "tool_calls", "dtmf", "detected_language", "language_probability", "language_switched",
-    "wrong_script_text", "metrics", *METRIC_COLUMNS,
+    "wrong_script_text", "user_speech_end_at", "agent_audio_start_at", "metrics", *METRIC_COLUMNS,
 )  # fmt: skip
 _INSERT_TURN = (
     f"INSERT OR REPLACE INTO turns ({', '.join(_TURN_COLUMNS)}) "
@@ -118,7 +122,7 @@ def _turn_row(call_id: str, turn: TurnRecord) -> tuple[Any, ...]:
         call_id, turn.index, turn.started_at, turn.user_text, turn.agent_text, turn.agent_full_text,
         turn.language, int(turn.interrupted), json.dumps(list(turn.tool_calls)), turn.dtmf,
         turn.detected_language, turn.language_probability, int(turn.language_switched),
-        turn.wrong_script_text,
+        turn.wrong_script_text, turn.user_speech_end_at, turn.agent_audio_start_at,
         json.dumps(metrics),
         *(metrics[name] for name in METRIC_COLUMNS),
     )  # fmt: skip
@@ -216,6 +220,8 @@ class SqliteCallRecorder:
             "language_probability": row["language_probability"],
             "language_switched": bool(row["language_switched"]),
             "wrong_script_text": row["wrong_script_text"],
+            "user_speech_end_at": row["user_speech_end_at"],
+            "agent_audio_start_at": row["agent_audio_start_at"],
             "metrics": json.loads(row["metrics"]),
         }
 

@@ -27,7 +27,11 @@ class VADConfig(_Strict):
 class TurnConfig(_Strict):
     end_of_turn_silence_ms: int = Field(500, ge=100, le=3000, description="silence that ends a turn")
     speculative_pause_ms: int = Field(
-        200, ge=0, le=3000, description="caller pause after which STT starts speculatively (0: off)"
+        120,
+        ge=0,
+        le=3000,
+        description="caller pause after which the answer is prepared (STT, then LLM and TTS, held until "
+        "the turn ends; dropped if the caller goes on); 0: off",
     )
     min_speech_ms: int = Field(150, ge=30, le=2000, description="shorter bursts are noise")
     barge_in_min_speech_ms: int = Field(

@@ -79,7 +79,13 @@ def waterfall(results: Results, path: Path) -> Path | None:
         audio_ready = max(confirmed, answer_at + llm + tts)
         starts[i, 5], widths[i, 5] = audio_ready, max(0.0, (v2v or audio_ready) - audio_ready)
     for index, (key, colour) in enumerate(SEGMENTS):
-        axes.barh(y, widths[:, index], left=starts[:, index], color=colour, label=label(key), height=0.7)
+        # Two lanes per turn, since the answer may overlap the wait: the wait for the turn to be
+        # confirmed on top, the answer's LLM and TTS below; the overhead after both spans the row.
+        lane = {3: 0.18, 4: 0.18, 5: 0.0}.get(index, -0.18)
+        height = 0.7 if index == 5 else 0.36
+        axes.barh(
+            y + lane, widths[:, index], left=starts[:, index], color=colour, label=label(key), height=height
+        )
     marked = [(i, row[2]) for i, row in enumerate(rows) if row[2] is not None]
     if marked:
         axes.scatter(

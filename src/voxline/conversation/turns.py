@@ -106,7 +106,7 @@ class TurnParams:
     """Speech this long while the agent talks pauses it (two 32 ms frames)."""
     noise_gap_s: float = 0.3
     """Silence that ends a burst not yet confirmed as speech (so a false barge-in resumes soon)."""
-    speculative_pause_s: float = 0.2
+    speculative_pause_s: float = 0.12
     """Silence after which a SpeechPause is announced (0 = never)."""
 
     @classmethod
