@@ -16,7 +16,10 @@ import pytest
 from voxline.bench.runner import SCENARIOS, SCHEMA
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-STAGES = {"endpointing_ms", "stt_ms", "llm_first_token_ms", "llm_first_sentence_ms", "tts_first_audio_ms"}
+STAGES = {
+    "speech_end_lag_ms", "endpointing_ms", "stt_ms", "llm_first_token_ms", "llm_first_sentence_ms",
+    "tts_first_audio_ms", "answer_head_start_ms",
+}  # fmt: skip
 TURN_NUMBERS = (
     "voice_to_voice_ms", "agent_voice_to_voice_ms", "overhead_ms", "overhead_vs_floor_ms",
     "barge_in_stop_ms", "agent_barge_in_stop_ms", "echo_delay_ms",
@@ -69,6 +72,13 @@ def test_measurements_are_present(bench_out: Path) -> None:
     with_v2v = [t for t in model_turns if t["voice_to_voice_ms"] is not None]
     assert len(with_v2v) >= 0.8 * len(model_turns) > 0
     assert sum(t["stages"]["stt_ms"] is not None for t in model_turns) >= 0.8 * len(model_turns)
+    # the caller's end of speech and the agent's are on one clock: the lag between them is known
+    lags = [t["stages"]["speech_end_lag_ms"] for t in model_turns]
+    assert sum(lag is not None for lag in lags) >= 0.8 * len(model_turns)
+    # the agent process reported its event loop's lateness and its memory after each model run
+    model_runs = [r for r in runs if r["scenario"] in {"call", "pauses", "sweep", "barge_in"}]
+    assert all(set(r["server_loop_lag_ms"]) == {"p50_ms", "p99_ms", "max_ms"} for r in model_runs)
+    assert all(r["server_memory_mib"]["peak_rss_mib"] > 100 for r in model_runs)
     # WebSocket calls are found by their call id, SIP calls by start order: all have a server record
     assert all(c["call_id"] for r in runs if r["scenario"] != "echo_sweep" for c in r["calls"])
     assert all(t["paused"] and t["pause_ms"] for r in runs if r["scenario"] == "pauses" for t in r["turns"])

@@ -51,6 +51,8 @@ class BenchOptions:
     """Calls of TURNS_PER_CALL turns, every turn after the first talking over the agent."""
     sweep_turns: int = 3
     echo_turns: int = 2
+    long_replies: bool = True
+    """Barge in on a second agent process whose replies run long; False: on the main one (quicker)."""
     floor_turns: int | None = None
     """Utterances for the compute floor (None: the same ones as the `call` scenario)."""
     agent_file: Path | None = None
@@ -63,8 +65,8 @@ class BenchOptions:
     def quick(cls, **overrides: Any) -> BenchOptions:
         """About two minutes: a few turns per scenario, small sweeps."""
         base = cls(
-            turns=2, concurrency=(1, 2), echo_concurrency=(1, 2), pause_turns=2, barge_in_calls=1,
-            sweep_turns=2, echo_turns=2, floor_turns=3,
+            turns=1, concurrency=(2,), echo_concurrency=(1, 2), pause_turns=1, barge_in_calls=1,
+            sweep_turns=1, echo_turns=1, floor_turns=3, long_replies=False,
         )  # fmt: skip
         for key, value in overrides.items():
             setattr(base, key, value)
@@ -136,7 +138,7 @@ async def _model_scenarios(options: BenchOptions, runs: list[dict[str, Any]]) ->
     wanted = set(options.scenarios)
     utterances = caller_utterances(options.turns)
     settings = CallSettings()
-    if wanted & {"call", "pauses", "sweep"}:
+    if wanted & {"call", "pauses", "sweep"} or ("barge_in" in wanted and not options.long_replies):
         async with _target(options, options.agent_file, "serve") as target:
             if "call" in wanted:
                 for transport in options.transports:
@@ -156,21 +158,26 @@ async def _model_scenarios(options: BenchOptions, runs: list[dict[str, Any]]) ->
                     runs.append(
                         await _calls_run(_run(f"sweep-{c}", "sweep", "sip", c), target, scripts, settings)
                     )
-    if "barge_in" in wanted:
+            if "barge_in" in wanted and not options.long_replies:
+                await _barge_in_run(options, target, runs)
+    if "barge_in" in wanted and options.long_replies:
         agent_file = (
             long_reply_agent(load_agent(options.agent_file), options.out)
             if options.target_sip is None
             else None
         )
-        per_call = min(TURNS_PER_CALL, max(3, options.turns + 1))
-        pool = caller_utterances()
-        scripts = [
-            [pool[(k * per_call + j) % len(pool)] for j in range(per_call)]
-            for k in range(options.barge_in_calls)
-        ]
-        barge = CallSettings(barge_in_after_s=BARGE_IN_AFTER_S)
         async with _target(options, agent_file, "serve-long-replies") as target:
-            runs.append(await _calls_run(_run("barge_in-sip", "barge_in", "sip", 1), target, scripts, barge))
+            await _barge_in_run(options, target, runs)
+
+
+async def _barge_in_run(options: BenchOptions, target: AgentTarget, runs: list[dict[str, Any]]) -> None:
+    per_call = min(TURNS_PER_CALL, max(3, options.turns + 1))
+    pool = caller_utterances()
+    scripts = [
+        [pool[(k * per_call + j) % len(pool)] for j in range(per_call)] for k in range(options.barge_in_calls)
+    ]
+    barge = CallSettings(barge_in_after_s=BARGE_IN_AFTER_S)
+    runs.append(await _calls_run(_run("barge_in-sip", "barge_in", "sip", 1), target, scripts, barge))
 
 
 async def _echo_sweep(options: BenchOptions, runs: list[dict[str, Any]]) -> None:
