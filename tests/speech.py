@@ -1,26 +1,16 @@
-"""Recorded human speech for tests: Debian's asterisk-core-sounds-en (see shared TESTDATA.md)."""
+"""Recorded human speech for tests: Debian's asterisk-core-sounds-en (see shared TESTDATA.md).
+
+The prompt list, the transcripts and word recall are the bench's (`voxline.bench.utterances`), so the
+tests and the benchmark speak the same 24 caller turns.
+"""
 
 from __future__ import annotations
 
-import gzip
-import re
-from functools import cache
 from pathlib import Path
 
-ALLISON = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
-TRANSCRIPTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
-CALLER_TURNS = Path(__file__).parent / "data" / "caller_turns.txt"
+from voxline.bench.utterances import ALLISON, CALLER_TURNS, transcripts, word_recall, words
 
-
-@cache
-def transcripts() -> dict[str, str]:
-    out: dict[str, str] = {}
-    with gzip.open(TRANSCRIPTS, "rt", encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            name, sep, text = line.partition(":")
-            if sep and not line.startswith("["):
-                out[name.strip()] = text.strip()
-    return out
+__all__ = ["caller_turns", "prompt", "transcripts", "word_recall", "words"]
 
 
 def prompt(name: str) -> Path:
@@ -31,18 +21,5 @@ def prompt(name: str) -> Path:
 
 
 def caller_turns() -> list[tuple[Path, str]]:
-    names = [
-        line.strip() for line in CALLER_TURNS.read_text().splitlines() if line.strip() and line[0] != "#"
-    ]
-    return [(prompt(n), transcripts()[n]) for n in names]
-
-
-def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
-
-
-def word_recall(expected: str, got: str) -> float:
-    """Share of the expected words found in the transcript (order-free; robust to punctuation)."""
-    want = words(expected)
-    have = set(words(got))
-    return sum(w in have for w in want) / max(1, len(want))
+    """The 24 caller turns: (WAV path, exact transcript), in their fixed order."""
+    return [(prompt(name), transcripts()[name]) for name in CALLER_TURNS]

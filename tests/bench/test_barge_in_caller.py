@@ -57,11 +57,10 @@ def config(user: str) -> SipConfig:
     )
 
 
-@pytest.mark.slow  # two short calls in real time: about 6 s
-async def test_caller_barges_in_and_measures_the_agent_stopping() -> None:
+async def call_tone_agent(caller: ScriptedCaller) -> ToneAgent:
+    """One SIP call over loopback from `caller` to a fresh ToneAgent; returns the agent."""
     agent = ToneAgent()
     server = SipEndpoint(config("agent"), agent)
-    caller = ScriptedCaller([caller_turn(), caller_turn()], wait_for_greeting=False, barge_in_after_s=0.4)
     client = SipEndpoint(config("bench"), caller)
     await server.start()
     await client.start()
@@ -70,6 +69,13 @@ async def test_caller_barges_in_and_measures_the_agent_stopping() -> None:
     finally:
         await client.stop()
         await server.stop()
+    return agent
+
+
+@pytest.mark.slow  # two short calls in real time: about 6 s
+async def test_caller_barges_in_and_measures_the_agent_stopping() -> None:
+    caller = ScriptedCaller([caller_turn(), caller_turn()], wait_for_greeting=False, barge_in_after_s=0.4)
+    agent = await call_tone_agent(caller)
 
     first, second = caller.result.turns
     assert not first.barged_in and first.barge_in_stop_ms is None
@@ -86,17 +92,8 @@ async def test_caller_barges_in_and_measures_the_agent_stopping() -> None:
 
 @pytest.mark.slow  # about 8 s of real-time audio
 async def test_without_barge_in_the_caller_waits_for_each_reply_to_end() -> None:
-    agent = ToneAgent()
-    server = SipEndpoint(config("agent"), agent)
     caller = ScriptedCaller([caller_turn(), caller_turn()], wait_for_greeting=False, pause_s=0.2)
-    client = SipEndpoint(config("bench"), caller)
-    await server.start()
-    await client.start()
-    try:
-        await client.call(f"sip:agent@127.0.0.1:{server.local_port('udp')}", caller, timeout_s=5)
-    finally:
-        await client.stop()
-        await server.stop()
+    agent = await call_tone_agent(caller)
 
     first, second = caller.result.turns
     assert agent.stopped_for_caller == 0

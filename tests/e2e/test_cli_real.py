@@ -84,7 +84,7 @@ def float32_48k(source: Path, out: Path) -> Path:
 
 
 FORMATS: dict[str, tuple[Callable[[Path, Path], Path], int]] = {
-    # format -> (writer, index of the Allison prompt in tests/data/caller_turns.txt)
+    # format -> (writer, index of the Allison prompt in voxline.bench.utterances.CALLER_TURNS)
     "stereo-44k1-int16": (stereo_44k1_int16, 5),
     "mono-11025-uint8": (unsigned_8bit_11025, 7),
     "mono-48k-float32": (float32_48k, 17),

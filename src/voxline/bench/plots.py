@@ -48,6 +48,14 @@ def _skip(plot: str, why: str) -> None:
     log.info("%s skipped: %s", plot, why)
 
 
+def _label_axes(axes: Axes, title: str, xlabel: str) -> None:
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("ms")
+    axes.set_ylim(bottom=0)
+    axes.legend(fontsize=8)
+
+
 def waterfall(results: Results, path: Path) -> Path | None:
     """One row per call-run turn: the agent's critical path stacked, the caller-side v2v marked."""
     rows: list[tuple[str, list[float | None], float | None, float | None]] = []
@@ -176,11 +184,7 @@ def concurrency(results: Results, path: Path) -> Path | None:
     if sweep:
         _percentile_lines(left, sweep, {50: "v2v p50", 95: "v2v p95"})
         left.axhline(V2V_TARGET_MS, color="red", linestyle="--", linewidth=1, label="target")
-        left.set_title("Real models: voice-to-voice vs concurrent calls")
-        left.set_xlabel("concurrent calls")
-        left.set_ylabel("ms")
-        left.set_ylim(bottom=0)
-        left.legend(fontsize=8)
+        _label_axes(left, "Real models: voice-to-voice vs concurrent calls", "concurrent calls")
     else:
         _no_data(left, "Real models: voice-to-voice")
     if echo or jitter:
@@ -193,11 +197,7 @@ def concurrency(results: Results, path: Path) -> Path | None:
         levels = sorted({*echo, *jitter})
         right.set_xticks(levels, [str(level) for level in levels])
         right.minorticks_off()
-        right.set_title("Echo agent: media path vs concurrent calls")
-        right.set_xlabel("concurrent calls (log)")
-        right.set_ylabel("ms")
-        right.set_ylim(bottom=0)
-        right.legend(fontsize=8)
+        _label_axes(right, "Echo agent: media path vs concurrent calls", "concurrent calls (log)")
     else:
         _no_data(right, "Echo agent: media path")
     return _save(figure, path)

@@ -17,26 +17,13 @@ import httpx
 
 from voxline.bench.caller import CallerTurn
 from voxline.bench.calls import PlacedCall
+from voxline.bench.report import CRITICAL_PATH as REPORT_PATH
+from voxline.bench.report import STAGES
 from voxline.bench.utterances import word_recall
 
 log = logging.getLogger(__name__)
 
-STAGES = (
-    "speech_end_lag_ms",
-    "endpointing_ms",
-    "stt_ms",
-    "llm_first_token_ms",
-    "llm_first_sentence_ms",
-    "tts_first_audio_ms",
-    "answer_head_start_ms",
-)
-CRITICAL_PATH = (
-    "speech_end_lag_ms",
-    "endpointing_ms",
-    "stt_ms",
-    "llm_first_sentence_ms",
-    "tts_first_audio_ms",
-)
+CRITICAL_PATH = tuple(stage for stage in REPORT_PATH if stage != "overhead_ms")
 PARTIAL_RECALL = 0.6
 """A user_text with fewer of the expected words than this was cut short (or badly misheard)."""
 WINDOW_SLACK_S = 0.5
