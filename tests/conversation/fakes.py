@@ -74,6 +74,8 @@ class FakeLLM:
         self.requests: list[list[Message]] = []
         self.closed = 0
         self.finished = 0
+        self.busy = False
+        """What the real engines report while generating for another call."""
         self.by_question: dict[str, Script] = {}
         """Replies chosen by the last message instead of in order (for answers prepared early)."""
 

@@ -326,3 +326,17 @@ async def test_yes_over_the_end_of_a_question_answers_it_instead_of_replaying_it
     assert h.llm.requests[1][-1].content == "yes"
     assert h.tts.spoken.count(question) == 1  # never replayed
     assert report.turns[-1].agent_text == "Done, it is on its way."
+
+
+async def test_no_answer_is_prepared_while_the_model_is_busy_with_another_call() -> None:
+    agent = make_agent(turn={"end_of_turn_silence_ms": 500, "speculative_pause_ms": 150})
+    async with conversation(["Sure."], ["Check my balance please"], agent) as h:
+        h.llm.busy = True  # another call is generating
+        await h.until_listening(after=0)
+        h.call.talk(0.5)
+        await h.until_listening(after=1, within_s=8)
+        await h.call.caller_hangs_up()
+        report = await h.report()
+    assert [t.agent_text for t in report.turns if t.user_text] == ["Sure."]
+    assert len(h.llm.requests) == 1
+    assert report.turns[1].metrics.answer_head_start_ms is None  # answered once confirmed, not before

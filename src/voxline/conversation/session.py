@@ -396,6 +396,11 @@ class Conversation:
         current = self._draft
         if heard is None or current is None or current[0] != key or not self._may_prepare_answers():
             return
+        if getattr(self.engines.llm, "busy", False):
+            # another call's answer is being generated: a guess must not make it wait (one model,
+            # one generation at a time); this turn is answered when it is confirmed
+            log.debug("the LLM is busy; not preparing an answer early")
+            return
         text = heard[0].text.strip()
         if not text or self._is_backchannel(text):
             return

@@ -66,6 +66,12 @@ class LlamaCppLLM:
         self._lock = asyncio.Lock()
         self._tools: tuple[ToolSpec, ...] = ()
 
+    @property
+    def busy(self) -> bool:
+        """Generating for someone (one generation at a time per model): callers preparing work
+        speculatively leave it to those who need it now."""
+        return self._lock.locked()
+
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
