@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from telephony.peers.ports import free_port
+from telephony.peers.ports import free_port, free_port_range
 
 SIPP = shutil.which("sipp")
 SCENARIOS = Path(__file__).parent.parent / "sipp"
@@ -56,7 +56,8 @@ async def run_sipp(
     await asyncio.to_thread(_prepare, workdir, with_pcaps)
     command = [
         SIPP, *([target] if target else []), "-nostdin", "-i", "127.0.0.1", "-p", str(port or free_port()),
-        "-mp", str(free_port(even=True)), "-m", str(calls), "-r", str(rate),
+        # sipp binds audio RTP at -mp, RTCP at +1 and video at +2/+3: all four must be free
+        "-mp", str(free_port_range(4)), "-m", str(calls), "-r", str(rate),
         "-timeout", f"{int(timeout_s)}s", "-timeout_error", "-trace_err", "-trace_msg", *args,
     ]  # fmt: skip
     process = await asyncio.create_subprocess_exec(
