@@ -257,14 +257,19 @@ async def test_caller_pausing_mid_sentence_gets_one_answer_to_the_whole_sentence
     assert all("HALF" not in m.content for m in h.conversation.history.messages)
 
 
+async def one_turn_then_hang_up(h: Harness) -> CallReport:
+    """After the greeting the caller speaks 0.5 s, hears the answer, and hangs up."""
+    await h.until_listening(after=0)
+    h.call.talk(0.5)
+    await h.until_listening(after=1, within_s=8)
+    await h.call.caller_hangs_up()
+    return await h.report()
+
+
 async def test_answer_prepared_on_the_pause_is_used_when_the_caller_has_finished() -> None:
     agent = make_agent(turn={"end_of_turn_silence_ms": 500, "speculative_pause_ms": 150})
     async with conversation(["Sure."], ["Check my balance please"], agent) as h:
-        await h.until_listening(after=0)
-        h.call.talk(0.5)
-        await h.until_listening(after=1, within_s=8)
-        await h.call.caller_hangs_up()
-        report = await h.report()
+        report = await one_turn_then_hang_up(h)
     assert [t.user_text for t in report.turns if t.user_text] == ["Check my balance please"]
     assert [t.agent_text for t in report.turns if t.user_text] == ["Sure."]
     assert len(h.stt.heard) == 1  # transcribed once, during the end-of-turn silence
@@ -332,11 +337,7 @@ async def test_no_answer_is_prepared_while_the_model_is_busy_with_another_call()
     agent = make_agent(turn={"end_of_turn_silence_ms": 500, "speculative_pause_ms": 150})
     async with conversation(["Sure."], ["Check my balance please"], agent) as h:
         h.llm.busy = True  # another call is generating
-        await h.until_listening(after=0)
-        h.call.talk(0.5)
-        await h.until_listening(after=1, within_s=8)
-        await h.call.caller_hangs_up()
-        report = await h.report()
+        report = await one_turn_then_hang_up(h)
     assert [t.agent_text for t in report.turns if t.user_text] == ["Sure."]
     assert len(h.llm.requests) == 1
     assert report.turns[1].metrics.answer_head_start_ms is None  # answered once confirmed, not before

@@ -220,12 +220,18 @@ async def test_fixed_hindi_ignores_english_and_forces_the_stt() -> None:
     assert "Devanagari" in c.llm.requests[0][-1].content
 
 
-async def test_wrong_script_reply_is_replaced_by_the_fallback_line() -> None:
+async def hindi_call_answered_with(reply: str) -> tuple[Call, CallReport]:
+    """A fixed-Hindi call: the caller says one turn, the model answers `reply`, the caller hangs up."""
     agent = multilingual_agent("fixed", (), language="hi", greeting="नमस्ते।")
-    async with call(agent, [("कार्ड", "hi", 1.0)], ["Sure, your card is blocked now."]) as c:
+    async with call(agent, [("कार्ड", "hi", 1.0)], [reply]) as c:
         await c.caller_says(after_turns=1)
         await c.until_listening(after=1)
         report = await c.hang_up()
+    return c, report
+
+
+async def test_wrong_script_reply_is_replaced_by_the_fallback_line() -> None:
+    c, report = await hindi_call_answered_with("Sure, your card is blocked now.")
     turn = report.turns[1]
     assert turn.wrong_script_text == "Sure, your card is blocked now."
     assert turn.agent_text == "माफ़ कीजिए।"
@@ -235,11 +241,7 @@ async def test_wrong_script_reply_is_replaced_by_the_fallback_line() -> None:
 
 
 async def test_a_reply_with_nothing_speakable_is_replaced_by_the_fallback_line() -> None:
-    agent = multilingual_agent("fixed", (), language="hi", greeting="नमस्ते।")
-    async with call(agent, [("कार्ड", "hi", 1.0)], ["*smiles* 🙂"]) as c:
-        await c.caller_says(after_turns=1)
-        await c.until_listening(after=1)
-        report = await c.hang_up()
+    c, report = await hindi_call_answered_with("*smiles* 🙂")
     turn = report.turns[1]
     assert turn.wrong_script_text == ""  # nothing was in the wrong script; there was nothing at all
     assert turn.agent_text == "माफ़ कीजिए।"
