@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from voxline.agent.config import AgentConfig
 from voxline.audio.pcm import AudioChunk
+from voxline.conversation.fixed_lines import render_fixed_lines
 from voxline.conversation.prompt import build_system_prompt
 from voxline.conversation.tools import ToolRegistry
 from voxline.engines import factory
@@ -39,9 +40,11 @@ def load_engines(agent: AgentConfig) -> Engines:
 
 
 async def warm_engines(agent: AgentConfig, engines: Engines) -> None:
-    """Warm every model, and put exactly the prompt prefix calls will use into the LLM's KV cache."""
+    """Warm every model, put exactly the prompt prefix calls will use into the LLM's KV cache, and
+    render the greeting so a caller hears it as soon as the call is answered."""
     tools = ToolRegistry(agent).specs()
     await factory.warm_up(engines, build_system_prompt(agent, tools), tools)
+    await render_fixed_lines(agent, engines)
 
 
 def create_server_app(

@@ -21,7 +21,9 @@ from conversation.fakes import (
     wait_until,
 )
 from voxline.agent.config import AgentConfig
+from voxline.conversation.fixed_lines import render_fixed_lines
 from voxline.conversation.metrics import CallReport
+from voxline.conversation.responder import static_sentences
 from voxline.conversation.session import Conversation
 from voxline.engines.base import Engines, LLMDelta
 
@@ -74,10 +76,16 @@ async def conversation(
     transcripts: Sequence[str] = (),
     agent: AgentConfig | None = None,
     token_delay_s: float = 0.005,
+    engines: Engines | None = None,
 ) -> AsyncIterator[Harness]:
+    """A call to `agent`; `engines` (fakes) may be given to share them between calls."""
     call = FakeCallIO()
-    llm, stt, tts = FakeLLM(replies, token_delay_s), FakeSTT(transcripts), FakeTTS()
-    engines = Engines(vad=FakeVAD(), stt=stt, llm=llm, tts=tts)
+    if engines is None:
+        engines = Engines(
+            vad=FakeVAD(), stt=FakeSTT(transcripts), llm=FakeLLM(replies, token_delay_s), tts=FakeTTS()
+        )
+    llm, stt, tts = engines.llm, engines.stt, engines.tts
+    assert isinstance(llm, FakeLLM) and isinstance(stt, FakeSTT) and isinstance(tts, FakeTTS)
     events: list[dict[str, Any]] = []
     conv = Conversation(call, agent or make_agent(), engines, transport="fake", on_event=events.append)
     call.start_mic()
@@ -341,3 +349,56 @@ async def test_no_answer_is_prepared_while_the_model_is_busy_with_another_call()
     assert [t.agent_text for t in report.turns if t.user_text] == ["Sure."]
     assert len(h.llm.requests) == 1
     assert report.turns[1].metrics.answer_head_start_ms is None  # answered once confirmed, not before
+
+
+async def test_a_greeting_rendered_at_warm_up_is_replayed_on_every_call_not_synthesised() -> None:
+    agent = make_agent(greeting="Thanks for calling Northwind. How can I help?")
+    engines = Engines(vad=FakeVAD(), stt=FakeSTT([]), llm=FakeLLM([]), tts=FakeTTS())
+    tts = engines.tts
+    assert isinstance(tts, FakeTTS)
+    rendered = await render_fixed_lines(agent, engines)
+    assert rendered.sentences == 2 and tts.spoken == ["Thanks for calling Northwind.", "How can I help?"]
+    for _ in range(2):  # two calls, one after the other, on the same engines
+        async with conversation(agent=agent, engines=engines) as h:
+            await h.until_listening(after=0)
+            await h.call.caller_hangs_up()
+            report = await h.report()
+        assert report.turns[0].agent_text == "Thanks for calling Northwind. How can I help?"
+        assert report.turns[0].metrics.tts_first_audio_ms is not None
+        # the whole greeting was sent, from the kept audio
+        whole = tts.duration_s("Thanks for calling Northwind.") + tts.duration_s("How can I help?")
+        assert h.call.sink.emitted_s == pytest.approx(whole, abs=0.1)
+    assert tts.spoken == ["Thanks for calling Northwind.", "How can I help?"]
+
+
+async def test_barging_in_on_a_rendered_greeting_stops_it_and_keeps_only_what_was_heard() -> None:
+    agent = make_agent(greeting=LONG)
+    engines = Engines(
+        vad=FakeVAD(), stt=FakeSTT(["hi I lost my card"]), llm=FakeLLM(["Sorry to hear that."]), tts=FakeTTS()
+    )
+    await render_fixed_lines(agent, engines)
+    async with conversation(agent=agent, engines=engines) as h:
+        await h.until_speaking()
+        await asyncio.sleep(0.8)
+        h.call.talk(0.6)
+        await h.until_listening(after=1, within_s=8)
+        await h.call.caller_hangs_up()
+        report = await h.report()
+    greeting, answer = report.turns
+    assert greeting.interrupted and greeting.agent_text and LONG.startswith(greeting.agent_text)
+    assert len(greeting.agent_text) < len(LONG)
+    assert answer.user_text == "hi I lost my card" and answer.agent_text == "Sorry to hear that."
+    # during the call only the answer was synthesised
+    assert h.tts.spoken == [*static_sentences(LONG), "Sorry to hear that."]
+
+
+async def test_a_greeting_not_rendered_for_this_voice_is_synthesised_live() -> None:
+    agent = make_agent(greeting="Good morning.")
+    engines = Engines(vad=FakeVAD(), stt=FakeSTT([]), llm=FakeLLM([]), tts=FakeTTS())
+    await render_fixed_lines(make_agent(greeting="Good evening."), engines)  # another agent's line
+    async with conversation(agent=agent, engines=engines) as h:
+        await h.until_listening(after=0)
+        await h.call.caller_hangs_up()
+        report = await h.report()
+    assert report.turns[0].agent_text == "Good morning."
+    assert h.tts.spoken == ["Good evening.", "Good morning."]

@@ -22,6 +22,7 @@ from voxline.audio.pcm import AudioChunk
 from voxline.conversation.chunker import SentenceChunker
 from voxline.conversation.sanitize import ReplyPolicy, clean_sentence, is_question
 from voxline.engines.base import TTS, LLMDelta, ToolCall
+from voxline.engines.line_audio import LineAudio, replay
 from voxline.transports.base import PacedSink
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,14 @@ async def static_text(text: str) -> AsyncIterator[LLMDelta]:
     yield LLMDelta(text=text, finish_reason="stop")
 
 
+def static_sentences(text: str) -> list[str]:
+    """The sentences a Reply of `static_text(text)` (no policy) hands to its voice, before the
+    `speech_text` rewrite: what `LineAudio` must hold for the reply to find them."""
+    chunker = SentenceChunker()
+    pieces = [*chunker.feed(text), chunker.finish()]
+    return [sentence for piece in pieces if (sentence := clean_sentence(piece))]
+
+
 async def _aclose(iterator: object) -> None:
     close = getattr(iterator, "aclose", None)
     if close is not None:
@@ -79,10 +88,13 @@ class Reply:
         on_audio_start: Callable[[], None] | None = None,
         speech_text: Callable[[str], str] | None = None,
         held: bool = False,
+        line_audio: LineAudio | None = None,
     ) -> None:
         """`speech_text` turns a sentence into what the TTS reads ("₹500" → words); the sentence itself
         stays as written in `full_text` and `heard_text()`. A `held` reply generates its text and audio
-        but sends nothing until `release()` (an answer prepared before the caller's turn is confirmed)."""
+        but sends nothing until `release()` (an answer prepared before the caller's turn is confirmed).
+        With `line_audio`, a sentence whose audio is kept there (a fixed line rendered at start-up) is
+        replayed instead of synthesised."""
         self._deltas = deltas
         self._sink = sink
         self._tts = tts
@@ -93,6 +105,7 @@ class Reply:
         self._voice = voice
         self._on_audio_start = on_audio_start
         self._speech_text = speech_text
+        self._line_audio = line_audio
         self.metrics = ReplyMetrics(started_at=clock.now())
         self.tool_calls: list[ToolCall] = []
         self.finish_reason: str | None = None
@@ -237,7 +250,9 @@ class Reply:
             await self._pump()
 
     async def _speak(self, tts: TTS, sentence: _Sentence, handed_at: float) -> None:
-        stream = tts.stream(self._for_tts(sentence.text), self._voice)
+        text = self._for_tts(sentence.text)
+        kept = self._line_audio.get(tts, text, self._voice) if self._line_audio is not None else None
+        stream = replay(kept) if kept is not None else tts.stream(text, self._voice)
         try:
             async for chunk in stream:
                 if sentence is self._sentences[0] and not sentence.audio:

@@ -481,7 +481,7 @@ class Conversation:
 
     async def _say(self, turn: _AgentTurn, *lines: str, hang_up: str | None = None) -> None:
         for text in lines:
-            await self._play(turn, self._new_reply(static_text(text)))
+            await self._play(turn, self._new_line(text))
         if hang_up:
             await self._hang_up(hang_up)
 
@@ -531,7 +531,7 @@ class Conversation:
         in it, unless the turn was only the request (the switch line answers that)."""
         line = self.language.line("switched")
         self._emit({"type": "language", "language": language.reply_language, "requested": language.requested})
-        await self._play(turn, self._new_reply(static_text(line)))
+        await self._play(turn, self._new_line(line))
         if not language.requested:
             await self._answer(turn)
 
@@ -543,7 +543,7 @@ class Conversation:
             turn.record.wrong_script_text = " ".join(rejected)
         else:
             log.warning("the model's reply had nothing to speak; saying the fallback line")
-        fallback = self._new_reply(static_text(self.language.line("fallback", language)), language=language)
+        fallback = self._new_line(self.language.line("fallback", language), language)
         await self._play(turn, fallback)
 
     async def _run_tools(self, turn: _AgentTurn, reply: Reply) -> bool:
@@ -558,12 +558,12 @@ class Conversation:
             if outcome.action is ToolAction.HANG_UP:
                 self.history.add_tool_result(call, "The call is ending.")
                 if outcome.spoken:
-                    await self._play(turn, self._new_reply(static_text(outcome.spoken)))
+                    await self._play(turn, self._new_line(outcome.spoken))
                 await self._hang_up("agent_ended")
                 return False
             if outcome.action is ToolAction.TRANSFER and outcome.target:
                 if outcome.spoken:
-                    await self._play(turn, self._new_reply(static_text(outcome.spoken)))
+                    await self._play(turn, self._new_line(outcome.spoken))
                 if await self._transfer(outcome.target):
                     self.history.add_tool_result(call, "Transferred.")
                     return False
@@ -585,7 +585,7 @@ class Conversation:
             return f"The call is already in {name}."
         turn.record.language, turn.record.language_switched = language, True
         self._emit({"type": "language", "language": language, "requested": True})
-        await self._play(turn, self._new_reply(static_text(self.language.line("switched"))))
+        await self._play(turn, self._new_line(self.language.line("switched")))
         return f"The call is now in {name}."
 
     async def _transfer(self, target: str) -> bool:
@@ -610,8 +610,10 @@ class Conversation:
         language: str | None = None,
         *,
         held: bool = False,
+        fixed_line: bool = False,
     ) -> Reply:
-        """A reply in `language` (default: the call's), spoken by that language's voice."""
+        """A reply in `language` (default: the call's), spoken by that language's voice. A
+        `fixed_line` replays whatever of it was rendered at start-up (`Engines.line_audio`)."""
         language = language or self.language.current
         tts = self.engines.tts_for(language)
         return Reply(
@@ -626,7 +628,12 @@ class Conversation:
             on_audio_start=lambda: self._set_state(State.SPEAKING),
             speech_text=lambda text: normalize_for_speech(text, language),
             held=held,
+            line_audio=self.engines.line_audio if fixed_line else None,
         )
+
+    def _new_line(self, text: str, language: str | None = None) -> Reply:
+        """A fixed line (greeting, reprompt, menu prompt, tool's spoken line)."""
+        return self._new_reply(static_text(text), language=language, fixed_line=True)
 
     async def _play(
         self, turn: _AgentTurn, reply: Reply, generating: asyncio.Task[None] | None = None
@@ -752,7 +759,7 @@ class Conversation:
 
     async def _say_until(self, turn: _AgentTurn, text: str, stop: asyncio.Event) -> None:
         """Speak a line, cut off as soon as `stop` is set (the caller started their entry)."""
-        reply = self._new_reply(static_text(text))
+        reply = self._new_line(text)
         play = asyncio.create_task(self._play(turn, reply), name="prompt")
         stopper = asyncio.create_task(stop.wait(), name="prompt-stop")
         try:

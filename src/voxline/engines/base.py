@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from voxline.audio.pcm import AudioChunk, Float32Array
+from voxline.engines.line_audio import LineAudio
 
 
 class EngineError(RuntimeError):
@@ -180,6 +181,8 @@ class Engines:
     """Language → the voice for it, for agents that speak several; `tts` speaks the rest."""
     lid: LanguageIdentifier | None = None
     """Spoken language identification, for agents in `auto` language mode."""
+    line_audio: LineAudio = field(default_factory=LineAudio)
+    """Fixed lines (the greeting) already spoken by their voice, rendered at warm-up for every call."""
 
     def tts_for(self, language: str) -> TTS:
         return self.voices.get(language, self.tts)
