@@ -57,7 +57,7 @@ def test_results_json_is_well_formed(bench_out: Path) -> None:
         assert run["transport"] in {"sip", "websocket", "none"} and run["concurrency"] >= 1
         for call in run["calls"]:
             assert call["completed"], call
-            assert number_or_null(call["jitter_p99_ms"])
+            assert number_or_null(call["jitter_p99_ms"]) and number_or_null(call["greeting_ms"])
         for turn in run["turns"]:
             assert set(turn["stages"]) == STAGES
             assert all(number_or_null(turn[k]) for k in TURN_NUMBERS)
@@ -69,6 +69,9 @@ def test_results_json_is_well_formed(bench_out: Path) -> None:
 def test_measurements_are_present(bench_out: Path) -> None:
     runs = json.loads((bench_out / "results.json").read_text())["runs"]
     model_turns = [t for r in runs if r["scenario"] in {"call", "pauses", "sweep"} for t in r["turns"]]
+    # every call to the agent was greeted (the echo agent has no greeting)
+    greeted = [c["greeting_ms"] for r in runs if r["scenario"] in {"call", "sweep"} for c in r["calls"]]
+    assert greeted and all(g is not None and g > 0 for g in greeted), greeted
     with_v2v = [t for t in model_turns if t["voice_to_voice_ms"] is not None]
     assert len(with_v2v) >= 0.8 * len(model_turns) > 0
     assert sum(t["stages"]["stt_ms"] is not None for t in model_turns) >= 0.8 * len(model_turns)

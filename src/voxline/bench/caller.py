@@ -100,11 +100,20 @@ class CallerTurn:
 @dataclass
 class CallerResult:
     turns: list[CallerTurn] = field(default_factory=list)
+    answered_s: float | None = None
+    """When the call was set up (the caller's handler started), on the caller's clock."""
     greeting_onset_s: float | None = None
     heard: list[tuple[float, AudioChunk]] = field(default_factory=list)
     """(arrival time, chunk) of everything the agent sent, on the caller's clock."""
     dtmf_heard: list[str] = field(default_factory=list)
     hung_up_by_agent: bool = False
+
+    @property
+    def greeting_ms(self) -> float | None:
+        """Answered → the greeting's first sound: the silence a caller hears before the agent speaks."""
+        if self.answered_s is None or self.greeting_onset_s is None:
+            return None
+        return (self.greeting_onset_s - self.answered_s) * 1000
 
     def recording(self, sample_rate: int = 8000) -> AudioChunk:
         """What the caller heard, placed on its timeline from the first arrival (gaps are silence)."""
@@ -146,6 +155,7 @@ class ScriptedCaller:
         self._first_wire_s: float | None = None
 
     async def __call__(self, call: CallIO) -> None:
+        self.result.answered_s = self.clock.now()
         call.sink.on_playback_start = self._on_first_frame
         listener = asyncio.create_task(self._listen(call), name="caller-listen")
         speaker = asyncio.create_task(self._speak(call), name="caller-speak")

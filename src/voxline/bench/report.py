@@ -44,7 +44,8 @@ CRITICAL_PATH = (
 V2V = ("voice_to_voice_ms", "agent_voice_to_voice_ms")
 BARGE_IN = ("barge_in_stop_ms", "agent_barge_in_stop_ms")
 TURN_METRICS = (*V2V, *STAGES, "overhead_ms", "overhead_vs_floor_ms", *BARGE_IN, "echo_delay_ms")
-CALL_METRICS = ("jitter_p99_ms",)
+CALL_METRICS = ("greeting_ms", "jitter_p99_ms")
+"""greeting_ms: the call answered → the greeting's first sound at the caller."""
 FLOOR_COLUMNS = ("stt_ms", "llm_first_token_ms", "llm_first_chunk_ms", "tts_first_audio_ms", "total_ms")
 SCENARIO_TITLES = {
     "call": "Calls",

@@ -156,6 +156,7 @@ def call_row(call: PlacedCall) -> dict[str, Any]:
         "call_id": call.call_id,
         "end_reason": call.end_reason,
         "completed": call.completed,
+        "greeting_ms": _round(call.caller.result.greeting_ms),
         "jitter_p99_ms": call.jitter_p99_ms(),
         "packets_lost": call.packets_lost,
         "error": call.error,
