@@ -55,6 +55,7 @@ class ScriptedSTT:
 
 class ScriptedLLM:
     name = "scripted"
+    busy = False
 
     async def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), max_tokens: int = 64

@@ -396,7 +396,7 @@ class Conversation:
         current = self._draft
         if heard is None or current is None or current[0] != key or not self._may_prepare_answers():
             return
-        if getattr(self.engines.llm, "busy", False):
+        if self.engines.llm.busy:
             # another call's answer is being generated: a guess must not make it wait (one model,
             # one generation at a time); this turn is answered when it is confirmed
             log.debug("the LLM is busy; not preparing an answer early")

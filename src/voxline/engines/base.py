@@ -149,6 +149,12 @@ class LLM(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
+    @property
+    def busy(self) -> bool:
+        """Generating for someone right now, so new work would wait: speculative work (an answer
+        prepared on a pause) is then left to the calls that need the model now."""
+        ...
+
 
 # ---------------------------------------------------------------- TTS
 

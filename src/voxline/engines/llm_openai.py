@@ -69,6 +69,11 @@ class OpenAIChatLLM:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    @property
+    def busy(self) -> bool:
+        """Never: the server schedules (and may batch) concurrent requests itself."""
+        return False
+
     def count_tokens(self, text: str) -> int:
         # The server's tokenizer is not reachable cheaply; ~4 characters a token is close enough for
         # history budgeting.
