@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from voxline.server.app import create_app
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(120),
+    # (tests/test_environment.py checks, without any skip, that chromium and playwright are usable)
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium"),
 ]
 
@@ -110,6 +110,3 @@ async def test_page_calls_streams_mic_and_plays_agent_audio(live: LiveServer, tm
     assert conversation.peak_dbfs > -35.0
     assert conversation.received_samples == pytest.approx(stats["sentSamples"], abs=640)
 
-
-def test_chromium_binary_is_usable() -> None:
-    assert shutil.which(str(CHROMIUM)) is not None
