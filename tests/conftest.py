@@ -8,7 +8,7 @@ import pytest
 # tests import shared helpers (tests/speech.py) as top-level modules
 sys.path.insert(0, str(Path(__file__).parent))
 
-from strict_skips import StrictSkips, load_allowlist, strict_skips_on  # noqa: E402
+from strict_skips import StrictSkips, load_allowlist, strict_skips_on
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +25,10 @@ class AllowedSkip:
     why: str
 
 
-def strict_skips_on(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+def strict_skips_on(environ: Mapping[str, str] = os.environ) -> bool:
     """CI sets CI=true; `make test` sets VOXLINE_STRICT_SKIPS=1."""
-    return environ.get("CI", "").lower() in ("1", "true", "yes") or environ.get(STRICT_ENV, "") not in ("", "0")
+    in_ci = environ.get("CI", "").lower() in ("1", "true", "yes")
+    return in_ci or environ.get(STRICT_ENV, "") not in ("", "0")
 
 
 def load_allowlist(path: Path = ALLOWLIST) -> list[AllowedSkip]:
@@ -90,7 +92,8 @@ class StrictSkips:
             self.refused_collections.append((report.nodeid, reason))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.refused_collections and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        passing = (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+        if self.refused_collections and session.exitstatus in passing:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter) -> None:  # type: ignore[no-untyped-def]

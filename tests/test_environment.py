@@ -23,7 +23,7 @@ import pytest
 from browser import CHROMIUM
 from telephony.peers.baresip import BARESIP
 from telephony.peers.baresip import MODULE_PATH as BARESIP_MODULES
-from telephony.peers.kamailio import CONFIG_TEMPLATE, KAMAILIO
+from telephony.peers.kamailio import CONFIG_TEMPLATE, KAMAILIO, REGISTRAR_TEMPLATE
 from telephony.peers.sipp import PCAPS, SIPP
 from voxline.bench.utterances import ALLISON, CALLER_TURNS, TRANSCRIPTS, transcripts
 from voxline.engines.base import ModelNotInstalledError
@@ -31,8 +31,6 @@ from voxline.engines.catalog import ModelCatalog
 
 ROOT = Path(__file__).resolve().parents[1]
 KAMAILIO_MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
-REGISTRAR_MODULES = ("auth.so", "auth_db.so", "registrar.so", "usrloc.so")
-"""What the registrar and digest-challenge tests (tests/telephony/peers/test_kamailio_auth.py) load."""
 APT_SETUP = "run `make setup-test` (apt-get install {})"
 
 
@@ -51,14 +49,15 @@ def test_sipp_runs_and_its_pcaps_are_installed() -> None:
 def test_kamailio_runs_with_the_modules_the_tests_load() -> None:
     assert KAMAILIO is not None, APT_SETUP.format("kamailio")
     assert "kamailio" in run_version([KAMAILIO, "-v"]).lower(), APT_SETUP.format("kamailio")
-    loaded = re.findall(r'loadmodule "([^"]+)"', CONFIG_TEMPLATE.read_text())
-    missing = [m for m in (*loaded, *REGISTRAR_MODULES) if not (KAMAILIO_MODULES / m).exists()]
+    configs = CONFIG_TEMPLATE.read_text() + REGISTRAR_TEMPLATE.read_text()
+    missing = [m for m in re.findall(r'loadmodule "([^"]+)"', configs) if not (KAMAILIO_MODULES / m).exists()]
     assert not missing, f"kamailio modules {missing} missing: " + APT_SETUP.format("kamailio")
 
 
 def test_baresip_runs_with_its_modules() -> None:
     assert BARESIP is not None, APT_SETUP.format("baresip-core")
-    missing = [m for m in ("g711.so", "aufile.so", "sndfile.so", "cons.so") if not (BARESIP_MODULES / m).exists()]
+    needed = ("g711.so", "aufile.so", "sndfile.so", "cons.so")
+    missing = [m for m in needed if not (BARESIP_MODULES / m).exists()]
     assert not missing, f"baresip modules {missing} missing: " + APT_SETUP.format("baresip-core")
 
 
@@ -101,7 +100,8 @@ async def test_festival_voice_speaks(voice: str, package: str, text: str) -> Non
 
 
 @pytest.mark.parametrize("name", [
-    "silero-vad", "whisper-tiny.en", "whisper-base", "qwen2.5-0.5b", "qwen2.5-1.5b", "piper-joe", "kokoro-82m",
+    "silero-vad", "whisper-tiny.en", "whisper-base", "qwen2.5-0.5b", "qwen2.5-1.5b", "piper-joe",
+    "kokoro-82m",
 ])  # fmt: skip
 def test_catalog_model_is_installed(name: str) -> None:
     try:

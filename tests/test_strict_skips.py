@@ -13,7 +13,7 @@ import pytest
 from strict_skips import ALLOWLIST, load_allowlist, strict_skips_on
 
 HERE = Path(__file__).parent
-SCRATCH_SUITE = '''
+SCRATCH_SUITE = """
 import pytest
 
 def test_passes():
@@ -25,7 +25,7 @@ def test_missing_peer():
 
 def test_allowed():
     pytest.skip("set VOXLINE_ASTERISK_PREFIX to run against a real Asterisk")
-'''
+"""
 
 
 def run_scratch(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:

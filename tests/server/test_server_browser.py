@@ -109,4 +109,3 @@ async def test_page_calls_streams_mic_and_plays_agent_audio(live: LiveServer, tm
     assert conversation.voiced_frames > 50
     assert conversation.peak_dbfs > -35.0
     assert conversation.received_samples == pytest.approx(stats["sentSamples"], abs=640)
-
