@@ -92,7 +92,7 @@ async def test_call_echoes_records_and_exports_metrics(
         user = await next_event(ws, "user_text")
         assert user["text"].startswith("heard 16000 samples")
         assert (await next_event(ws, "agent_text"))["text"] == "echo"
-        assert (await next_event(ws, "metrics"))["metrics"]["voice_to_voice_ms"] == 640.0
+        assert (await next_event(ws, "metrics"))["voice_to_voice_ms"] == 640.0
         echoed = b""
         while len(echoed) < 16000:  # 0.5 s of our own tone comes back, paced, in 20 ms frames
             msg = await asyncio.wait_for(ws.recv(), 5)

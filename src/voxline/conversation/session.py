@@ -22,6 +22,17 @@ from voxline.agent.config import AgentConfig, CollectDigitsConfig
 from voxline.audio.clock import Clock
 from voxline.audio.pcm import AudioChunk
 from voxline.conversation.digits import CollectResult, DigitCollector, KeyRun
+from voxline.conversation.events import (
+    AgentText,
+    ConversationEvent,
+    DigitsCollected,
+    KeyPressed,
+    LanguageSwitched,
+    StateChanged,
+    TurnTimings,
+    UserText,
+    to_wire,
+)
 from voxline.conversation.history import History
 from voxline.conversation.ivr import TRANSFER_FAILED_LINE, IvrNavigator, IvrStep
 from voxline.conversation.keypad import Keypad, read_key
@@ -316,7 +327,7 @@ class Conversation:
             return
         self._reprompts = 0
         log.info("caller said %r", text)
-        self._emit({"type": "user_text", "text": text, "language": transcript.language if transcript else ""})
+        self._emit(UserText(text, transcript.language if transcript else ""))
         notes, keys = self._keypad.caller_spoke()
         for note in notes:
             self.history.add_user(note)
@@ -530,7 +541,7 @@ class Conversation:
         """The call has just switched: say so in the new language (its voice), then answer the turn
         in it, unless the turn was only the request (the switch line answers that)."""
         line = self.language.line("switched")
-        self._emit({"type": "language", "language": language.reply_language, "requested": language.requested})
+        self._emit(LanguageSwitched(language.reply_language, language.requested))
         await self._play(turn, self._new_line(line))
         if not language.requested:
             await self._answer(turn)
@@ -584,7 +595,7 @@ class Conversation:
         if not self.language.request(language):
             return f"The call is already in {name}."
         turn.record.language, turn.record.language_switched = language, True
-        self._emit({"type": "language", "language": language, "requested": True})
+        self._emit(LanguageSwitched(language, requested=True))
         await self._play(turn, self._new_line(self.language.line("switched")))
         return f"The call is now in {name}."
 
@@ -679,8 +690,8 @@ class Conversation:
                 m.voice_to_voice_ms = (audible[0].first_audio_out_at - turn.user_speech_end) * 1000
         self.report.turns.append(record)
         self._safely(self.recorder.turn_finished, self.call.call_id, record)
-        self._emit({"type": "agent_text", "text": record.agent_text, "interrupted": record.interrupted})
-        self._emit({"type": "metrics", "turn": record.index, **m.as_dict()})
+        self._emit(AgentText(record.agent_text, record.interrupted))
+        self._emit(TurnTimings(record.index, m))
         log.info(
             "turn %d%s: %s",
             record.index,
@@ -695,7 +706,7 @@ class Conversation:
         if key is None:
             return
         log.info("caller pressed %s", key)
-        self._emit({"type": "dtmf", "digit": key})
+        self._emit(KeyPressed(key))
         if self._closing:
             return
         self._silence_deadline = None
@@ -753,7 +764,7 @@ class Conversation:
             on_waiting=lambda: self._set_state(State.LISTENING),
         )
         turn.record.dtmf += result.digits
-        self._emit({"type": "digits", "digits": result.digits, "reason": result.reason})
+        self._emit(DigitsCollected(result.digits, result.reason))
         self._set_state(State.THINKING)
         return result
 
@@ -800,11 +811,11 @@ class Conversation:
     def _set_state(self, state: State) -> None:
         if state != self.state:
             self.state = state
-            self._emit({"type": "state", "state": state.value})
+            self._emit(StateChanged(state.value))
 
-    def _emit(self, event: dict[str, Any]) -> None:
+    def _emit(self, event: ConversationEvent) -> None:
         if self.on_event is not None:
-            self._safely(self.on_event, event)
+            self._safely(self.on_event, to_wire(event))
 
     def _epoch(self, t: float) -> float:
         """A clock time as wall-clock epoch seconds (for the report)."""

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 
 from voxline.agent.config import AgentConfig
 from voxline.audio.clock import Clock
+from voxline.conversation.events import CallFailed, to_wire
 from voxline.conversation.metrics import CallRecorder, CallReport
 from voxline.engines._threaded import run_model
 from voxline.engines.base import Engines
@@ -221,7 +222,7 @@ async def _run_call(
         failed = True
         log.exception("call crashed")
         if on_event is not None:
-            on_event({"type": "error", "message": "the call failed on the server"})
+            on_event(to_wire(CallFailed("the call failed on the server")))
         await call.hangup("error")
     finally:
         state.metrics.call_ended(error=failed)

@@ -54,7 +54,7 @@ function showText(role, event) {
 }
 
 function showMetrics(event) {
-  const m = event.metrics ?? event;
+  const m = event; // flat: {"type": "metrics", "turn": 0, "stt_ms": ..., ...} (conversation/events.py)
   const parts = [
     ["voice-to-voice", m.voice_to_voice_ms], ["stt", m.stt_ms],
     ["llm", m.llm_first_token_ms], ["tts", m.tts_first_audio_ms], ["barge-in stop", m.barge_in_stop_ms],
