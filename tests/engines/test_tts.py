@@ -72,10 +72,7 @@ async def test_piper_speech_round_trips_through_whisper() -> None:
     rtf = (time.perf_counter() - started) / audio.duration_s
     print(f"\npiper: first audio {first * 1000:.0f} ms, RTF {rtf:.3f}, {len(chunks)} pieces")
     assert audio.sample_rate == 22050 and len(chunks) == 2  # one piece per sentence
-    # This checks Piper, so it uses whisper's whole 30 s window, its most faithful reading. In one CI
-    # run (not in 100 tries here) tiny.en on the 10 s fitted window stopped after the first
-    # sentence; the fitted window's accuracy has its own tests in test_vad_stt.py.
-    stt = WhisperSTT(catalog.resolve("tiny.en", "stt"), window="full")
+    stt = WhisperSTT(catalog.resolve("tiny.en", "stt"))  # the production default window
     heard = await stt.transcribe(audio)
     assert word_recall(text, heard.text) >= 0.9, heard.text
 

@@ -64,9 +64,9 @@ class STTConfig(_Strict):
     beam_size: int = Field(1, ge=1, le=10)
     window: Literal["auto", "fit", "full"] = Field(
         "auto",
-        description="whisper's encoder window: 'fit' encodes the turn padded to 10 s (3x faster on CPU), "
-        "'full' the whole 30 s as whisper was trained (multilingual models need it to identify the "
-        "language); 'auto' fits English-only models",
+        description="whisper's encoder window: 'fit' encodes the turn padded to 10 s or 3x the turn (3x "
+        "faster on CPU, but more likely to drop a sentence after a full stop), 'full' the whole 30 s as "
+        "whisper was trained (multilingual models need it to identify the language); 'auto': full",
     )
 
 
