@@ -81,11 +81,12 @@ def test_espeak_ng_speaks() -> None:
 
 
 @pytest.mark.parametrize(("voice", "package", "text"), [
-    ("hindi_NSK_diphone", "festvox-hi-nsk", "नमस्ते।"),
-    ("marathi_NSK_diphone", "festvox-mr-nsk", "नमस्कार।"),
+    ("hindi_NSK_diphone", "festvox-hi-nsk festival-hi", "नमस्ते।"),  # the voice, then its phone set
+    ("marathi_NSK_diphone", "festvox-mr-nsk festival-mr", "नमस्कार।"),
 ])  # fmt: skip
 async def test_festival_voice_speaks(voice: str, package: str, text: str) -> None:
-    """Speaking, not only being installed: the voice's phone set, lexicon and intonation all load."""
+    """Speaking, not only being installed: the voice's phone set and lexicon (festival-hi/-mr, only
+    recommended by the voice packages, so a --no-install-recommends setup once missed them) load."""
     from voxline.engines.tts_festival import FestivalTTS
 
     assert shutil.which("festival") is not None, APT_SETUP.format("festival")
