@@ -324,4 +324,7 @@ async def test_a_g722_trunk_is_wideband(
     assert codecs == ["G722"]
     assert {c.sample_rate for c in heard} == {16000}
     audio = AudioChunk.concat(heard).to_float32()
-    assert float(np.max(np.abs(audio))) > 0.1  # the caller's tone came through
+    assert float(np.max(np.abs(audio))) > 0.1  # the caller's tone came through, decoded right:
+    spectrum = np.abs(np.fft.rfft(audio))
+    peak_hz = float(np.fft.rfftfreq(audio.size, 1 / 16000)[int(np.argmax(spectrum))])
+    assert abs(peak_hz - 300) < 5, peak_hz
