@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -37,6 +38,8 @@ class Asterisk:
         self.install = install
         self.sip_port = free_port()
         self.proc: asyncio.subprocess.Process | None = None
+        self.http_port = 0
+        self._extra_files: dict[str, str] = {}
         for name in ("etc", "varlib", "db", "keys", "data", "agi", "spool", "run", "log"):
             (folder / name).mkdir(parents=True, exist_ok=True)
         data = folder / "data"
@@ -59,6 +62,17 @@ class Asterisk:
     def full_log(self) -> str:
         path = self.folder / "log" / "full"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def enable_ari(self, user: str, password: str) -> str:
+        """Turn on the HTTP server and ARI (call before configure); returns ARI's base URL."""
+        self.http_port = free_port(kind=socket.SOCK_STREAM)
+        self._extra_files["http.conf"] = (
+            f"[general]\nenabled=yes\nbindaddr=127.0.0.1\nbindport={self.http_port}\n"
+        )
+        self._extra_files["ari.conf"] = (
+            f"[general]\nenabled=yes\n\n[{user}]\ntype=user\nread_only=no\npassword={password}\n"
+        )
+        return f"http://127.0.0.1:{self.http_port}/ari"
 
     def configure(self, *, extensions: str, pjsip: str = "") -> None:
         d = self.folder
@@ -107,6 +121,7 @@ bind=127.0.0.1:{self.sip_port}
 
 {pjsip}""",
         }
+        files.update(self._extra_files)
         for name, text in files.items():
             (d / "etc" / name).write_text(text)
 

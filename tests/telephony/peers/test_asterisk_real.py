@@ -22,11 +22,13 @@ from conversation.test_conversation import make_agent
 from telephony.audiosocket.helpers import wait_until
 from telephony.peers.asterisk import PREFIX_ENV, Asterisk, prefix
 from telephony.sip.conftest import sip_config
+from voxline.agent.config import AriConfig
 from voxline.audio.pcm import AudioChunk
 from voxline.audio.wav import write_wav
 from voxline.conversation.metrics import CallReport
 from voxline.conversation.session import Conversation
 from voxline.engines.base import Engines
+from voxline.telephony.ari.controller import AriController
 from voxline.telephony.audiosocket import AudioSocketCall, AudioSocketServer
 from voxline.telephony.sip.endpoint import SipEndpoint
 from voxline.telephony.sip.transaction import Timers
@@ -50,7 +52,15 @@ exten => talk,1,Answer()
  same => n,Wait({quiet})
  same => n,Hangup()
 
+exten => talk-keys,1,Answer()
+ same => n,Playback(custom/tone)
+ same => n,SendDTMF(45)
+ same => n,Wait({quiet})
+ same => n,Hangup()
+
 [agent]
+exten => stasis,1,Stasis(voxline)
+ same => n,Hangup()
 exten => app,1,Answer()
  same => n,AudioSocket(${{UUID()}},127.0.0.1:{as_port})
  same => n,Hangup()
@@ -119,10 +129,14 @@ def write_tone(folder: Path) -> None:
 async def asterisk(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Asterisk]]]:
     started: list[Asterisk] = []
 
-    async def start(*, as_port: int = 9, sip_port: int = 9) -> Asterisk:
+    async def start(
+        *, as_port: int = 9, sip_port: int = 9, ari_user: tuple[str, str] | None = None
+    ) -> Asterisk:
         install = prefix()
         assert install is not None
         ast = Asterisk(tmp_path / "asterisk", install)
+        if ari_user is not None:
+            ast.enable_ari(*ari_user)
         write_tone(ast.custom_sounds)
         ast.configure(
             extensions=DIALPLAN.format(as_port=as_port, quiet=QUIET_S),
@@ -325,6 +339,41 @@ async def test_a_g722_trunk_is_wideband(
     assert {c.sample_rate for c in heard} == {16000}
     audio = AudioChunk.concat(heard).to_float32()
     assert float(np.max(np.abs(audio))) > 0.1  # the caller's tone came through, decoded right:
+    spectrum = np.abs(np.fft.rfft(audio))
+    peak_hz = float(np.fft.rfftfreq(audio.size, 1 / 16000)[int(np.argmax(spectrum))])
+    assert abs(peak_hz - 300) < 5, peak_hz
+
+
+async def test_ari_external_media_slin16_hears_the_caller_and_its_keys(
+    asterisk: Callable[..., Awaitable[Asterisk]],
+) -> None:
+    heard: list[AudioChunk] = []
+    keys: list[str] = []
+
+    async def listen(call: CallIO) -> None:
+        while (item := await call.receive()) is not None:
+            if isinstance(item, Dtmf):
+                keys.append(item.digit)
+            else:
+                heard.append(item)
+            if len(keys) == 2 and sum(c.duration_s for c in heard) > 1.5:
+                await call.hangup("agent_ended")
+                return
+
+    ast = await asterisk(ari_user=("voxline", "secret"))
+    url = f"http://127.0.0.1:{ast.http_port}/ari"
+    config = AriConfig(url=url, username="voxline", password="secret", format="slin16")
+    controller = AriController(config, listen, rtp_port_min=0, rtp_port_max=0)
+    await controller.start()
+    try:
+        await ast.cli("channel originate Local/talk-keys@caller/n extension stasis@agent")
+        assert await wait_until(lambda: len(keys) == 2, 30), ast.full_log[-3000:]
+        assert await wait_until(lambda: controller.active_calls == 0, 10)
+    finally:
+        await controller.stop()
+    assert keys == ["4", "5"]
+    assert {c.sample_rate for c in heard} == {16000}
+    audio = AudioChunk.concat(heard).to_float32()
     spectrum = np.abs(np.fft.rfft(audio))
     peak_hz = float(np.fft.rfftfreq(audio.size, 1 / 16000)[int(np.argmax(spectrum))])
     assert abs(peak_hz - 300) < 5, peak_hz

@@ -169,6 +169,8 @@ class AudioSocketCall(CallIO):
         One read task lives across calls, so a deadline never cancels a read half done."""
         if self._read_task is None:
             self._read_task = asyncio.ensure_future(self._reader.read(READ_SIZE))
+            # a read still pending when the call ends finishes (EOF) with nobody awaiting it
+            self._read_task.add_done_callback(lambda t: t.cancelled() or t.exception())
         if deadline is not None and not self._read_task.done():
             sleeper = asyncio.ensure_future(self._sink.clock.sleep_until(deadline))
             try:
