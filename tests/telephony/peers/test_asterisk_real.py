@@ -27,7 +27,7 @@ from voxline.audio.pcm import AudioChunk
 from voxline.audio.wav import write_wav
 from voxline.conversation.metrics import CallReport
 from voxline.conversation.session import Conversation
-from voxline.engines.base import Engines
+from voxline.engines.base import Engines, LLMDelta, ToolCall
 from voxline.telephony.ari.controller import AriController
 from voxline.telephony.audiosocket import AudioSocketCall, AudioSocketServer
 from voxline.telephony.sip.endpoint import SipEndpoint
@@ -377,3 +377,29 @@ async def test_ari_external_media_slin16_hears_the_caller_and_its_keys(
     spectrum = np.abs(np.fft.rfft(audio))
     peak_hz = float(np.fft.rfftfreq(audio.size, 1 / 16000)[int(np.argmax(spectrum))])
     assert abs(peak_hz - 300) < 5, peak_hz
+
+
+async def test_a_conversation_that_transfers_is_recorded_as_transferred(
+    asterisk: Callable[..., Awaitable[Asterisk]],
+    sip_agent: tuple[SipEndpoint, list[Callable[[CallIO], Awaitable[None]]]],
+) -> None:
+    """Issue 11 end to end: the model calls transfer_call, Asterisk carries out the REFER, and the
+    call record says transferred (not caller_hangup), with the target."""
+    endpoint, handlers = sip_agent
+    reply = [
+        LLMDelta(text="Putting you through."),
+        LLMDelta(tool_call=ToolCall("transfer_call", {}, "call_1"), finish_reason="tool_calls"),
+    ]
+    engines = Engines(vad=FakeVAD(), stt=FakeSTT(["a human please"]), llm=FakeLLM([reply]), tts=FakeTTS())
+    agent = make_agent(tools=[{"name": "transfer_call", "target": "200"}])
+    reports: list[CallReport] = []
+
+    async def converse(call: CallIO) -> None:
+        reports.append(await Conversation(call, agent, engines, transport="sip").run())
+
+    handlers.append(converse)
+    ast = await asterisk(sip_port=endpoint.local_port("udp"))
+    await ast.cli("channel originate Local/talk@caller/n extension trunk@agent")
+    assert await wait_until(lambda: bool(reports), 30), ast.full_log[-3000:]
+    assert (reports[0].end_reason, reports[0].transferred_to) == ("transferred", "200")
+    assert "voxline transfer landed" in ast.full_log
