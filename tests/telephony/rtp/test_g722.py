@@ -15,6 +15,7 @@ from voxline.audio.pcm import AudioChunk
 from voxline.audio.resample import resample
 from voxline.audio.wav import read_wav
 from voxline.telephony.rtp import PCMU, RtpPacket, RtpSession
+from voxline.telephony.rtp.call import RtpCall
 from voxline.telephony.rtp.codecs import G722
 from voxline.telephony.rtp.packet import ts_delta
 from voxline.telephony.sip.sdp import build_sdp, negotiate, parse_sdp
@@ -143,3 +144,20 @@ async def test_received_g722_comes_out_as_16_khz_audio(g722_session: RtpSession)
         assert band_energy(heard, 16000, 5800, 6200) > 0.5 * band_energy(heard, 16000, 0, 8000)
     finally:
         await sender.aclose()
+
+
+async def test_a_call_opened_for_g722_follows_the_answer_to_g711() -> None:
+    """The session opens with our first codec; the offer/answer may pick another (rate and all)."""
+    session = await RtpSession.open(HOST, 0, codec=G722, call_id="switch")
+
+    async def no_op(reason: str) -> None:
+        pass
+
+    try:
+        call = RtpCall("switch", session, on_hangup=no_op)
+        assert call.input_rate == session.sink.output_rate == 16000
+        session.set_codec(PCMU, 101)
+        assert call.input_rate == session.sink.output_rate == 8000
+        assert session.sink.frame_samples == 160
+    finally:
+        await session.aclose()
