@@ -140,7 +140,7 @@ class SipRegistrationConfig(_Strict):
 
 
 SipTransport = Literal["udp", "tcp"]
-G711Codec = Literal["PCMU", "PCMA"]
+SipCodec = Literal["G722", "PCMU", "PCMA"]
 
 
 class SipConfig(_Strict):
@@ -152,9 +152,9 @@ class SipConfig(_Strict):
     user: str = Field("agent", description="the user part of our SIP URI")
     rtp_port_min: int = Field(20000, ge=0, le=65535, description="RTP ports (even); 0 and 0: any free port")
     rtp_port_max: int = Field(20999, ge=0, le=65535)
-    codecs: list[G711Codec] = Field(
-        default_factory=lambda: list[G711Codec](["PCMU", "PCMA"]),
-        description="offered/accepted in this order",
+    codecs: list[SipCodec] = Field(
+        default_factory=lambda: list[SipCodec](["G722", "PCMU", "PCMA"]),
+        description="offered/accepted in this order (G722 is wideband: 16 kHz audio)",
     )
     jitter_buffer_ms: int = Field(60, ge=0, le=1000)
     max_calls: int = Field(50, ge=1, description="more concurrent calls get 503 and OPTIONS answers 503")

@@ -139,6 +139,7 @@ async def place_calls(
         config = SipConfig(
             port=0, transports=["udp"], rtp_port_min=0, rtp_port_max=0, user="bench",
             jitter_buffer_ms=CALLER_JITTER_BUFFER_MS, max_calls=max(50, 2 * concurrency),
+            codecs=["PCMU"],  # the benchmark's line is G.711 (docs/benchmark-telephony.md), not G.722
         )  # fmt: skip
         endpoint = SipEndpoint(config, lambda io: asyncio.sleep(0))
         await endpoint.start()

@@ -63,6 +63,9 @@ Heard = tuple[Transcript, LanguageGuess | None]
 MAX_TOOL_ROUNDS = 3
 GOODBYE_GRACE_S = 15.0
 """How long the goodbye at max_call_s may take before the line is cut."""
+TRANSFER_SETTLE_S = 15.0
+"""How long a caller hang-up that arrives mid-transfer waits for the transport's verdict on it (the
+SIP transport bounds its own wait for the NOTIFY well within this)."""
 FIRST_CLAUSE_WORDS = 2
 """A first clause this long ("I'm sorry,") is spoken before its sentence is complete."""
 
@@ -151,6 +154,8 @@ class Conversation:
         self._background: set[asyncio.Task[None]] = set()
         self._backchannels = {"".join(normalise_words(b)) for b in agent.turn.backchannels}
         self._keypad = Keypad(agent.ivr, self.clock)
+        self._transferring: tuple[str, asyncio.Future[bool]] | None = None
+        """(target, the transport's transfer) once a transfer started; it outlives a cancelled turn."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -275,7 +280,8 @@ class Conversation:
             await self._on_key(event)
         elif isinstance(event, CallerHangup):
             self._drop_prepared()
-            self.report.end_reason = "caller_hangup"
+            if not await self._transfer_succeeded():
+                self.report.end_reason = "caller_hangup"
             await self._cancel_agent_turn()
             self.call.sink.clear()
 
@@ -602,12 +608,38 @@ class Conversation:
     async def _transfer(self, target: str) -> bool:
         """Blind transfer once the caller has heard everything queued. False if the line can't."""
         await self.call.sink.drain()
-        if not await self.call.transfer(target):
+        # The far end ends our leg when the transfer completes, and its BYE may come before or after
+        # the news that the transfer worked: the transfer runs on its own (shielded from the turn's
+        # cancellation) so a caller hang-up meanwhile can wait for its verdict.
+        pending = asyncio.ensure_future(self.call.transfer(target))
+        pending.add_done_callback(lambda f: f.cancelled() or f.exception())  # logged where awaited
+        self._transferring = (target, pending)
+        if not await asyncio.shield(pending):
             log.warning("transfer to %s failed", target)
             return False
+        self._record_transfer(target)
+        return True
+
+    async def _transfer_succeeded(self) -> bool:
+        """The caller's side ended: if that is a transfer in flight completing, record it as one."""
+        if self._transferring is None:
+            return False
+        target, pending = self._transferring
+        try:
+            ok = await asyncio.wait_for(asyncio.shield(pending), TRANSFER_SETTLE_S)
+        except TimeoutError:
+            log.warning("the caller left while the transfer to %s was undecided", target)
+            return False
+        except Exception:
+            log.exception("transfer to %s failed", target)
+            return False
+        if ok:
+            self._record_transfer(target)
+        return ok
+
+    def _record_transfer(self, target: str) -> None:
         self.report.end_reason = "transferred"
         self.report.transferred_to = target
-        return True
 
     async def _hang_up(self, reason: str) -> None:
         await self.call.sink.drain()
