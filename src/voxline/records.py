@@ -323,9 +323,14 @@ class SqliteCallRecorder:
                 with self._health_lock:
                     self.write_errors += 1
                     self.last_write_error = f"{type(exc).__name__}: {exc}"
+                    first_of_streak = self._last_write_ok
                     self._last_write_ok = False
-                log.exception("writing a call record failed")
+                if first_of_streak:  # a full disk fails every write: one traceback, then a count
+                    log.exception("writing a call record failed")
+                else:
+                    log.warning("writing a call record failed again (%s; %d so far)", exc, self.write_errors)
             else:
-                if writes:
+                if writes and not self._last_write_ok:
                     with self._health_lock:
                         self._last_write_ok = True
+                    log.info("call records are being written again")
