@@ -66,7 +66,12 @@ def serve(
         int | None, typer.Option(min=1, help="calls at once, every way in together (default 50)")
     ] = None,
     retention_days: Annotated[
-        float | None, typer.Option(min=0, help="delete call records older than this (checked hourly)")
+        float | None,
+        typer.Option(
+            min=0,
+            envvar="VOXLINE_RETENTION_DAYS",
+            help="delete call records older than this (checked hourly)",
+        ),
     ] = None,
     log_json: LogJsonOpt = False,
     log_level: LogLevelOpt = "info",
