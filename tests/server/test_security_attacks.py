@@ -506,3 +506,13 @@ def test_insecure_mode_says_so_on_health(recorder: SqliteCallRecorder) -> None:
         health = http.get("/health").json()
     assert health["insecure"] is True and health["security"]["auth"] == "insecure"
     assert any(w.startswith("INSECURE") for w in health["warnings"])
+
+
+async def test_health_and_metrics_protection_are_settings(recorder: SqliteCallRecorder) -> None:
+    env = {**SECURED_ENV, "VOXLINE_PROTECT_HEALTH": "1", "VOXLINE_PROTECT_METRICS": "0"}
+    with serve(recorder, env) as server:
+        async with httpx.AsyncClient(base_url=server.http) as http:
+            assert (await http.get("/health")).status_code == 401
+            assert (await http.get("/health", headers=KEY_HEADERS)).status_code == 200
+            assert (await http.get("/metrics")).status_code == 200
+            assert (await http.get("/calls")).status_code == 401
