@@ -450,6 +450,78 @@ async def test_a_calls_poll_storm_does_not_stall_a_live_call(tmp_path: Path) -> 
     assert summary["p99_ms"] < 100.0, summary
 
 
+FLOODER = """
+import socket, sys, time
+port, seconds = int(sys.argv[1]), float(sys.argv[2])
+request = (
+    "GET /ws/call HTTP/1.1\\r\\nHost: 127.0.0.1:%d\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n" % port
+).encode()
+statuses = {}
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(request)
+        status = sock.recv(64).split(b" ")[1].decode()
+        statuses[status] = statuses.get(status, 0) + 1
+print(" ".join(f"{k}={v}" for k, v in sorted(statuses.items())))
+"""
+
+
+async def call_under_fire(server: LiveServer, headers: dict[str, str]) -> list[float]:
+    """3 s of a call's audio in 20 ms frames; the gaps (ms) between the echoed frames coming back."""
+    gaps: list[float] = []
+    # From 127.0.0.2: another source than the flood (the limit is per source address).
+    async with websockets.connect(
+        f"{server.ws}/ws/call", additional_headers=headers, local_addr=("127.0.0.2", 0)
+    ) as ws:
+        await start_call(ws)
+        last = None
+        for _ in range(150):
+            await ws.send(tone(0.02, 16000).to_bytes())
+            while True:
+                msg = await asyncio.wait_for(ws.recv(), 5)
+                if isinstance(msg, bytes):
+                    now = time.monotonic()
+                    if last is not None:
+                        gaps.append((now - last) * 1000)
+                    last = now
+                    break
+            await asyncio.sleep(0.015)
+    return sorted(gaps)
+
+
+async def test_a_handshake_flood_from_one_source_is_refused_while_a_call_goes_on(
+    recorder: SqliteCallRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    with serve(recorder, SECURED_ENV) as server:
+        flood = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", FLOODER, str(server.port), "3.5", stdout=asyncio.subprocess.PIPE
+        )
+        await asyncio.sleep(0.3)
+        lag = server_lag(server)
+        lag._lags_s.clear()
+        gaps = await call_under_fire(server, KEY_HEADERS)
+        summary = lag.summary()
+        out, _ = await flood.communicate()
+    statuses = dict(item.split("=") for item in out.decode().split())
+    refused = sum(int(n) for code, n in statuses.items() if code in {"401", "429"})
+    print(
+        f"\nhandshake flood: {statuses} in 3.5 s ({refused / 3.5:.0f}/s refused); the call's echo gap "
+        f"p50 {gaps[len(gaps) // 2]:.1f} p99 {gaps[int(len(gaps) * 0.99)]:.1f} ms; server loop lag "
+        f"p99 {summary['p99_ms']:.1f} max {summary['max_ms']:.1f} ms"
+    )
+    assert set(statuses) <= {"401", "429"} and refused > 50  # none got in
+    assert len(gaps) == 149  # every frame of the call came back
+    assert summary["p99_ms"] < 100.0, summary
+    refusals_logged = [r for r in caplog.records if r.name == "voxline.server.gate"]
+    assert 1 <= len(refusals_logged) <= 2 * 2  # once per status per 10 s, not once per attempt
+
+
+def server_lag(server: LiveServer) -> Any:
+    return server.app.state.voxline.metrics.loop_lag
+
+
 async def test_a_records_write_failure_shows_on_health_and_metrics(recorder: SqliteCallRecorder) -> None:
     # The disk is "full": SQLite may not grow the file past its current size (SQLITE_FULL), and this
     # agent's long name makes the call's first row need a new page.

@@ -37,6 +37,7 @@ class LiveServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
+        self.app = app
         config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="auto", **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
+import time
+from collections import Counter, OrderedDict
 from typing import Any
 
 from starlette.datastructures import Headers, QueryParams
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 
 CALL_PATH = "/ws/call"
 OPEN_PATHS = frozenset({"/", "/favicon.ico"})
+LOG_EVERY_S = 10.0
+"""A flood is logged once per source and status every this many seconds, with a count: the log must
+not become the flood's amplifier (disk, log shipping)."""
 
 
 class Refusal(Exception):
@@ -54,6 +58,7 @@ class SecurityGate:
         self.settings = settings
         self.limiter = limiter
         self.refused: Counter[int] = Counter() if refused is None else refused
+        self._log_state: OrderedDict[tuple[str, int], tuple[float, int]] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -63,11 +68,26 @@ class SecurityGate:
             self._check(scope)
         except Refusal as refusal:
             self.refused[refusal.status] += 1
-            client = scope.get("client") or ("?", 0)
-            log.warning("refused %s %s from %s: %s", scope["type"], scope["path"], client[0], refusal.reason)
+            self._log(scope, refusal)
             await _refuse(scope, send, refusal)
             return
         await self.app(scope, receive, send)
+
+    def _log(self, scope: Scope, refusal: Refusal) -> None:
+        source = str((scope.get("client") or ("?", 0))[0])
+        key = (source, refusal.status)
+        now = time.monotonic()
+        last, suppressed = self._log_state.pop(key, (-LOG_EVERY_S, 0))
+        if now - last < LOG_EVERY_S:
+            self._log_state[key] = (last, suppressed + 1)
+        else:
+            more = f" (and {suppressed} more like it)" if suppressed else ""
+            log.warning(
+                "refused %s %s from %s: %s%s", scope["type"], scope["path"], source, refusal.reason, more
+            )
+            self._log_state[key] = (now, 0)
+        if len(self._log_state) > 1024:
+            self._log_state.popitem(last=False)
 
     def _check(self, scope: Scope) -> None:
         settings = self.settings
