@@ -76,5 +76,5 @@ def test_agent_check_prints_no_secret_and_warns_about_literal_ones(tmp_path: Pat
     printed = json.loads(result.stdout)
     assert printed["telephony"]["ari"]["password"] == "***"
     assert printed["telephony"]["sip"]["registration"]["password"] == "***"
-    assert "telephony.sip.registration.password is written in the file" in result.stderr
+    assert "telephony.sip.registration.password is written in" in result.stderr
     assert "telephony.ari.password" not in result.stderr  # it comes from the environment

@@ -103,6 +103,7 @@ def serve(
             err=True,
         )
     config = _load(agent)
+    _warn_literal_secrets(agent)
     options = TelephonyOptions(
         sip=sip,
         sip_host=sip_host,
@@ -379,16 +380,24 @@ def doctor(
 @agent_app.command("check")
 def agent_check(file: Path) -> None:
     """Validate an agent file; print the effective configuration (secrets redacted)."""
-    import yaml
-
-    from voxline.agent.secrets import literal_secrets, redact
+    from voxline.agent.secrets import redact
 
     config = _load(file)
     typer.echo(json.dumps(redact(config.model_dump()), indent=2, ensure_ascii=False))
-    raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    for where in literal_secrets(raw):
+    _warn_literal_secrets(file)
+
+
+def _warn_literal_secrets(file: Path | None) -> None:
+    """Say which secrets an agent file holds in clear (they belong in the environment)."""
+    import yaml
+
+    from voxline.agent.secrets import literal_secrets
+
+    if file is None:
+        return
+    for where in literal_secrets(yaml.safe_load(file.read_text(encoding="utf-8"))):
         typer.secho(
-            f"warning: {where} is written in the file; write it as ${{SOME_ENV_NAME}} and set that "
+            f"warning: {where} is written in {file}; write it as ${{SOME_ENV_NAME}} and set that "
             "variable, so the file holds no secret",
             fg=typer.colors.YELLOW,
             err=True,
