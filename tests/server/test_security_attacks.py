@@ -589,3 +589,19 @@ async def test_health_and_metrics_protection_are_settings(recorder: SqliteCallRe
             assert (await http.get("/health", headers=KEY_HEADERS)).status_code == 200
             assert (await http.get("/metrics")).status_code == 200
             assert (await http.get("/calls")).status_code == 401
+
+
+async def test_a_stream_of_bad_frames_ends_the_call(open_local: LiveServer) -> None:
+    async with websockets.connect(f"{open_local.ws}/ws/call") as ws:
+        ready = await start_call(ws)
+        for _ in range(200):
+            await ws.send("not json")
+        errors = 0
+        with pytest.raises(ConnectionClosed):
+            while True:
+                msg = await asyncio.wait_for(ws.recv(), 10)
+                errors += isinstance(msg, str) and json.loads(msg)["type"] == "error"
+    assert (ws.close_code, ws.close_reason) == (1008, "too many bad frames")
+    assert errors == 51  # one per bad frame up to the limit, then the reason for closing
+    assert EchoConversation.instances[0].done.wait(10)
+    assert ready["call_id"]

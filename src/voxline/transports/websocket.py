@@ -13,7 +13,7 @@ Client → server:
    ``max_frame_bytes`` (64 KiB by default; 20 ms is what the web page sends). A frame with an odd byte
    count is refused with an error frame and dropped; the call goes on. A larger frame ends the call:
    an error frame, then close 1009. Audio is taken at most ~2 s ahead of real time (InboundPacer);
-   a faster sender is slowed by TCP back-pressure.
+   a faster sender is slowed by TCP back-pressure. After 50 bad frames the call is closed (1008).
 3. Optional JSON text frames: ``{"type": "dtmf", "digit": "5"}`` (0-9, *, #, A-D) and
    ``{"type": "hangup"}``. Anything else (bad JSON, unknown type, bad digit) gets an error frame; the
    call goes on.
@@ -59,6 +59,10 @@ CLOSE_UNSUPPORTED = 1003
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024
+MAX_CLIENT_ERRORS = 50
+"""Bad frames a call tolerates (each gets an error frame) before it is closed with 1008: a client
+spraying garbage must not fill the log and its own unread outbox for the length of a call."""
+LOGGED_CLIENT_ERRORS = 5
 
 
 def new_call_id() -> str:
@@ -187,6 +191,7 @@ class WebSocketCall(CallIO):
         self.label = label
         self.max_frame_bytes = max_frame_bytes
         self._inbound = InboundPacer(sample_rate)
+        self._client_errors = 0
         self._ended = False
         self._outbox.start()
 
@@ -243,7 +248,12 @@ class WebSocketCall(CallIO):
             text = message.get("text")
             size = len(data) if data is not None else len(text or "")
             if size > self.max_frame_bytes:
-                await self._refuse_frame(size)
+                reason = f"frame of {size} bytes is over the {self.max_frame_bytes}-byte limit"
+                await self._end_for_abuse("frame_too_large", reason, CLOSE_TOO_BIG, "frame too large")
+                return None
+            if self._client_errors >= MAX_CLIENT_ERRORS:
+                reason = f"{self._client_errors} bad frames: closing the call"
+                await self._end_for_abuse("protocol_errors", reason, CLOSE_POLICY, "too many bad frames")
                 return None
             if data is not None:
                 if len(data) % 2:
@@ -278,19 +288,21 @@ class WebSocketCall(CallIO):
             self._error(f"unknown message type {kind!r}")
         return None
 
-    async def _refuse_frame(self, size: int) -> None:
-        """A frame over the limit ends the call: a flood is not worth parsing."""
+    async def _end_for_abuse(self, hangup_reason: str, message: str, code: int, close_reason: str) -> None:
+        """End the call at once (an oversized frame, a stream of bad ones): a flood is not worth parsing."""
         self._ended = True
-        self.hangup_reason = "frame_too_large"
-        reason = f"frame of {size} bytes is over the {self.max_frame_bytes}-byte limit"
+        self.hangup_reason = hangup_reason
         await self.sink.aclose()
         self._outbox.drop_audio()
-        self._error(reason)
+        log.warning("websocket call closed: %s", message)
+        self._outbox.put(json.dumps({"type": "error", "message": message}))
         await self._outbox.drained(within_s=1.0)
-        await _close(self._ws, CLOSE_TOO_BIG, "frame too large")
+        await _close(self._ws, code, close_reason)
 
     def _error(self, message: str) -> None:
-        log.warning("websocket client error: %s", message)
+        self._client_errors += 1
+        if self._client_errors <= LOGGED_CLIENT_ERRORS:
+            log.warning("websocket client error: %s", message)
         self._outbox.put(json.dumps({"type": "error", "message": message}))
 
     async def hangup(self, reason: str = "normal") -> None:
