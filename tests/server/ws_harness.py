@@ -33,12 +33,14 @@ VOICED_DBFS = -50.0
 class LiveServer:
     """Serve an ASGI app with uvicorn on a free local port, in a background thread."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, **options: Any) -> None:
+        """`options` go to uvicorn.Config (e.g. `voxline.cli.server_options(...)`, as `serve` runs)."""
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="auto")
+        self.app = app
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="auto", **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True

@@ -9,6 +9,8 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from voxline.agent.secrets import MissingEnvironment, expand_env
+
 
 class AgentConfigError(ValueError):
     """The agent file is unreadable or invalid; the message names the file and the field."""
@@ -134,7 +136,7 @@ class LimitsConfig(_Strict):
 class SipRegistrationConfig(_Strict):
     registrar: str = Field(description="the PBX to register with, e.g. sip:pbx.example.com:5060")
     username: str
-    password: str = ""
+    password: str = Field("", description="write it as ${SIP_PASSWORD}: read from the environment")
     domain: str | None = Field(None, description="the AOR domain; default: the registrar's host")
     expires_s: int = Field(300, ge=30, le=86400)
 
@@ -172,7 +174,7 @@ class AudioSocketConfig(_Strict):
 class AriConfig(_Strict):
     url: str = Field(description="Asterisk's ARI base URL, e.g. http://127.0.0.1:8088/ari")
     username: str
-    password: str
+    password: str = Field(description="write it as ${ARI_PASSWORD}: read from the environment")
     app: str = Field("voxline", description="the Stasis application name")
     media_host: str = Field("127.0.0.1", description="where Asterisk sends external-media RTP to us")
     format: Literal["ulaw", "alaw", "slin16"] = "ulaw"
@@ -374,6 +376,10 @@ def load_agent(path: str | Path | None) -> AgentConfig:
         raw = {}
     if not isinstance(raw, dict):
         raise AgentConfigError(f"{file}: the top level must be a mapping of fields, got {type(raw).__name__}")
+    try:
+        raw = expand_env(raw)  # secrets are written as ${NAME}, never into the file
+    except MissingEnvironment as exc:
+        raise AgentConfigError(f"{file}: {exc.args[0]}") from None
     try:
         return AgentConfig.model_validate(raw)
     except ValidationError as exc:

@@ -104,6 +104,7 @@ async def _ws_call(target: AgentTarget, call: PlacedCall) -> None:
     call.call_id = f"bench-{uuid.uuid4().hex[:10]}"
     _mark_start(call)
     io = await WebSocketCallerCall.connect(target.ws_url, call.call_id, WS_RATE)
+    call.call_id = io.call_id  # the server's id of the record (ours is kept as its label)
     try:
         await call.caller(io)
     finally:
