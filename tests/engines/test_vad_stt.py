@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -142,3 +143,36 @@ async def test_fitted_window_grows_with_the_turn_and_does_not_loop() -> None:
         heard = (await stt.transcribe(audio)).text
         assert len(words(heard)) <= len(words(text)) + 2, f"repeated itself: {heard!r}"
         assert word_recall(text, heard) >= 0.8, (text, heard)
+
+
+def test_a_transcript_is_cut_short_when_it_has_too_few_words_for_its_sound() -> None:
+    from voxline.engines.stt_whisper import looks_cut_short
+
+    rng = np.random.default_rng(7)
+    sound = (rng.standard_normal(16000 * 4) * 0.1).astype(np.float32)  # 4 s, loud throughout
+    assert looks_cut_short("I lost my card.", sound)  # 4 words in 4 s
+    assert not looks_cut_short("I lost my card yesterday. Can you block it for me?", sound)
+    assert not looks_cut_short("Yes.", sound[:16000])  # a short turn has too few words to judge
+
+
+async def test_fit_decodes_a_cut_short_transcript_again_on_the_full_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the decoder once did in CI (end of text after the first sentence), forced on the fitted
+    window: the full window's transcript, which has both sentences, is the one returned."""
+    import dataclasses
+
+    stt = WhisperSTT(ModelCatalog().resolve("tiny.en", "stt"), window="fit")
+    text, audio = (await multi_sentence_turns())[2]  # the sentences 3 s apart
+    decode = stt._decode_steered
+
+    def first_sentence_on_fitted_windows(window: Any, language: str) -> Any:
+        decoded = decode(window, language)
+        if window.fitted:
+            return dataclasses.replace(decoded, text=decoded.text.split(". ")[0] + ".")
+        return decoded
+
+    monkeypatch.setattr(stt, "_decode_steered", first_sentence_on_fitted_windows)
+    heard = (await stt.transcribe(audio)).text
+    assert word_recall(text, heard) >= 0.8, (text, heard)
+    assert stt.stats.full_window_redecodes == 1

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from voxline.audio.levels import speech_end_s, speech_start_s
 from voxline.audio.pcm import AudioChunk
 from voxline.audio.resample import resample
 from voxline.engines._threaded import run_model
@@ -51,6 +52,18 @@ FIT_WINDOW_PER_SPEECH = 3
 loops ("... How can I help you today? How can I help you today? ..." six times) on a two-sentence turn
 with a 3 s pause (6.3 s in 10 s: looped in 3 of 3 Piper renders; in 15 s: fine; 8.3 s in 15 s: looped;
 turns at a third of the window or less never looped)."""
+CUT_SHORT_MIN_SPAN_S = 2.5
+CUT_SHORT_WORDS_PER_S = 1.5
+"""A fitted window's transcript with fewer words than this per second of sound (over turns of at least
+CUT_SHORT_MIN_SPAN_S) is decoded again on the full window. On the fitted window the no-timestamp
+decoder is about twice as ready to end at a sentence's full stop (P(end of text) after the first of
+two sentences: median 9 %, worst 17 % over 20 Piper renders, against 4.5 % and 7 % on the full
+window), which once dropped a turn's second sentence in CI. Natural speech runs above this rate: 5 %
+of the 175 recorded Asterisk prompts of 2 s or more are under 1.95 words/s, two under 1.5 (slow
+two-word phrases), so the second decode is rare and costs only that turn a full-window pass. Words
+per second cannot tell half of a fast speaker from all of a slow one: a cut after a pause between the
+sentences falls well under it (0.9-1.4 words/s on our two-sentence Piper turns with 1.5-3 s pauses),
+a cut in fast continuous speech (2.1 words/s) does not."""
 MAX_NEW_TOKENS = 96
 NO_SPEECH_THRESHOLD = 0.6
 LOG_PROB_THRESHOLD = -1.0
@@ -139,6 +152,7 @@ class _Window:
 
     key: bytes
     encoder_output: Any
+    fitted: bool = False
     language_probabilities: dict[str, float] | None = None
 
 
@@ -158,6 +172,8 @@ class WhisperStats:
     decodes: int = 0
     redecodes: int = 0
     redecodes_by_language: dict[str, int] = field(default_factory=dict)
+    full_window_redecodes: int = 0
+    """Fitted-window transcripts that looked cut short and were decoded again on the full window."""
 
 
 class WhisperSTT:
@@ -184,13 +200,15 @@ class WhisperSTT:
         """`window="fit"` encodes the turn plus silence up to 10 s (or three times the turn) instead of
         whisper's whole 30 s window: the encoder's cost follows its input length, so a phone turn costs
         a third as much (~115 ms instead of ~360 ms for tiny.en on 2 cores). `"full"` is whisper's own
-        way, and `"auto"` (the default) is now `"full"` for every model: on the fitted window the
+        way, and `"auto"` (the default) is `"full"` for every model: on the fitted window the
         no-timestamp decoder is about twice as ready to end the transcript at a sentence's full stop
         (P(end of text) after the first sentence of a two-sentence Piper line: median 9 %, worst 17 %
         over 20 renders, against 4.5 % and 7 % on the full window), which is how it once dropped a
         turn's second sentence in CI, and greedy decoding has no second chance. Multilingual models
         need the full window anyway for language identification (Hindi was identified in 7 of 12
-        Kokoro turns with a fitted window)."""
+        Kokoro turns with a fitted window). With `fit`, a transcript that looks cut short for the
+        sound it came from is decoded again on the full window (see CUT_SHORT_WORDS_PER_S); that
+        catches a cut after a pause, not one in fast continuous speech."""
         if window not in ("auto", "fit", "full"):
             raise ValueError(f"window must be 'auto', 'fit' or 'full', not {window!r}")
         try:
@@ -284,6 +302,8 @@ class WhisperSTT:
                 text = self._transcribe_long(samples, language)
             else:
                 text = self._decode_steered(window, language).text
+                if window.fitted and looks_cut_short(text, samples):
+                    text = self._decode_on_full_window(samples, language, text)
         transcript = Transcript(
             text=drop_repetition_loops(text),
             language=language,
@@ -293,10 +313,16 @@ class WhisperSTT:
         guess = LanguageGuess(guess.language, guess.probability, guess.probabilities, compute_ms=lid_ms)
         return transcript, guess
 
-    def _window(self, samples: np.ndarray[Any, Any]) -> _Window:
+    def _decode_on_full_window(self, samples: np.ndarray[Any, Any], language: str, fitted_text: str) -> str:
+        self.stats.full_window_redecodes += 1
+        text = self._decode_steered(self._window(samples, full=True), language).text
+        log.info("fitted window heard %r; the full window %r", fitted_text, text)
+        return text if len(text.split()) > len(fitted_text.split()) else fitted_text
+
+    def _window(self, samples: np.ndarray[Any, Any], full: bool = False) -> _Window:
         """The encoder output of the first 30 s, reused when the same audio comes back (identify,
         then transcribe; or a re-decode)."""
-        key = hashlib.blake2b(samples.tobytes(), digest_size=16).digest()
+        key = hashlib.blake2b(samples.tobytes() + bytes([full]), digest_size=16).digest()
         cached = self._last_window
         if cached is not None and cached.key == key:
             return cached
@@ -307,7 +333,8 @@ class WhisperSTT:
         fitted = max(
             samples.size + FIT_PAD_SAMPLES, FIT_MIN_WINDOW_SAMPLES, FIT_WINDOW_PER_SPEECH * samples.size
         )
-        if self._fit_window and fitted < WINDOW_SAMPLES:
+        fit = self._fit_window and not full and fitted < WINDOW_SAMPLES
+        if fit:
             # Pad with silent *audio*, not with zero features: whisper's log-mel scale is relative to
             # the loudest frame, and zeros there are not silence (the model then hallucinates).
             pad = fitted - samples.size
@@ -319,7 +346,7 @@ class WhisperSTT:
             features = extractor(samples)
             content_frames = min(features.shape[-1] - 1, extractor.nb_max_frames)
             segment = pad_or_trim(features[:, :content_frames], extractor.nb_max_frames)
-        window = _Window(key, self._model.encode(segment))
+        window = _Window(key, self._model.encode(segment), fitted=fit)
         self.stats.encodes += 1
         self._last_window = window
         return window
@@ -413,6 +440,15 @@ class WhisperSTT:
         if self._foreign_ids is None:
             self._foreign_ids = foreign_script_token_ids(self._model.hf_tokenizer.get_vocab())
         return self._foreign_ids
+
+
+def looks_cut_short(text: str, samples: np.ndarray[Any, Any]) -> bool:
+    """Too few words for the sound: a decoder that stopped at the first sentence's full stop."""
+    chunk = AudioChunk.from_float32(samples, WHISPER_RATE)
+    start, end = speech_start_s(chunk), speech_end_s(chunk)
+    if start is None or end is None or end - start < CUT_SHORT_MIN_SPAN_S:
+        return False
+    return len(text.split()) < CUT_SHORT_WORDS_PER_S * (end - start)
 
 
 def _samples(audio: AudioChunk) -> np.ndarray[Any, Any]:
