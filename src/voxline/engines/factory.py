@@ -124,7 +124,7 @@ def build_engines(agent: AgentConfig, catalog: ModelCatalog | None = None) -> En
         from voxline.engines.stt_whisper import WhisperSTT
 
         prompts = None
-        if agent.languages.mode == "on_request":
+        if agent.languages.mode in ("on_request", "auto"):  # both switch when the caller asks
             from voxline.engines.stt_whisper import DEFAULT_PROMPTS
             from voxline.language.requests import request_priming_prompts
 
