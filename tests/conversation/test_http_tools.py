@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -315,3 +316,57 @@ async def test_failure_and_filler_lines_follow_the_agent_file(server: LocalServe
         await c.until_listening(after=1)
         await c.hang_up()
     assert c.tts.spoken == ["Hello.", "Let me look that up.", "Our card system is down."]
+
+
+# ---------------------------------------------------------------- the example agent
+
+
+def load_bank_api() -> Any:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "tools" / "bank_api.py"
+    spec = importlib.util.spec_from_file_location("bank_api", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_example_bank_agent_tool_with_and_without_its_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from voxline.agent.config import default_agent
+
+    monkeypatch.setenv("BANK_API_TOKEN", "demo")
+    agent = default_agent()
+    registry = ToolRegistry(agent)
+    ctx = ToolContext(FakeCallIO(), agent)
+    lookup = ToolCall("check_card_delivery", {"last4": "4321"})
+    # no server: the agent still works, the caller hears the failure line
+    monkeypatch.setenv("BANK_API_URL", closed_port_url())
+    down = await registry.execute(lookup, ctx)
+    assert down.final and down.spoken.startswith("Sorry, I can't check deliveries right now.")
+    # the example server answers
+    server = ThreadingHTTPServer(("127.0.0.1", 0), load_bank_api().BankApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("BANK_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        found = await registry.execute(lookup, ctx)
+        missing = await registry.execute(ToolCall("check_card_delivery", {"last4": "0000"}), ctx)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert found.result is not None and json.loads(found.result)["status"] == "dispatched"
+    assert missing.result is not None and "404" in missing.result and not missing.final
+
+
+def test_example_webhook_receiver_checks_signatures() -> None:
+    from voxline.conversation.webhook import sign
+
+    bank_api = load_bank_api()
+    body = b'{"call_id": "x"}'
+    assert bank_api.signature_ok("k", body, sign(b"k", body, int(time.time())))
+    assert not bank_api.signature_ok("k", body, sign(b"other", body, int(time.time())))
