@@ -305,3 +305,13 @@ def test_agent_file_language_rules() -> None:
         agent(allowed=("en", "Hindi"))
     fixed_hindi = AgentConfig.model_validate({"language": "hi", "voices": {"hi": {"engine": "kokoro"}}})
     assert fixed_hindi.voices["hi"].engine == "kokoro"
+
+
+def test_stt_is_primed_with_requests_whenever_a_request_switches() -> None:
+    from voxline.engines.factory import whisper_prompts
+
+    assert whisper_prompts(agent("fixed", ())) is None
+    for mode in ("auto", "on_request"):
+        prompts = whisper_prompts(agent(mode, ("en", "hi")))
+        assert prompts is not None, mode
+        assert "Can we speak in Hindi?" in prompts["en"] and "हिंदी में बात कीजिए।" in prompts["hi"]
