@@ -283,6 +283,17 @@ async def test_quick_endpoint_needs_no_filler(server: LocalServer) -> None:
     assert c.tts.spoken == ["Hello.", "It arrives on Thursday."]
 
 
+async def test_no_filler_when_the_model_spoke_before_calling(server: LocalServer) -> None:
+    server.routes["/cards/1234/delivery"] = delivery_route(delay_s=1.5)
+    agent = agent_with(delivery_tool(server.url))
+    spoke_first = [LLMDelta(text="Let me look that up. "), *tool_call("1234")]
+    async with call(agent, ["card 1234"], [spoke_first, "It arrives on Thursday."]) as c:
+        await c.caller_says(after_turns=1)
+        await c.until_listening(after=1)
+        await c.hang_up()
+    assert c.tts.spoken == ["Hello.", "Let me look that up.", "It arrives on Thursday."]
+
+
 @pytest.mark.parametrize(("delay_s", "status"), [(0.0, 503), (3.0, 200)], ids=["5xx", "timeout"])
 async def test_failing_endpoint_the_caller_hears_the_fallback_and_the_call_goes_on(
     server: LocalServer, delay_s: float, status: int
