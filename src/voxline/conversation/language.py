@@ -5,7 +5,7 @@
   in a row confidently in another allowed language, so one English word in a Hindi call (or one
   misidentified turn) does not flip the voice back and forth. An unsure turn is no evidence either
   way: it neither extends nor breaks a streak. A transcript in Devanagari is evidence for the
-  Devanagari language it was decoded in (see `_evidence`). An explicit request ("can we speak in
+  Devanagari language it was decoded in (see `evidence`). An explicit request ("can we speak in
   Hindi?", "मराठीत बोला") switches at once, as in on_request mode.
 - on_request: switch when the caller asks for a language (a keyword match, see `requests`) or the
   model calls the built-in `switch_language` tool.
@@ -151,7 +151,7 @@ class LanguagePolicy:
         """Account for one identified caller turn (auto mode's hysteresis); other modes ignore it."""
         if self.mode != "auto" or detected is None or probability is None:
             return TurnLanguage(self.current, detected, probability)
-        heard, confident = self._evidence(detected, probability, text)
+        heard, confident = self.evidence(detected, probability, text)
         if not confident:
             # an unsure turn (a short "haan", a noisy line) says nothing about the caller's language:
             # it neither counts towards a streak nor breaks one
@@ -170,7 +170,7 @@ class LanguagePolicy:
         self._switch(heard, why=f"{count} turns in a row")
         return TurnLanguage(self.current, detected, probability, switched=True)
 
-    def _evidence(self, detected: str, probability: float, text: str) -> tuple[str, bool]:
+    def evidence(self, detected: str, probability: float, text: str) -> tuple[str, bool]:
         """(the language a turn is in, whether it counts) from its LID guess and its transcript.
 
         Devanagari words are evidence a probability alone is not: decoded in the guessed Devanagari
