@@ -152,21 +152,23 @@ async def test_auto_mode_hears_a_spoken_request_and_switches_at_once(
         assert script_matches(transcript.text, "hi"), transcript
 
 
-@pytest.mark.parametrize("request_turn", ["hi_speak_hindi", "en_speak_hindi"])
-async def test_auto_mode_switches_at_once_when_the_caller_asks(
-    bilingual: AgentConfig, bilingual_engines: Engines, request_turn: str
+async def test_auto_mode_call_switches_at_once_when_asked_in_hindi(
+    bilingual: AgentConfig, bilingual_engines: Engines
 ) -> None:
-    """Issue 16: asked (in Hindi or in English) to speak Hindi, the auto-mode agent switches on that
-    turn, without waiting for two Hindi turns, and answers the next question in Hindi."""
+    """Issue 16's call: asked in Hindi to speak Hindi, the auto-mode agent switches on that turn,
+    without waiting for two Hindi turns, and answers the next question in Hindi. (The English
+    request is covered at the STT level above.)"""
     await warm_engines(bilingual, bilingual_engines)
-    turns = [turn_wav(request_turn), turn_wav("hi_card_lost")]
-    result = await simulate_call(bilingual, turns, pause_s=1.0, tail_s=10.0, engines=bilingual_engines)
-    asked, question = caller_turns(result)
+    turns = [turn_wav("hi_speak_hindi"), turn_wav("hi_card_lost")]
+    # the Hindi answer needs whisper, the 1.5B model and Kokoro: ~34 s caller-side on 2 cores shared
+    # with five other jobs (load average 15), a few seconds on an idle machine
+    result = await simulate_call(bilingual, turns, pause_s=1.0, tail_s=45.0, engines=bilingual_engines)
+    asked, question = caller_turns(result)[:2]
     assert asked["language_switched"] and asked["language"] == "hi", asked
     assert asked["agent_text"] == bilingual.texts["hi"].switched  # the switch line answers the request
     assert question["language"] == "hi" and not question["language_switched"], question
     reply = question["agent_text"]
-    assert reply and script_matches(reply, "hi"), reply  # Hindi (the model's, or the Hindi fallback)
+    assert reply and script_matches(reply, "hi"), question  # Hindi (the model's, or the Hindi fallback)
 
 
 async def test_on_request_switches_on_asking_in_hindi_then_marathi(bilingual: AgentConfig) -> None:
