@@ -144,6 +144,35 @@ def test_agent_check_never_prints_the_secret(tmp_path: Any) -> None:
     assert "Bearer ${BANK_API_TOKEN}" in result.output and TOKEN not in result.output
 
 
+def test_the_agent_file_keeps_endpoint_references_for_request_time(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Elsewhere in an agent file ${NAME} is expanded at load time; an HTTP tool's and the webhook's
+    are not: an unset variable must not stop the agent from starting, nor the value reach the config."""
+    from voxline.agent.config import default_agent, load_agent
+
+    monkeypatch.delenv("BANK_API_TOKEN")
+    monkeypatch.delenv("BANK_API_URL", raising=False)
+    bank = default_agent()  # starts with neither the variable nor the server
+    tool = bank.tool("check_card_delivery")
+    assert tool is not None and tool.http is not None
+    assert tool.http.headers["Authorization"] == "Bearer ${BANK_API_TOKEN}"
+    monkeypatch.setenv("BANK_API_TOKEN", TOKEN)
+    monkeypatch.setenv("HOOK_URL", "http://127.0.0.1:9/hook")
+    monkeypatch.setenv("GREETING_NAME", "Maya")
+    path = tmp_path / "agent.yaml"
+    agent_file = {
+        "greeting": "Hello, this is ${GREETING_NAME}.",
+        "tools": [delivery_tool("http://127.0.0.1:9")],
+        "webhook": {"url": "${HOOK_URL}", "secret_env": "HOOK_SECRET"},
+    }
+    path.write_text(json.dumps(agent_file), encoding="utf-8")
+    agent = load_agent(path)
+    assert agent.greeting == "Hello, this is Maya."  # the rest of the file is expanded at load
+    assert agent.webhook is not None and agent.webhook.url == "${HOOK_URL}"
+    assert TOKEN not in json.dumps(agent.model_dump())
+
+
 async def test_call_endpoint_answers_refuses_and_fails(server: LocalServer) -> None:
     server.routes["/cards/1234/delivery"] = delivery_route()
     server.routes["/cards/0000/delivery"] = lambda r: Answer(404, {"error": "no card ending 0000"})

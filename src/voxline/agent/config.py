@@ -114,6 +114,10 @@ class CollectDigitsConfig(_Strict):
         return value
 
 
+_EXPANDED_WHEN_USED = re.compile(r"tools\[\d+\]\.(http|url)|webhook")
+"""HTTP tool endpoints and the webhook read their ${NAME}s when a request is made (voxline.agent.env):
+an unset variable fails that request, not the agent's start, and the loaded config never holds the
+value (so `agent check` cannot print it)."""
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|password|cookie", re.I)
 
@@ -447,7 +451,8 @@ def load_agent(path: str | Path | None) -> AgentConfig:
     if not isinstance(raw, dict):
         raise AgentConfigError(f"{file}: the top level must be a mapping of fields, got {type(raw).__name__}")
     try:
-        raw = expand_env(raw)  # secrets are written as ${NAME}, never into the file
+        # secrets are written as ${NAME}, never into the file
+        raw = expand_env(raw, keep=lambda where: _EXPANDED_WHEN_USED.fullmatch(where) is not None)
     except MissingEnvironment as exc:
         raise AgentConfigError(f"{file}: {exc.args[0]}") from None
     try:
