@@ -15,6 +15,7 @@ from voxline.audio.pcm import AudioChunk
 from voxline.conversation.fixed_lines import render_fixed_lines
 from voxline.conversation.prompt import build_system_prompt
 from voxline.conversation.tools import ToolRegistry
+from voxline.conversation.webhook import drain_webhooks
 from voxline.engines import factory
 from voxline.engines._threaded import run_model, run_model_sync
 from voxline.engines.base import Engines
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from voxline.server.telephony import TelephonyOptions
 
 log = logging.getLogger(__name__)
+WEBHOOK_DRAIN_S = 10.0
+"""A one-call command waits this long at most for its post-call webhook before the process exits."""
 
 
 def new_call_id() -> str:
@@ -111,6 +114,7 @@ async def simulate_call(
     finally:
         await call.aclose()
         recorder.close()
+        await drain_webhooks(WEBHOOK_DRAIN_S)  # one call per process: let its webhook go out
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         call.save(out)
@@ -164,6 +168,7 @@ async def place_sip_call(
     finally:
         await endpoint.stop()
         recorder.close()
+        await drain_webhooks(WEBHOOK_DRAIN_S)
     result = reports[0] if reports else {"turns": []}
     result["sip_result"] = reason
     return result

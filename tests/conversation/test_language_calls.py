@@ -190,16 +190,37 @@ async def test_auto_one_stray_turn_does_not_flip_the_call() -> None:
 
 
 async def test_auto_with_a_separate_identifier_decodes_in_the_identified_language() -> None:
-    turns = [("मेरा कार्ड", "hi", 1.0), ("खो गया", "hi", 1.0)]
-    lid = ScriptedLID([("hi", 0.9), ("hi", 0.3)])
-    async with call(multilingual_agent("auto"), turns, ["Okay.", "Okay."], PlainSTT(turns), lid) as c:
+    # the unsure middle turn is decoded in the call's language (a real STT then writes Latin)
+    turns = [("मेरा कार्ड", "hi", 1.0), ("kho gaya", "hi", 1.0), ("कृपया बंद कीजिए", "hi", 1.0)]
+    lid = ScriptedLID([("hi", 0.9), ("hi", 0.3), ("hi", 0.8)])
+    replies = ["Okay.", "Okay.", HI_REPLY]
+    async with call(multilingual_agent("auto"), turns, replies, PlainSTT(turns), lid) as c:
+        for n in (1, 2, 3):
+            await c.caller_says(after_turns=n)
+        await c.until_listening(after=3)
+        report = await c.hang_up()
+    assert lid.asked == [["en", "hi"], ["en", "hi"], ["en", "hi"]]
+    assert c.stt.forced == ["hi", "en", "hi"]  # confident: decode in Hindi; unsure: in the call's language
+    assert not report.turns[2].language_switched
+    # the unsure turn did not break the streak: the next confident Hindi turn is the second in a row
+    assert report.turns[3].language_switched and report.turns[3].language == "hi"
+
+
+async def test_auto_switches_at_once_when_the_caller_asks_in_hindi() -> None:
+    turns = [("हिंदी में बात कीजिए", "hi", 0.56), ("मेरा कार्ड खो गया", "hi", 0.9)]
+    async with call(multilingual_agent("auto"), turns, [HI_REPLY]) as c:
         for n in (1, 2):
             await c.caller_says(after_turns=n)
         await c.until_listening(after=2)
         report = await c.hang_up()
-    assert lid.asked == [["en", "hi"], ["en", "hi"]]
-    assert c.stt.forced == ["hi", "en"]  # confident: decode in Hindi; unsure: in the call's language
-    assert not report.turns[2].language_switched  # the unsure turn broke the streak
+    request, answer = report.turns[1:]
+    assert request.language_switched and request.language == "hi"
+    assert request.agent_text == "ठीक है, अब हम हिंदी में बात करते हैं।"  # the switch line answers it
+    assert len(c.llm.requests) == 1  # only the real question went to the model
+    assert answer.language == "hi" and answer.agent_text == HI_REPLY and not answer.language_switched
+    assert c.voices["hi"].spoken == ["ठीक है, अब हम हिंदी में बात करते हैं।", HI_REPLY]
+    assert c.stt.candidates == [["en", "hi"], ["hi", "en"]]  # the STT now confirms Hindi first
+    assert any(e == {"type": "language", "language": "hi", "requested": True} for e in c.events)
 
 
 # ---------------------------------------------------------------- fixed

@@ -55,6 +55,79 @@ def test_auto_mode_ignores_unsure_and_not_allowed_turns() -> None:
     assert policy.on_caller_turn("?", guess("ta", 0.3)).reply_language == "hi"
 
 
+def test_auto_mode_switches_at_once_on_an_explicit_request() -> None:
+    for text, spoken, language in [
+        ("can we speak in Hindi?", "en", "hi"),
+        ("हिंदी में बात कीजिए", "hi", "hi"),
+        ("क्या हम हिंदी में बात कर सकते हैं?", "hi", "hi"),
+        ("मराठीत बोला", "mr", "mr"),
+        ("can we speak in Marathi", "en", "mr"),
+    ]:
+        policy = LanguagePolicy(agent("auto", ("en", "hi", "mr")))
+        turn = policy.on_caller_turn(text, guess(spoken, 0.5))  # even an unsure one: the words decide
+        assert turn.switched and turn.requested and turn.reply_language == language, text
+        assert policy.current == language and policy.stt_language() == language
+    policy = LanguagePolicy(agent("auto", ("en", "hi", "mr")))
+    policy.request("hi")
+    back = policy.on_caller_turn("in English please", guess("en"))
+    assert back.switched and back.requested and policy.current == "en"
+    # asking for the language the call is already in is just a turn
+    again = policy.on_caller_turn("English is fine", guess("en"))
+    assert not again.switched and not again.requested
+
+
+def test_auto_mode_an_unsure_turn_neither_breaks_nor_extends_a_streak() -> None:
+    policy = LanguagePolicy(agent())
+    assert not policy.on_caller_turn("मेरा कार्ड खो गया है", guess("hi", 0.9)).switched
+    # the call: a Hindi turn identified at 0.56 (below 0.6) with Latin text (romanised or
+    # misheard) once reset the streak; now it is no evidence either way
+    unsure = policy.on_caller_turn("mera balance", guess("hi", 0.56))
+    assert not unsure.switched and unsure.reply_language == "en"
+    unsure_english = policy.on_caller_turn("ok", guess("en", 0.4))
+    assert not unsure_english.switched and policy.current == "en"
+    third = policy.on_caller_turn("कृपया कार्ड बंद कीजिए", guess("hi", 0.9))
+    assert third.switched and policy.current == "hi"  # two confident Hindi turns, an unsure pair between
+
+
+def test_auto_mode_a_confident_turn_in_the_calls_language_still_breaks_the_streak() -> None:
+    policy = LanguagePolicy(agent())
+    policy.on_caller_turn("मेरा कार्ड", guess("hi", 0.9))
+    policy.on_caller_turn("sorry, my card", guess("en", 0.95))
+    assert not policy.on_caller_turn("खो गया", guess("hi", 0.9)).switched  # the count starts again
+
+
+def test_auto_mode_devanagari_words_back_a_guess_below_the_threshold() -> None:
+    policy = LanguagePolicy(agent())
+    first = policy.on_caller_turn("मेरा कार्ड खो गया है", guess("hi", 0.56))
+    assert not first.switched and first.detected == "hi" and first.probability == 0.56
+    second = policy.on_caller_turn("मुझे अपना बैलेंस जानना है", guess("hi", 0.45))
+    assert second.switched and policy.current == "hi"
+    # far below the threshold even Devanagari does not count
+    policy = LanguagePolicy(agent())
+    for _ in range(3):
+        assert not policy.on_caller_turn("हाँ", guess("hi", 0.3)).switched
+    # a Latin transcript does not lower the bar
+    policy = LanguagePolicy(agent())
+    for _ in range(3):
+        assert not policy.on_caller_turn("haan ji", guess("hi", 0.5)).switched
+
+
+def test_auto_mode_devanagari_names_the_one_devanagari_language_whatever_the_guess() -> None:
+    # e.g. an STT server identified the turn as Nepali (outside the candidates: reported as the first
+    # one with probability 0) but wrote Hindi words
+    policy = LanguagePolicy(agent())
+    policy.on_caller_turn("मेरा कार्ड खो गया है", guess("en", 0.0))
+    assert policy.on_caller_turn("कृपया बंद कीजिए", guess("ne", 0.7)).switched
+    assert policy.current == "hi"
+    # Hindi and Marathi share the script: between them only the guess decides
+    both = LanguagePolicy(agent("auto", ("en", "hi", "mr")))
+    for _ in range(3):
+        assert not both.on_caller_turn("माझे कार्ड हरवले आहे", guess("en", 0.9)).switched
+    both.on_caller_turn("माझे कार्ड हरवले आहे", guess("mr", 0.5))
+    assert both.on_caller_turn("कृपया माझे कार्ड बंद करा", guess("mr", 0.7)).switched
+    assert both.current == "mr"
+
+
 def test_fixed_mode_never_switches() -> None:
     policy = LanguagePolicy(agent("fixed", (), language="hi"))
     for text in ("card please", "in English please", "can we speak in English"):
@@ -232,3 +305,13 @@ def test_agent_file_language_rules() -> None:
         agent(allowed=("en", "Hindi"))
     fixed_hindi = AgentConfig.model_validate({"language": "hi", "voices": {"hi": {"engine": "kokoro"}}})
     assert fixed_hindi.voices["hi"].engine == "kokoro"
+
+
+def test_stt_is_primed_with_requests_whenever_a_request_switches() -> None:
+    from voxline.engines.factory import whisper_prompts
+
+    assert whisper_prompts(agent("fixed", ())) is None
+    for mode in ("auto", "on_request"):
+        prompts = whisper_prompts(agent(mode, ("en", "hi")))
+        assert prompts is not None, mode
+        assert "Can we speak in Hindi?" in prompts["en"] and "हिंदी में बात कीजिए।" in prompts["hi"]

@@ -114,6 +114,46 @@ class CollectDigitsConfig(_Strict):
         return value
 
 
+_EXPANDED_WHEN_USED = re.compile(r"tools\[\d+\]\.(http|url)|webhook")
+"""HTTP tool endpoints and the webhook read their ${NAME}s when a request is made (voxline.agent.env):
+an unset variable fails that request, not the agent's start, and the loaded config never holds the
+value (so `agent check` cannot print it)."""
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SECRET_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|password|cookie", re.I)
+
+
+class HttpToolConfig(_Strict):
+    """An HTTP endpoint behind a tool. The model's arguments go out as the query string (GET, DELETE)
+    or as a JSON object body; the response body goes back to the model."""
+
+    url: str = Field(
+        description="${NAME} or ${NAME:-default} is read from the environment when the tool runs; "
+        "{argument} is replaced by that argument (URL-quoted)"
+    )
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="sent with each request; secrets as ${ENV_NAME}, expanded from the environment "
+        "only when the request is made (never stored, logged or printed)",
+    )
+    timeout_s: float = Field(4.0, gt=0, le=30, description="the whole request, connect to last byte")
+    filler_after_s: float = Field(
+        0.7, ge=0, le=10, description="no answer by then: the tool's filler line is spoken while it waits"
+    )
+    max_response_bytes: int = Field(16384, ge=256, le=1048576, description="longer responses are cut")
+
+    @field_validator("headers")
+    @classmethod
+    def _secrets_from_environment(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, header in value.items():
+            if _SECRET_HEADER.search(name) and not _ENV_REFERENCE.search(header):
+                raise ValueError(
+                    f"header {name!r} carries a secret: put it in an environment variable and write "
+                    f"${{NAME}} here (e.g. 'Bearer ${{BANK_API_TOKEN}}')"
+                )
+        return value
+
+
 class ToolConfig(_Strict):
     name: str
     description: str | None = None
@@ -122,8 +162,41 @@ class ToolConfig(_Strict):
         None, description="for transfer_call: named targets (department -> URI); the model picks one"
     )
     digits: CollectDigitsConfig | None = Field(None, description="for collect_digits: the default settings")
-    url: str | None = Field(None, description="for webhook tools: where the arguments are POSTed")
-    parameters: dict[str, Any] | None = None
+    url: str | None = Field(None, description="shorthand for http: {url: ..., method: POST}")
+    http: HttpToolConfig | None = Field(None, description="the tool calls this HTTP endpoint")
+    filler: str | None = Field(
+        None,
+        description="said when an HTTP tool has not answered after http.filler_after_s (in the agent's "
+        "language; other languages use a built-in line); default 'One moment while I check that.'",
+    )
+    failure_line: str | None = Field(
+        None,
+        description="said when an HTTP tool fails (timeout, 5xx, unreachable); the call goes on",
+    )
+    parameters: dict[str, Any] | None = Field(None, description="JSON schema of the model's arguments")
+
+    @property
+    def endpoint(self) -> HttpToolConfig | None:
+        """The HTTP endpoint this tool calls, if any (`url` alone is a POST with the defaults)."""
+        if self.http is not None:
+            return self.http
+        return HttpToolConfig(url=self.url) if self.url else None
+
+
+class WebhookConfig(_Strict):
+    """Where the record of each finished call is POSTed, signed, in the background."""
+
+    url: str = Field(description="${NAME} or ${NAME:-default} is read from the environment")
+    secret_env: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="environment variable holding the HMAC-SHA256 key; the body is signed in the "
+        "X-Voxline-Signature header ('t=<unix time>,v1=<hex of HMAC(key, '<t>.<body>')>')",
+    )
+    timeout_s: float = Field(5.0, gt=0, le=60, description="one attempt")
+    max_attempts: int = Field(5, ge=1, le=10)
+    backoff_s: float = Field(1.0, ge=0, le=60, description="wait before the second attempt; doubles after")
+    max_backoff_s: float = Field(60.0, ge=0, le=3600)
 
 
 class LimitsConfig(_Strict):
@@ -342,6 +415,7 @@ class AgentConfig(_Strict):
         default_factory=dict, description="language → greeting/reprompt/goodbye/switched lines"
     )
     ivr: IvrConfig = IvrConfig()
+    webhook: WebhookConfig | None = Field(None, description="POST each finished call's record here")
 
     @model_validator(mode="after")
     def _languages_agree(self) -> AgentConfig:
@@ -377,7 +451,8 @@ def load_agent(path: str | Path | None) -> AgentConfig:
     if not isinstance(raw, dict):
         raise AgentConfigError(f"{file}: the top level must be a mapping of fields, got {type(raw).__name__}")
     try:
-        raw = expand_env(raw)  # secrets are written as ${NAME}, never into the file
+        # secrets are written as ${NAME}, never into the file
+        raw = expand_env(raw, keep=lambda where: _EXPANDED_WHEN_USED.fullmatch(where) is not None)
     except MissingEnvironment as exc:
         raise AgentConfigError(f"{file}: {exc.args[0]}") from None
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -23,9 +23,17 @@ class MissingEnvironment(KeyError):
     """A `${NAME}` in an agent file names a variable that is not set."""
 
 
-def expand_env(value: Any, env: Mapping[str, str] | None = None, path: str = "") -> Any:
-    """`value` with every `${NAME}` in its strings replaced from the environment (recursively)."""
+def expand_env(
+    value: Any,
+    env: Mapping[str, str] | None = None,
+    path: str = "",
+    keep: Callable[[str], bool] | None = None,
+) -> Any:
+    """`value` with every `${NAME}` in its strings replaced from the environment (recursively).
+    Parts whose dotted path `keep` accepts are left as written (they are expanded when used)."""
     env = os.environ if env is None else env
+    if keep is not None and path and keep(path):
+        return value
     if isinstance(value, str):
 
         def lookup(match: re.Match[str]) -> str:
@@ -36,9 +44,9 @@ def expand_env(value: Any, env: Mapping[str, str] | None = None, path: str = "")
 
         return _ENV_REF.sub(lookup, value)
     if isinstance(value, dict):
-        return {k: expand_env(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        return {k: expand_env(v, env, f"{path}.{k}" if path else str(k), keep) for k, v in value.items()}
     if isinstance(value, list):
-        return [expand_env(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [expand_env(v, env, f"{path}[{i}]", keep) for i, v in enumerate(value)]
     return value
 
 

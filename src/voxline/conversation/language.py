@@ -3,7 +3,10 @@
 - fixed: the agent's language, all call long; nothing the caller says changes it.
 - auto: follow the caller, with hysteresis: the call switches only after `switch_after_turns` turns
   in a row confidently in another allowed language, so one English word in a Hindi call (or one
-  misidentified turn) does not flip the voice back and forth.
+  misidentified turn) does not flip the voice back and forth. An unsure turn is no evidence either
+  way: it neither extends nor breaks a streak. A transcript in Devanagari is evidence for the
+  Devanagari language it was decoded in (see `evidence`). An explicit request ("can we speak in
+  Hindi?", "मराठीत बोला") switches at once, as in on_request mode.
 - on_request: switch when the caller asks for a language (a keyword match, see `requests`) or the
   model calls the built-in `switch_language` tool.
 
@@ -21,6 +24,7 @@ from voxline.agent.config import AgentConfig
 from voxline.audio.pcm import AudioChunk
 from voxline.conversation.language_request import requested_language
 from voxline.engines.base import Engines, LanguageGuess, Message, Transcript
+from voxline.language.script import script_of
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,11 @@ LANGUAGE_NAMES: dict[str, tuple[str, str]] = {
 """Code → (English name, native name)."""
 
 DEVANAGARI_LANGUAGES = frozenset({"hi", "mr", "ne", "sa"})
+
+SCRIPT_CONFIDENCE_MARGIN = 0.2
+"""How far below `min_confidence` a turn may be identified and still count, when its transcript is
+in the guessed language's script (Devanagari words back the guess: a 0.56 Hindi turn that came out
+as Hindi words is Hindi)."""
 
 # Said when the agent file gives no line of that kind in that language (the top-level greeting,
 # reprompt and goodbye are in the agent's own language and are used for it).
@@ -127,33 +136,57 @@ class LanguagePolicy:
         return self.current
 
     def on_caller_turn(self, text: str, guess: LanguageGuess | None) -> TurnLanguage:
-        """Account for one caller turn: its words (on_request) or its identified language (auto)."""
+        """Account for one caller turn: an explicit request for a language (on_request and auto), else
+        its identified language (auto)."""
         detected, probability = (guess.language, guess.probability) if guess else (None, None)
-        if self.mode == "on_request":
+        if self.mode in ("on_request", "auto"):
             asked = requested_language(text, self.allowed)
             if asked is not None and self.request(asked):
                 return TurnLanguage(self.current, detected, probability, switched=True, requested=True)
+        if self.mode == "on_request":
             return TurnLanguage(self.current, detected, probability)
-        return self.observe(detected, probability)
+        return self.observe(detected, probability, text)
 
-    def observe(self, detected: str | None, probability: float | None) -> TurnLanguage:
+    def observe(self, detected: str | None, probability: float | None, text: str = "") -> TurnLanguage:
         """Account for one identified caller turn (auto mode's hysteresis); other modes ignore it."""
         if self.mode != "auto" or detected is None or probability is None:
             return TurnLanguage(self.current, detected, probability)
-        confident = probability >= self.agent.languages.min_confidence
-        if detected == self.current or not confident or detected not in self.allowed:
-            # any such turn breaks a streak; the call stays where it is. A caller confidently in a
-            # language the agent does not speak is answered in the default language.
+        heard, confident = self.evidence(detected, probability, text)
+        if not confident:
+            # an unsure turn (a short "haan", a noisy line) says nothing about the caller's language:
+            # it neither counts towards a streak nor breaks one
+            return TurnLanguage(self.current, detected, probability)
+        if heard == self.current or heard not in self.allowed:
+            # the streak is broken; the call stays where it is. A caller confidently in a language
+            # the agent does not speak is answered in the default language.
             self._streak = (self.current, 0)
-            reply = self.default if confident and detected not in self.allowed else self.current
+            reply = self.current if heard == self.current else self.default
             return TurnLanguage(reply, detected, probability)
         language, count = self._streak
-        count = count + 1 if language == detected else 1
-        self._streak = (detected, count)
+        count = count + 1 if language == heard else 1
+        self._streak = (heard, count)
         if count < self.agent.languages.switch_after_turns:
             return TurnLanguage(self.current, detected, probability)
-        self._switch(detected, why=f"{count} turns in a row")
+        self._switch(heard, why=f"{count} turns in a row")
         return TurnLanguage(self.current, detected, probability, switched=True)
+
+    def evidence(self, detected: str, probability: float, text: str) -> tuple[str, bool]:
+        """(the language a turn is in, whether it counts) from its LID guess and its transcript.
+
+        Devanagari words are evidence a probability alone is not: decoded in the guessed Devanagari
+        language, they let a guess `SCRIPT_CONFIDENCE_MARGIN` below the threshold count; and when
+        the guess was not a Devanagari language the agent speaks (an STT server that said "ne"), they
+        name the agent's one Devanagari language. Hindi and Marathi share the script, so between those two
+        only the guess decides."""
+        threshold = self.agent.languages.min_confidence
+        if not text or script_of(text) != "devanagari":
+            return detected, probability >= threshold
+        scripted = [a for a in self.allowed if a in DEVANAGARI_LANGUAGES]
+        if detected in scripted:
+            return detected, probability >= threshold - SCRIPT_CONFIDENCE_MARGIN
+        if len(scripted) == 1:
+            return scripted[0], True
+        return detected, probability >= threshold
 
     def request(self, language: str) -> bool:
         """The caller (or the model for them) asked for `language`. True if the call switched."""

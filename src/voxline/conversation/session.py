@@ -49,9 +49,10 @@ from voxline.conversation.metrics import CallRecorder, CallReport, NullRecorder,
 from voxline.conversation.prompt import build_system_prompt
 from voxline.conversation.responder import Reply, static_text
 from voxline.conversation.sanitize import ReplyPolicy
-from voxline.conversation.tools import ToolAction, ToolContext, ToolRegistry, says_goodbye
+from voxline.conversation.tools import ToolAction, ToolContext, ToolOutcome, ToolRegistry, says_goodbye
 from voxline.conversation.turns import BargeInFalse, BargeInPause, NoiseDiscarded, SpeechResumed, SpeechStart
-from voxline.engines.base import Engines, LanguageGuess, LLMDelta, Message, Transcript
+from voxline.conversation.webhook import WebhookSender, call_payload, default_sender
+from voxline.engines.base import Engines, LanguageGuess, LLMDelta, Message, ToolCall, Transcript
 from voxline.language.normalize import normalize_for_speech
 from voxline.logs import call_id_var
 from voxline.transports.base import CallIO
@@ -125,6 +126,7 @@ class Conversation:
         clock: Clock | None = None,
         transport: str = "unknown",
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         self.call = call
         self.agent = agent
@@ -156,6 +158,9 @@ class Conversation:
         self._keypad = Keypad(agent.ivr, self.clock)
         self._transferring: tuple[str, asyncio.Future[bool]] | None = None
         """(target, the transport's transfer) once a transfer started; it outlives a cancelled turn."""
+        self._webhooks = webhooks
+        self.tool_log: list[dict[str, Any]] = []
+        """Every tool call: its turn, name, arguments, result and time (the post-call webhook's)."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -174,9 +179,16 @@ class Conversation:
             await self._stop_tasks()
             self.report.ended_at = time.time()
             self._safely(self.recorder.call_ended, self.report)
+            self._safely(self._post_call_webhook)
             log.info("call ended: %s after %d turns", self.report.end_reason, len(self.report.turns))
             call_id_var.reset(token)
         return self.report
+
+    def _post_call_webhook(self) -> None:
+        """Hand the call's record to the webhook sender: queued, never awaited (see webhook)."""
+        if self.agent.webhook is not None:
+            sender = self._webhooks or default_sender()
+            sender.submit(self.agent.webhook, call_payload(self.report, self.tool_log))
 
     async def _run(self) -> None:
         self.history.system_prompt = build_system_prompt(self.agent, self.tools.specs())
@@ -566,12 +578,19 @@ class Conversation:
     async def _run_tools(self, turn: _AgentTurn, reply: Reply) -> bool:
         """Execute the reply's tool calls; True if the model should speak again about results."""
         goodbye = self.language.line("goodbye")
-        ctx = ToolContext(self.call, self.agent, said=reply.full_text, goodbye=goodbye)
+        ctx = ToolContext(
+            self.call, self.agent, said=reply.full_text, goodbye=goodbye, language=self.language.current
+        )
         follow_up = False
         for n, call in enumerate(reply.tool_calls):
             call.id = call.id or f"call_{self._turn_index}_{n}"
             turn.record.tool_calls.append(call.name)
-            outcome = await self.tools.execute(call, ctx)
+            outcome = await self._execute_tool(turn, call, ctx)
+            if outcome.final:  # the tool's own line answers the caller (e.g. an HTTP tool failed)
+                self.history.add_tool_result(call, outcome.result or "Done.")
+                if outcome.spoken:
+                    await self._play(turn, self._new_line(outcome.spoken))
+                continue
             if outcome.action is ToolAction.HANG_UP:
                 self.history.add_tool_result(call, "The call is ending.")
                 if outcome.spoken:
@@ -594,6 +613,46 @@ class Conversation:
             self.history.add_tool_result(call, outcome.result or "Done.")
             follow_up = follow_up or outcome.result is not None
         return follow_up
+
+    async def _execute_tool(self, turn: _AgentTurn, call: ToolCall, ctx: ToolContext) -> ToolOutcome:
+        """Run one tool; if it is slow (an HTTP lookup) and the model said nothing before calling it,
+        the caller hears the tool's filler line instead of silence while it runs."""
+        started = self.clock.now()
+        running = asyncio.ensure_future(self.tools.execute(call, ctx))
+        try:
+            filler = None if ctx.said.strip() else self.tools.filler(call.name, self.language.current)
+            if filler is not None:
+                after, line = filler
+                done, _ = await asyncio.wait([running], timeout=after)
+                if not done:
+                    await self._play_aside(turn, line)
+            outcome = await running
+        finally:
+            running.cancel()
+        self.tool_log.append(
+            {
+                "turn": turn.record.index,
+                "name": call.name,
+                "arguments": call.arguments,
+                "result": outcome.result,
+                "spoken": outcome.spoken,
+                "action": outcome.action.value,
+                "duration_ms": round((self.clock.now() - started) * 1000, 1),
+            }
+        )
+        return outcome
+
+    async def _play_aside(self, turn: _AgentTurn, text: str) -> None:
+        """Speak a line the caller hears but the model's history leaves out: between a tool call and
+        its result the history must hold nothing else."""
+        reply = self._new_line(text)
+        turn.reply = reply  # a barge-in stops it like any other reply
+        turn.replies.append(reply)
+        await reply.generate()
+        await reply.wait_played()
+        turn.reply = None
+        turn.record.agent_text = f"{turn.record.agent_text} {text}".strip()
+        turn.record.agent_full_text = f"{turn.record.agent_full_text} {text}".strip()
 
     async def _switch_by_tool(self, turn: _AgentTurn, language: str) -> str:
         """The model called switch_language: switch and say so. Returns the tool's result."""

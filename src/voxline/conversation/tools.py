@@ -16,8 +16,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from voxline.agent.config import AgentConfig, CollectDigitsConfig, ToolConfig
+from voxline.agent.config import AgentConfig, CollectDigitsConfig, HttpToolConfig, ToolConfig
 from voxline.conversation.digits import valid_keys
+from voxline.conversation.http_tools import (
+    FAILURE_LINES,
+    FILLER_LINES,
+    call_endpoint,
+    check_arguments,
+    tool_line,
+)
 from voxline.engines.base import ToolCall, ToolSpec
 from voxline.transports.base import CallIO
 
@@ -46,6 +53,8 @@ class ToolOutcome:
     target: str | None = None
     collect: CollectDigitsConfig | None = None
     language: str | None = None
+    final: bool = False
+    """`spoken` answers the caller: `result` is recorded for the model, which is not asked to speak."""
 
 
 @dataclass(slots=True)
@@ -56,6 +65,8 @@ class ToolContext:
     """What the model already said in the reply that called the tool."""
     goodbye: str = ""
     """The goodbye line in the call's current language (default: the agent's own)."""
+    language: str = ""
+    """The call's current language (default: the agent's own)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -69,6 +80,9 @@ _GOODBYE = re.compile(
 def says_goodbye(text: str) -> bool:
     return bool(_GOODBYE.search(text))
 
+
+DEFAULT_FILLER_AFTER_S = 0.7
+"""A caller who hears nothing for longer than this after asking wonders if the line dropped."""
 
 HANDOVER_LINE = "One moment please, I'm transferring you to a colleague."
 
@@ -129,6 +143,24 @@ async def switch_language(call: ToolCall, ctx: ToolContext) -> ToolOutcome:
     if language not in allowed:
         return ToolOutcome(result=f"Cannot switch to {language!r}: choose one of {', '.join(allowed)}.")
     return ToolOutcome(action=ToolAction.SWITCH_LANGUAGE, language=language)
+
+
+def http_tool(config: ToolConfig, endpoint: HttpToolConfig) -> ToolHandler:
+    """The handler of a tool that calls `endpoint` (see http_tools)."""
+
+    async def call_http(call: ToolCall, ctx: ToolContext) -> ToolOutcome:
+        arguments, problems = check_arguments(config.parameters, call.arguments)
+        if problems:
+            return ToolOutcome(result=f"{call.name} was not run: {'; '.join(problems)}. Ask the caller.")
+        result = await call_endpoint(endpoint, arguments, call.name)
+        if result.outcome != "failure":
+            return ToolOutcome(result=result.text)
+        language = ctx.language or ctx.agent.language
+        line = tool_line(FAILURE_LINES, config.failure_line, language, ctx.agent.language)
+        note = f"{call.name} failed: {result.text}. The caller was told: {line}"
+        return ToolOutcome(spoken=line, result=note, final=True)
+
+    return call_http
 
 
 def _switchable(agent: AgentConfig) -> list[str]:
@@ -208,6 +240,12 @@ class ToolRegistry:
         self._tools: dict[str, tuple[ToolSpec, ToolHandler]] = {}
         for config in agent.tools:
             builtin = _BUILTIN.get(config.name)
+            endpoint = config.endpoint
+            if builtin is None and endpoint is not None:
+                parameters = config.parameters or {"type": "object", "properties": {}}
+                spec = ToolSpec(config.name, config.description or f"Run {config.name}.", parameters)
+                self._tools[config.name] = (spec, http_tool(config, endpoint))
+                continue
             if builtin is None:
                 log.info("tool %s has no handler yet; register() it to enable it", config.name)
                 continue
@@ -234,6 +272,15 @@ class ToolRegistry:
             return handler
 
         return decorate
+
+    def filler(self, name: str, language: str) -> tuple[float, str] | None:
+        """(after how many seconds, what) to say while tool `name` runs: HTTP tools, and any tool
+        with a `filler` line in the agent file. None: the tool is quick, nothing is said."""
+        config = self.agent.tool(name)
+        if config is None or (config.endpoint is None and not config.filler):
+            return None
+        after = config.endpoint.filler_after_s if config.endpoint else DEFAULT_FILLER_AFTER_S
+        return after, tool_line(FILLER_LINES, config.filler, language, self.agent.language)
 
     def specs(self) -> list[ToolSpec]:
         return [spec for spec, _ in self._tools.values()]

@@ -123,17 +123,11 @@ def build_engines(agent: AgentConfig, catalog: ModelCatalog | None = None) -> En
     if agent.stt.engine == "whisper":
         from voxline.engines.stt_whisper import WhisperSTT
 
-        prompts = None
-        if agent.languages.mode == "on_request":
-            from voxline.engines.stt_whisper import DEFAULT_PROMPTS
-            from voxline.language.requests import request_priming_prompts
-
-            prompts = request_priming_prompts(_spoken_languages(agent), DEFAULT_PROMPTS)
         stt = WhisperSTT(
             stt_model,
             beam_size=agent.stt.beam_size,
             name=agent.stt.model,
-            prompts=prompts,
+            prompts=whisper_prompts(agent),
             window=agent.stt.window,
         )
     else:
@@ -151,6 +145,17 @@ def build_engines(agent: AgentConfig, catalog: ModelCatalog | None = None) -> En
         voices=voices,
         lid=_build_lid(agent, stt),
     )
+
+
+def whisper_prompts(agent: AgentConfig) -> dict[str, str] | None:
+    """Whisper's decoder prompts for this agent: primed with how each language is asked for when a
+    request switches the call (on_request and auto mode); None keeps whisper's built-in ones."""
+    if agent.languages.mode not in ("on_request", "auto"):
+        return None
+    from voxline.engines.stt_whisper import DEFAULT_PROMPTS
+    from voxline.language.requests import request_priming_prompts
+
+    return request_priming_prompts(_spoken_languages(agent), DEFAULT_PROMPTS)
 
 
 def build_llm(agent: AgentConfig, catalog: ModelCatalog | None = None) -> LLM:

@@ -1,4 +1,5 @@
-"""How callers ask for a language, per language: used to prime speech-to-text in `on_request` mode.
+"""How callers ask for a language, per language: used to prime speech-to-text in `on_request`
+and `auto` mode (both switch as soon as the caller asks).
 
 Whisper base hears a language name said in another language badly ("Can we speak in Murafi?",
 "हिंदी में बात कीजिए" → "आपकी किजे"). Naming the languages in the decoder's initial prompt makes

@@ -34,6 +34,7 @@ from voxline.audio.clock import Clock
 from voxline.capacity import CallCapacity
 from voxline.conversation.events import CallFailed, to_wire
 from voxline.conversation.metrics import CallRecorder, CallReport, TurnRecord
+from voxline.conversation.webhook import drain_webhooks
 from voxline.engines._threaded import run_model
 from voxline.engines.base import Engines
 from voxline.logs import call_id_var
@@ -46,6 +47,8 @@ from voxline.transports.base import CallIO
 from voxline.transports.websocket import StartRejected, WebSocketCall
 
 log = logging.getLogger(__name__)
+WEBHOOK_DRAIN_S = 10.0
+"""At shutdown, post-call webhooks still queued get this long to go out."""
 
 STATIC_DIR = Path(__file__).parent / "static"
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -186,6 +189,7 @@ def create_app(
                     log.exception("stopping %s failed", type(service).__name__)
             if owned_recorder is not None:
                 owned_recorder.close()
+            await drain_webhooks(WEBHOOK_DRAIN_S)  # queued post-call webhooks get a last chance
 
     app = FastAPI(title="voxline", lifespan=lifespan)
     app.add_middleware(
