@@ -177,8 +177,9 @@ async def test_call_endpoint_answers_refuses_and_fails(server: LocalServer) -> N
     server.routes["/cards/1234/delivery"] = delivery_route()
     server.routes["/cards/0000/delivery"] = lambda r: Answer(404, {"error": "no card ending 0000"})
     server.routes["/cards/5555/delivery"] = lambda r: Answer(503, "maintenance")
-    server.routes["/cards/9999/delivery"] = lambda r: Answer(200, {"late": True}, delay_s=1.5)
-    endpoint = AgentConfig.model_validate({"tools": [delivery_tool(server.url, timeout_s=0.5)]}).tools[0].http
+    server.routes["/cards/9999/delivery"] = lambda r: Answer(200, {"late": True}, delay_s=4.0)
+    # 2 s: a loopback answer on a loaded 2-core machine can take over 0.5 s
+    endpoint = AgentConfig.model_validate({"tools": [delivery_tool(server.url, timeout_s=2.0)]}).tools[0].http
     assert endpoint is not None
     answer = await call_endpoint(endpoint, {"last4": "1234"}, "t")
     assert answer.outcome == "answer" and answer.status == 200
@@ -188,7 +189,7 @@ async def test_call_endpoint_answers_refuses_and_fails(server: LocalServer) -> N
     down = await call_endpoint(endpoint, {"last4": "5555"}, "t")
     assert down.outcome == "failure" and down.status == 503
     slow = await call_endpoint(endpoint, {"last4": "9999"}, "t")
-    assert slow.outcome == "failure" and "no answer in 0.5 s" in slow.text
+    assert slow.outcome == "failure" and "no answer in 2 s" in slow.text
     unreachable = await call_endpoint(endpoint.model_copy(update={"url": closed_port_url()}), {}, "t")
     assert unreachable.outcome == "failure" and "could not be reached" in unreachable.text
     assert server.received[0].headers["authorization"] == f"Bearer {TOKEN}"
