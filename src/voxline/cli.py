@@ -7,12 +7,15 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from voxline.agent.config import AgentConfig, AgentConfigError, load_agent
 from voxline.engines.base import EngineError
+
+if TYPE_CHECKING:
+    from voxline.evals.run import ScenarioResult
 from voxline.logs import configure_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="voxline: local real-time voice agents.")
@@ -233,6 +236,7 @@ def eval_(
         judge=JudgeSettings(judge_url, judge_model) if judge_url else None,
         command=" ".join(["voxline", *sys.argv[1:]]),
     )
+    options.on_result = _print_result
     try:
         summary = asyncio.run(run_evals(options))
     except (ScenarioError, AgentConfigError, EngineError, ValueError) as exc:
@@ -242,19 +246,20 @@ def eval_(
         raise typer.Exit(1)
 
 
+def _print_result(result: ScenarioResult) -> None:
+    if result.skipped:
+        typer.echo(f"skip {result.id} ({result.skipped})")
+        return
+    ok = result.passed
+    mark = typer.style("pass", fg=typer.colors.GREEN) if ok else typer.style("FAIL", fg=typer.colors.RED)
+    typer.echo(f"{mark} {result.id}")
+    for check in [*result.checks, *result.judged]:
+        if not check.passed:
+            where = f"turn {check.turn}" if check.turn else "call"
+            typer.echo(f"     {check.name} ({where}): {check.detail}")
+
+
 def _print_eval(summary: dict[str, Any], out: Path) -> None:
-    for result in summary["results"]:
-        if result["skipped"]:
-            continue
-        mark = (
-            typer.style("pass", fg=typer.colors.GREEN)
-            if result["passed"]
-            else typer.style("FAIL", fg=typer.colors.RED)
-        )
-        typer.echo(f"{mark} {result['id']}")
-        for failure in result["failed"]:
-            where = f"turn {failure['turn']}" if failure["turn"] else "call"
-            typer.echo(f"     {failure['name']} ({where}): {failure['detail']}")
     rate = summary["pass_rate"]
     latency = summary["latency_ms"]
     typer.echo(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ class EvalOptions:
     out: Path = Path("out/eval")
     judge: JudgeSettings | None = None
     command: str = ""
+    on_result: Callable[[ScenarioResult], None] | None = None
+    """Called as each scenario finishes (the CLI prints it)."""
 
 
 def select(scenarios: list[LoadedScenario], options: EvalOptions) -> list[LoadedScenario]:
@@ -92,14 +95,14 @@ async def run_evals(options: EvalOptions) -> dict[str, Any]:
                 await llm.warm_up(build_system_prompt(agent, tools), tools)
                 for scenario in group:
                     results.append(await run_text(scenario, agent, llm))
-                    _log_result(results[-1])
+                    _done(results[-1], options)
             else:
                 engines = await run_model(load_engines, agent)
                 await warm_engines(agent, engines)
                 render = caller_renderer(options.out / "caller-audio")
                 for scenario in group:
                     results.append(await run_voice(scenario, agent, engines, render, options.out / "calls"))
-                    _log_result(results[-1])
+                    _done(results[-1], options)
             if judge is not None:
                 for result, scenario in zip(results[-len(group) :], group, strict=True):
                     if not result.skipped:
@@ -122,7 +125,9 @@ async def run_evals(options: EvalOptions) -> dict[str, Any]:
     return summary
 
 
-def _log_result(result: ScenarioResult) -> None:
+def _done(result: ScenarioResult, options: EvalOptions) -> None:
+    if options.on_result is not None:
+        options.on_result(result)
     state = "skipped" if result.skipped else ("pass" if result.passed else "FAIL")
     failed = ", ".join(sorted({c.name for c in result.checks if not c.passed}))
     log.info("%s %s%s", state, result.id, f" ({failed})" if failed else "")
