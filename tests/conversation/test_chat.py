@@ -115,3 +115,16 @@ async def test_keys_reach_a_keypad_menu() -> None:
         reply = await session.press("1")
     assert greeting.text == "Hi. Press 1 for hours."
     assert reply.text.startswith("We open at nine.")
+
+
+async def test_typed_lines_count_by_their_script_in_auto_mode() -> None:
+    config = agent(
+        language="en", languages=LanguagesConfig(mode="auto", allowed=["en", "hi"], switch_after_turns=2)
+    )
+    llm = FakeLLM(["जी।", "जी हाँ।", "Yes."])
+    async with TextSession(config, llm) as session:
+        await session.start()
+        first = await session.say("मेरा कार्ड खो गया है।")
+        second = await session.say("कृपया उसे बंद कर दीजिए।")
+    assert first.language == "en"
+    assert second.language == "hi"  # two Hindi turns in a row: the call follows the caller

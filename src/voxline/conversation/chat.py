@@ -19,6 +19,7 @@ import numpy as np
 
 from voxline.agent.config import AgentConfig
 from voxline.audio.pcm import AudioChunk, Float32Array
+from voxline.conversation.language import DEVANAGARI_LANGUAGES
 from voxline.conversation.metrics import CallReport
 from voxline.conversation.session import Conversation
 from voxline.engines.base import LLM, Engines, LanguageGuess, Transcript
@@ -103,6 +104,21 @@ class _MuteTTS:
         pass
 
 
+def language_of_script(text: str, allowed: tuple[str, ...], current: str) -> str:
+    """A typed line's language by its script: Devanagari is the call's language if that is written in
+    it, else the first allowed language that is; Latin is English when allowed. A stand-in for the
+    language identifier a spoken turn goes through."""
+    devanagari = sum(1 for c in text if "\u0900" <= c <= "\u097f")
+    latin = sum(1 for c in text if c.isascii() and c.isalpha())
+    if devanagari > latin:
+        if current in DEVANAGARI_LANGUAGES:
+            return current
+        return next((a for a in allowed if a in DEVANAGARI_LANGUAGES), current)
+    if latin and "en" in allowed:
+        return "en"
+    return current
+
+
 def text_engines(llm: LLM) -> Engines:
     """The agent's language model with no ears and a mute voice."""
     return Engines(vad=_NoVAD(), stt=_NoSTT(), llm=llm, tts=_MuteTTS())
@@ -154,10 +170,11 @@ class TextSession:
 
     async def say(self, text: str, language: str | None = None, probability: float = 1.0) -> TextReply:
         """The caller says `text`. `language` is what a language identifier would have heard (auto and
-        on_request agents use it; default: the call's language)."""
+        on_request agents use it; default: judged from the script the text is written in)."""
+        policy = self.conversation.language
+        if language is None and policy.identifies:
+            language = language_of_script(text, policy.allowed, policy.current)
         guess = LanguageGuess(language, probability) if language else None
-        if self.conversation.language.identifies and guess is None:
-            guess = LanguageGuess(self.language, probability)
         mark = len(self.events)
         self.conversation.hear_text(text, guess)
         return await self._answer_since(mark)
