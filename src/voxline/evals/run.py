@@ -142,6 +142,10 @@ async def run_text(scenario: LoadedScenario, agent: AgentConfig, llm: LLM) -> Sc
 
 # ---------------------------------------------------------------- voice mode
 
+VOICE_TAIL_S = 15.0
+"""After the last caller turn, how long the caller stays on the line for the answer (simulate's 6 s
+default hangs up on an agent whose model is slow to start, e.g. on a busy CPU)."""
+
 Render = Callable[[str, str], Awaitable[Path]]
 """(text, language) → a WAV file of a caller saying it."""
 
@@ -182,6 +186,7 @@ async def run_voice(
             agent,
             wavs,
             engines=engines,
+            tail_s=VOICE_TAIL_S,
             out=out_dir / f"{safe}.wav",
             db_path=out_dir / "calls.sqlite3",
             on_event=events.append,
