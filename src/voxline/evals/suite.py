@@ -41,6 +41,8 @@ class EvalOptions:
     """Run the scenarios whose id contains any of these."""
     tags: list[str] = field(default_factory=list)
     limit: int | None = None
+    repeat: int = 1
+    """Run each scenario this many times (the model samples: a pass rate over runs is steadier)."""
     out: Path = Path("out/eval")
     judge: JudgeSettings | None = None
     command: str = ""
@@ -85,7 +87,8 @@ async def run_evals(options: EvalOptions) -> dict[str, Any]:
     models: list[str] = []
     started = time.perf_counter()
     try:
-        for group in groups.values():
+        for chosen in groups.values():
+            group = [s for s in chosen for _ in range(max(1, options.repeat))]
             agent = agent_for(group[0], options)
             agents.append(agent.name)
             models.append(agent.llm.model)
@@ -115,6 +118,7 @@ async def run_evals(options: EvalOptions) -> dict[str, Any]:
         "model": ", ".join(dict.fromkeys(models)),
         "command": options.command,
         "seconds": round(time.perf_counter() - started, 1),
+        "repeat": max(1, options.repeat),
         "judge": None
         if options.judge is None
         else {"model": options.judge.model, "url": options.judge.base_url},
