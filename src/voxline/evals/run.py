@@ -164,6 +164,7 @@ async def run_voice(
     engines: Engines,
     render: Render,
     out_dir: Path,
+    tail_s: float = VOICE_TAIL_S,
 ) -> ScenarioResult:
     from voxline.runtime import simulate_call
 
@@ -186,7 +187,7 @@ async def run_voice(
             agent,
             wavs,
             engines=engines,
-            tail_s=VOICE_TAIL_S,
+            tail_s=tail_s,
             out=out_dir / f"{safe}.wav",
             db_path=out_dir / "calls.sqlite3",
             on_event=events.append,
