@@ -82,3 +82,42 @@ def test_invalid_files_name_the_problem(tmp_path: Path, text: str, complaint: st
     path.write_text(text)
     with pytest.raises(ScenarioError, match=complaint):
         load_suite(path)
+
+
+def test_voice_mode_reads_turns_tools_and_latency_from_the_simulated_call(tmp_path: Path) -> None:
+    from voxline.evals.run import voice_outcome, voice_skip_reason
+
+    result = {
+        "end_reason": "transferred",
+        "transferred_to": "sip:desk@pbx",
+        "turns": [
+            {"index": 0, "user_text": "", "agent_text": "Hello.", "language": "en"},
+            {
+                "index": 1,
+                "user_text": "I lost my card.",
+                "agent_text": "A colleague can help.",
+                "language": "en",
+            },
+            {"index": 2, "user_text": "Yes please.", "agent_text": "Transferring you now.", "language": "en"},
+        ],
+        "caller_timeline": [{"voice_to_voice_ms": 910.0}, {"voice_to_voice_ms": 1020.5}],
+    }
+    events = [{"type": "tool_call", "turn": 2, "name": "transfer_call", "arguments": {"department": "cards"}}]
+    outcome = voice_outcome(result, events, None)
+    first, second = outcome.turns
+    assert (first.caller, first.said, first.tool_calls, first.latency_ms) == (
+        "I lost my card.", "A colleague can help.", [], 910.0
+    )  # fmt: skip
+    assert second.tool_calls == [{"name": "transfer_call", "arguments": {"department": "cards"}}]
+    assert second.transferred and second.ended and not first.ended
+    suite = tmp_path / "s.yaml"
+    suite.write_text(
+        "scenarios:\n"
+        "  - {name: wav, turns: [{audio: rec/q.wav, say: hi}]}\n"
+        "  - {name: keys, turns: [{keys: '1'}]}\n"
+        "  - {name: text-only, voice: false, turns: [{say: hi}]}\n"
+    )
+    wav, keys, text_only = load_suite(suite)
+    assert wav.audio_path(wav.scenario.turns[0]) == (tmp_path / "rec" / "q.wav").resolve()
+    assert voice_skip_reason(wav) == ""
+    assert voice_skip_reason(keys) and voice_skip_reason(text_only) == "text only"
