@@ -10,6 +10,8 @@ Wire shapes (JSON objects, `type` first):
   {"type": "language", "language": "hi", "requested": true}
   {"type": "dtmf", "digit": "5"}
   {"type": "digits", "digits": "1234", "reason": "terminator"}
+  {"type": "tool_call", "turn": 0, "name": "transfer_call", "arguments": {...}}
+  {"type": "agent_said", "turn": 0, "text": ...}   (each line as the caller heard it)
   {"type": "error", "message": ...}
 """
 
@@ -71,6 +73,23 @@ class DigitsCollected:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCalled:
+    type: ClassVar[str] = "tool_call"
+    turn: int
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSaid:
+    """One line the caller heard, as heard (a barge-in cuts it); evals and chat read these."""
+
+    type: ClassVar[str] = "agent_said"
+    turn: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallFailed:
     type: ClassVar[str] = "error"
     message: str
@@ -84,10 +103,13 @@ ConversationEvent = (
     | LanguageSwitched
     | KeyPressed
     | DigitsCollected
+    | ToolCalled
+    | AgentSaid
     | CallFailed
 )
 EVENT_CLASSES: tuple[type[ConversationEvent], ...] = (
-    StateChanged, UserText, AgentText, TurnTimings, LanguageSwitched, KeyPressed, DigitsCollected, CallFailed,
+    StateChanged, UserText, AgentText, TurnTimings, LanguageSwitched, KeyPressed, DigitsCollected,
+    ToolCalled, AgentSaid, CallFailed,
 )  # fmt: skip
 
 
