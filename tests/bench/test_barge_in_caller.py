@@ -52,8 +52,16 @@ class ToneAgent:
 
 
 def config(user: str) -> SipConfig:
+    # PCMU, as the bench's caller speaks (bench/calls.py). On G.722 the no-barge-in call saw the agent
+    # stop once for the caller: not yet explained, noted for the G.722 work.
     return SipConfig(
-        port=0, transports=["udp"], rtp_port_min=0, rtp_port_max=0, user=user, jitter_buffer_ms=20
+        port=0,
+        transports=["udp"],
+        rtp_port_min=0,
+        rtp_port_max=0,
+        user=user,
+        jitter_buffer_ms=20,
+        codecs=["PCMU"],
     )
 
 
