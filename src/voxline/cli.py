@@ -221,6 +221,9 @@ def bench(
         ),
     ] = None,
     calls: Annotated[int | None, typer.Option(min=1, help="with --peer: calls to each system (3)")] = None,
+    llm_threads: Annotated[
+        int | None, typer.Option(min=1, help="with --peer: LLM threads on both sides (default: the agent's)")
+    ] = None,
     log_level: LogLevelOpt = "warning",
 ) -> None:
     """Measure voice-to-voice latency, barge-in and load from the caller's side, against real calls."""
@@ -229,7 +232,7 @@ def bench(
 
     configure_logging(log_level)
     if peer is not None:
-        _bench_peer(peer, calls, turns, agent, out, quick)
+        _bench_peer(peer, calls, turns, llm_threads, agent, out, quick)
         return
     chosen = tuple(s.strip() for s in scenarios.split(",") if s.strip())
     unknown = sorted(set(chosen) - set(SCENARIOS))
@@ -258,7 +261,13 @@ def bench(
 
 
 def _bench_peer(
-    peer: str, calls: int | None, turns: int | None, agent: Path | None, out: Path, quick: bool
+    peer: str,
+    calls: int | None,
+    turns: int | None,
+    llm_threads: int | None,
+    agent: Path | None,
+    out: Path,
+    quick: bool,
 ) -> None:
     from voxline.bench.peers.compare import PEERS, PeerOptions, run_peer_bench
     from voxline.bench.peers.pipecat_env import PeerInstallError
@@ -268,7 +277,7 @@ def _bench_peer(
         raise _fail(f"unknown peer {peer!r}; choose from {', '.join(PEERS)}")
     if agent is not None:
         _load(agent)
-    options = PeerOptions(peer=peer, agent_file=agent, out=out)
+    options = PeerOptions(peer=peer, agent_file=agent, out=out, llm_threads=llm_threads)
     if quick:
         options.calls, options.turns = 1, 2
     if calls is not None:

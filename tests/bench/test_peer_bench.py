@@ -25,8 +25,10 @@ PROMPTS = 2
 def peer_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench-peer")
     done = subprocess.run(
+        # One LLM thread each: on a busy 2-core machine two threads wait on each other for most of a
+        # token, and Pipecat (which speaks whole sentences) would outlast the caller's patience.
         [sys.executable, "-m", "voxline.cli", "bench", "--peer", "pipecat", "--calls", "1",
-         "--turns", str(PROMPTS), "--out", str(out)],
+         "--turns", str(PROMPTS), "--llm-threads", "1", "--out", str(out)],
         capture_output=True, text=True, timeout=1200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
@@ -45,15 +47,20 @@ def test_both_systems_were_called_alternately_and_answered(peer_out: Path) -> No
     assert set(runs) == {"voxline", "pipecat"}
     assert results["meta"]["versions"]["pipecat"] == "1.14.0"
     expected = [u.name for u in caller_utterances(PROMPTS)]
+    assert results["meta"]["llm_threads"] == 1
     for name, run in runs.items():
         assert [c["completed"] for c in run["calls"]] == [True], (name, run["calls"])
         assert [t["utterance"] for t in run["turns"]] == expected, name
-        # every turn got a spoken answer after the caller finished it
-        assert all(t["voice_to_voice_ms"] is not None for t in run["turns"]), (name, run["turns"])
-        # the agent heard the caller: its user_text events carry the prompt's words
-        best = max(word_recall(t["expected_text"], t["user_text"]) for t in run["turns"])
-        assert best >= 0.6, (name, [t["user_text"] for t in run["turns"]])
-        assert all(isinstance(t["split"], bool) for t in run["turns"])
+        # the agent heard the caller (its user_text events carry the prompt's words) and answered
+        heard = [t for t in run["turns"] if word_recall(t["expected_text"], t["user_text"]) >= 0.6]
+        assert heard, (name, [t["user_text"] for t in run["turns"]])
+        assert any(t["voice_to_voice_ms"] is not None and t["agent_text"] for t in heard), (
+            name,
+            run["turns"],
+        )
+        assert all(
+            isinstance(t["split"], bool) and isinstance(t["heard_mid_turn"], bool) for t in run["turns"]
+        )
 
 
 @pytest.mark.slow
@@ -62,6 +69,7 @@ def test_comparison_and_summary(peer_out: Path) -> None:
     assert peer["peer"] == "pipecat"
     for stats in peer["systems"].values():
         assert stats["turns"] == PROMPTS and stats["p50_ms"] is not None and stats["p50_ms"] > 0
+        assert stats["voice_to_voice_n"] + stats["no_reply"] == PROMPTS
     expected = peer["systems"]["pipecat"]["p50_ms"] / peer["systems"]["voxline"]["p50_ms"]
     assert peer["ratio"]["p50"] == pytest.approx(expected, abs=0.01)
     summary = (peer_out / "summary.md").read_text()

@@ -11,13 +11,23 @@ from typing import Any
 import numpy as np
 import pytest
 
+from voxline.agent.config import load_agent
 from voxline.audio.pcm import AudioChunk
 from voxline.bench.caller import CallerTurn, ScriptedCaller
 from voxline.bench.calls import PlacedCall
 from voxline.bench.peers import caller_protocol as protocol
-from voxline.bench.peers.compare import comparison, peer_rows, record_from_events, system_summary
+from voxline.bench.peers import pipecat_env
+from voxline.bench.peers.compare import (
+    comparison,
+    peer_rows,
+    record_from_events,
+    system_summary,
+    with_llm_threads,
+)
+from voxline.bench.peers.pipecat_target import peer_system_prompt
 from voxline.bench.report import markdown, summarize
 from voxline.bench.utterances import Utterance
+from voxline.conversation.prompt import build_system_prompt
 from voxline.transports.websocket import parse_start
 
 STARTS = [
@@ -158,3 +168,46 @@ def test_comparison_and_its_report_table(tmp_path: Path) -> None:
     table_rows = [line for line in text.splitlines() if line.startswith("| pipecat")]
     assert table_rows and "1900" in table_rows[0] and "1/3" in table_rows[0]
     assert "p50 1.90×" in text
+
+
+def test_the_peer_environment_is_made_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+
+    def fake_run(args: list[str]) -> None:
+        calls.append(args)
+        if args[1:3] == ["-m", "venv"]:
+            python = Path(args[3]) / "bin" / "python"
+            python.parent.mkdir(parents=True)
+            python.touch()
+
+    monkeypatch.setattr(pipecat_env, "_run", fake_run)
+    env = pipecat_env.PipecatEnv(tmp_path / "pipecat")
+    assert not env.is_current()
+    assert env.ensure() == env.python
+    assert [args[1:3] for args in calls] == [["-m", "venv"], ["-m", "pip"]]
+    assert all(req in calls[1] for req in pipecat_env.REQUIREMENTS)
+    assert "pipecat-ai[whisper,piper,websocket]==1.14.0" in pipecat_env.REQUIREMENTS
+    assert env.is_current()
+    env.ensure()  # current: nothing runs
+    assert len(calls) == 2
+    # a stamp from other requirements means a reinstall into the same venv
+    (env.venv / pipecat_env.STAMP).write_text('{"requirements": ["pipecat-ai==0.0.1"]}')
+    env.ensure()
+    assert [args[1:3] for args in calls[2:]] == [["-m", "pip"]]
+
+
+def test_the_peer_environment_lives_outside_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOXLINE_PEERS_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere/cache")
+    assert pipecat_env.PipecatEnv.default().venv == Path("/somewhere/cache/voxline/peers/pipecat/venv")
+    monkeypatch.setenv("VOXLINE_PEERS_DIR", "/elsewhere")
+    assert pipecat_env.peers_dir() == Path("/elsewhere")
+
+
+def test_llm_threads_override_goes_to_both_sides(tmp_path: Path) -> None:
+    agent = load_agent(None)
+    path = with_llm_threads(agent, 1, tmp_path)
+    changed = load_agent(path)
+    assert changed.llm.threads == 1
+    assert changed.model_copy(update={"llm": agent.llm}) == agent
+    assert peer_system_prompt(changed) == build_system_prompt(agent, ())

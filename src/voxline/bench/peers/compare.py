@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from voxline.agent.config import AgentConfig, load_agent
 from voxline.bench import meta
@@ -53,8 +54,18 @@ class PeerOptions:
     turns: int = 10
     """Recorded prompts per call (the first `turns` of the bench's list), the same in every call."""
     agent_file: Path | None = None
+    llm_threads: int | None = None
+    """Override the agent's LLM threads on both sides (None: the agent's own setting)."""
     out: Path = Path("out/bench-peer")
     command: str = field(default_factory=lambda: " ".join(["voxline", *sys.argv[1:]]))
+
+
+def with_llm_threads(agent: AgentConfig, threads: int, out: Path) -> Path:
+    """An agent file like `agent` whose LLM runs on `threads` threads (for both systems)."""
+    llm = agent.llm.model_copy(update={"threads": threads})
+    path = out / "bench-agent.yaml"
+    path.write_text(yaml.safe_dump(agent.model_copy(update={"llm": llm}).model_dump(mode="json")))
+    return path
 
 
 def record_from_events(events: Sequence[tuple[float, dict[str, Any]]]) -> dict[str, Any]:
@@ -146,7 +157,11 @@ def _peer_version(peer: str) -> str | None:
 async def run_peer_bench(options: PeerOptions, peer_target: TargetFactory | None = None) -> dict[str, Any]:
     """Run the side-by-side calls; write results.json and summary.md to options.out."""
     options.out.mkdir(parents=True, exist_ok=True)
-    agent = load_agent(options.agent_file)
+    agent_file = options.agent_file
+    agent = load_agent(agent_file)
+    if options.llm_threads is not None:
+        agent_file = with_llm_threads(agent, options.llm_threads, options.out)
+        agent = load_agent(agent_file)
     make_peer = peer_target or _peer_target(options.peer)
     script = caller_utterances(options.turns)
     results: dict[str, Any] = {
@@ -155,10 +170,11 @@ async def run_peer_bench(options: PeerOptions, peer_target: TargetFactory | None
         "runs": [],
     }
     results["meta"]["versions"][options.peer] = _peer_version(options.peer)
+    results["meta"]["llm_threads"] = agent.llm.threads or 2
     progress(f"starting the {options.peer} bot (its own environment, the agent's models)")
     async with (
         make_peer(agent, options.out) as peer,
-        voxline_server(options.out, options.agent_file, "serve") as ours,
+        voxline_server(options.out, agent_file, "serve") as ours,
     ):
         progress(f"both ready: {options.calls} calls each of {len(script)} prompts, alternating")
         placed = await alternate_calls(
