@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from voxline.agent.config import load_agent
 from voxline.audio.pcm import AudioChunk
@@ -24,9 +25,10 @@ from voxline.bench.peers.compare import (
     system_summary,
     with_llm_threads,
 )
-from voxline.bench.peers.pipecat_target import peer_system_prompt
+from voxline.bench.peers.pipecat_target import PeerModels, peer_system_prompt
 from voxline.bench.report import markdown, summarize
 from voxline.bench.utterances import Utterance
+from voxline.cli import app
 from voxline.conversation.prompt import build_system_prompt
 from voxline.transports.websocket import parse_start
 
@@ -211,3 +213,16 @@ def test_llm_threads_override_goes_to_both_sides(tmp_path: Path) -> None:
     assert changed.llm.threads == 1
     assert changed.model_copy(update={"llm": agent.llm}) == agent
     assert peer_system_prompt(changed) == build_system_prompt(agent, ())
+
+
+def test_an_unknown_peer_is_a_short_error() -> None:
+    result = CliRunner().invoke(app, ["bench", "--peer", "rasa", "--calls", "1"])
+    assert result.exit_code == 2
+    assert "unknown peer 'rasa'; choose from pipecat" in result.output
+
+
+def test_the_peer_needs_the_local_engines(tmp_path: Path) -> None:
+    agent = load_agent(None)
+    remote = agent.model_copy(update={"llm": agent.llm.model_copy(update={"engine": "openai"})})
+    with pytest.raises(RuntimeError, match=r"whisper, llama\.cpp and Piper locally"):
+        PeerModels.of(remote)
