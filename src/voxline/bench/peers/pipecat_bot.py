@@ -189,7 +189,9 @@ def make_app(settings: BotSettings) -> FastAPI:
                 await websocket.send_text(protocol.event("error", message=str(exc) or "no start message"))
                 await websocket.close(protocol.CLOSE_UNSUPPORTED)
             return
-        # Build first (it loads the models), so that the caller's audio is read as soon as it flows.
+        # Build first, so that the caller's audio is read as soon as it flows. Pipecat's services load
+        # their models in their constructors, on the event loop: fine for a bench bot taking one call
+        # at a time, and it only delays the greeting (not a measured turn).
         worker = build_pipeline(websocket, start.sample_rate, settings)
         await websocket.send_text(
             protocol.event("ready", call_id=start.call_id or "pipecat", sample_rate=start.sample_rate)
