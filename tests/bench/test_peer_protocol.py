@@ -123,12 +123,13 @@ def _call(events: list[tuple[float, dict[str, Any]]], turns: list[CallerTurn]) -
     return call
 
 
-def test_split_turns_are_judged_from_the_socket_events_and_the_caller_ears() -> None:
+def test_split_turns_are_judged_from_the_socket_events() -> None:
     turns = [
-        # answered once, after the caller finished
+        # the tail of an earlier reply sounds while the caller talks (1.5 < 2.0), but the agent takes
+        # the turn once, after its end: heard mid-turn, not split
         CallerTurn(0, speech_start_wire_s=1.0, speech_end_wire_s=2.0, reply_onset_s=2.9,
-                   speech_onset_wire_s=1.1, first_sound_after_onset_s=2.9),
-        # heard mid-sentence (7.1 < 7.7), and taken as two user turns
+                   speech_onset_wire_s=1.1, first_sound_after_onset_s=1.5),
+        # taken before the last word (user_text at 7.0 < 7.7), and as two user turns
         CallerTurn(1, speech_start_wire_s=6.5, speech_end_wire_s=7.7, reply_onset_s=7.8,
                    speech_onset_wire_s=6.6, first_sound_after_onset_s=7.1),
     ]  # fmt: skip
@@ -139,11 +140,18 @@ def test_split_turns_are_judged_from_the_socket_events_and_the_caller_ears() -> 
     ]
     rows = peer_rows(_call(events, turns))
     assert [r["agent_user_turns"] for r in rows] == [1, 2]
+    assert [r["heard_mid_turn"] for r in rows] == [True, True]
+    assert [r["taken_early"] for r in rows] == [False, True]
     assert [r["split"] for r in rows] == [False, True]
-    assert [r["heard_mid_turn"] for r in rows] == [False, True]
     assert [r["wrong_turn_ending"] for r in rows] == [False, True]
     assert rows[0]["recall"] == 1.0 and rows[1]["user_text"] == "What are your opening hours?"
     assert [r["voice_to_voice_ms"] for r in rows] == [pytest.approx(900.0), pytest.approx(100.0)]
+
+
+def test_a_turn_taken_once_but_misheard_is_a_wrong_ending_not_a_split() -> None:
+    turns = [CallerTurn(0, speech_start_wire_s=1.0, speech_end_wire_s=2.0, reply_onset_s=2.9)]
+    rows = peer_rows(_call([(1002.6, {"type": "user_text", "text": "I lost"})], turns))
+    assert rows[0]["split"] is False and rows[0]["recall"] == 0.5 and rows[0]["wrong_turn_ending"] is True
 
 
 def _run(name: str, v2v: list[float | None], split: list[bool]) -> dict[str, Any]:

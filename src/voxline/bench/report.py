@@ -371,7 +371,7 @@ def _peer_lines(peer: Mapping[str, Any]) -> list[str]:
         "",
         *table(header, rows),
         f"{peer.get('peer')} voice-to-voice over voxline's: {', '.join(ratios) or NONE}. A split turn was "
-        "taken as two or more user turns, or answered audibly before the caller had finished.",
+        "taken as two or more user turns, or taken before the caller's last word.",
         "",
     ]
 

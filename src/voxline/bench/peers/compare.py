@@ -7,9 +7,10 @@ the same recorded prompts, and both are timed and judged by the same code:
 
 - voice-to-voice: the caller's rule (the last speech sample on the wire → the first reply sound).
 - split turn: one caller turn that the agent took as two or more user turns (two `user_text` events
-  in its window), or answered audibly before the caller had finished.
-- wrong turn ending: the bench's rule (a split turn, or a transcript with under 60 % of the words,
-  i.e. an answer to a cut-short sentence or a mishearing).
+  in its window), or took before the caller's last word (a `user_text` arriving earlier).
+- wrong turn ending: a split turn, or a transcript with under 60 % of the words (an answer to a
+  cut-short sentence, or a mishearing).
+- heard mid-turn: agent sound reached the caller while they spoke (reported, not a split by itself).
 
 The per-turn rows are the bench's own (`turn_rows`), built from the `user_text`/`agent_text` events
 each side sends on the socket rather than from voxline's call records, which the peer does not have.
@@ -34,7 +35,7 @@ from voxline.agent.config import AgentConfig, load_agent
 from voxline.bench import meta
 from voxline.bench.calls import CallSettings, PlacedCall, place_calls
 from voxline.bench.processes import AgentTarget, voxline_server
-from voxline.bench.rows import call_row, turn_rows
+from voxline.bench.rows import PARTIAL_RECALL, agent_turns_in, call_row, turn_rows
 from voxline.bench.runner import progress, results_meta, write_report_if_available
 from voxline.bench.utterances import Utterance, caller_utterances
 
@@ -83,13 +84,25 @@ def record_from_events(events: Sequence[tuple[float, dict[str, Any]]]) -> dict[s
 
 
 def peer_rows(call: PlacedCall) -> list[dict[str, Any]]:
-    """The bench's turn rows for one call, judged from its socket events, plus whether the caller
-    heard a reply start while still talking."""
+    """The bench's turn rows for one call, judged from its socket events.
+
+    A turn is split when the agent took it as two or more user turns, or took it (its `user_text`
+    arrived) before the caller's last word. Agent sound heard while the caller spoke is counted too
+    (`heard_mid_turn`), but it is not a split by itself: on a loaded machine it is mostly the late
+    rest of the previous reply, still coming after the caller's 1 s of quiet."""
     call.record = record_from_events(call.events)
     rows = turn_rows(call, scenario="peer")
-    for row, turn in zip(rows, call.caller.result.turns, strict=True):
+    turns = call.caller.result.turns
+    starts = [call.epoch_offset + t.speech_start_wire_s for t in turns]
+    for i, (row, turn) in enumerate(zip(rows, turns, strict=True)):
+        end = starts[i + 1] if i + 1 < len(turns) else float("inf")
+        taken = [t["started_at"] for t in agent_turns_in(call.record, starts[i], end)]
+        speech_end = None if turn.speech_end_wire_s is None else call.epoch_offset + turn.speech_end_wire_s
         row["heard_mid_turn"] = turn.sound_during_speech
-        row["split"] = turn.sound_during_speech or row["agent_user_turns"] > 1
+        row["taken_early"] = speech_end is not None and any(at < speech_end for at in taken)
+        row["split"] = row["taken_early"] or row["agent_user_turns"] > 1
+        recall = row["recall"]
+        row["wrong_turn_ending"] = row["split"] or (recall is not None and recall < PARTIAL_RECALL)
     return rows
 
 
