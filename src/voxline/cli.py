@@ -382,6 +382,17 @@ def bench(
     quick: Annotated[bool, typer.Option("--quick", help="a few turns per scenario (~2 minutes)")] = False,
     target_sip: Annotated[str | None, typer.Option(help="bench this running agent's SIP URI")] = None,
     target_http: Annotated[str | None, typer.Option(help="its HTTP base URL (records, WebSocket)")] = None,
+    peer: Annotated[
+        str | None,
+        typer.Option(
+            help="instead of the scenarios: call voxline and this peer framework (pipecat) in turn, "
+            "on the same models, and compare them; installs the peer into its own environment"
+        ),
+    ] = None,
+    calls: Annotated[int | None, typer.Option(min=1, help="with --peer: calls to each system (3)")] = None,
+    llm_threads: Annotated[
+        int | None, typer.Option(min=1, help="with --peer: LLM threads on both sides (default: the agent's)")
+    ] = None,
     log_level: LogLevelOpt = "warning",
 ) -> None:
     """Measure voice-to-voice latency, barge-in and load from the caller's side, against real calls."""
@@ -389,6 +400,9 @@ def bench(
     from voxline.bench.utterances import SpeechDataMissing
 
     configure_logging(log_level)
+    if peer is not None:
+        _bench_peer(peer, calls, turns, llm_threads, agent, out, quick)
+        return
     chosen = tuple(s.strip() for s in scenarios.split(",") if s.strip())
     unknown = sorted(set(chosen) - set(SCENARIOS))
     if unknown:
@@ -412,6 +426,36 @@ def bench(
     try:
         asyncio.run(run_bench(options))
     except (SpeechDataMissing, EngineError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+
+
+def _bench_peer(
+    peer: str,
+    calls: int | None,
+    turns: int | None,
+    llm_threads: int | None,
+    agent: Path | None,
+    out: Path,
+    quick: bool,
+) -> None:
+    from voxline.bench.peers.compare import PEERS, PeerOptions, run_peer_bench
+    from voxline.bench.peers.pipecat_env import PeerInstallError
+    from voxline.bench.utterances import SpeechDataMissing
+
+    if peer not in PEERS:
+        raise _fail(f"unknown peer {peer!r}; choose from {', '.join(PEERS)}")
+    if agent is not None:
+        _load(agent)
+    options = PeerOptions(peer=peer, agent_file=agent, out=out, llm_threads=llm_threads)
+    if quick:
+        options.calls, options.turns = 1, 2
+    if calls is not None:
+        options.calls = calls
+    if turns is not None:
+        options.turns = min(turns, 24)
+    try:
+        asyncio.run(run_peer_bench(options))
+    except (SpeechDataMissing, EngineError, RuntimeError, PeerInstallError) as exc:
         raise _fail(str(exc)) from None
 
 

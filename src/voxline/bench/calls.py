@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,8 @@ class PlacedCall:
     packets_lost: int | None = None
     record: dict[str, Any] | None = None
     """The server's record of the call (GET /calls/{id}), once fetched."""
+    events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    """(arrival epoch, event) of the server's JSON events (WebSocket calls only)."""
 
     @property
     def completed(self) -> bool:
@@ -109,6 +111,7 @@ async def _ws_call(target: AgentTarget, call: PlacedCall) -> None:
         await call.caller(io)
     finally:
         call.end_reason = io.hangup_reason
+        call.events = list(zip(io.event_times, io.events, strict=True))
         await io.aclose()
 
 

@@ -145,3 +145,32 @@ async def echo_server(out: Path) -> AsyncIterator[AgentTarget]:
         yield AgentTarget(sip_uri=f"sip:echo@127.0.0.1:{text.removeprefix(READY_PREFIX)}", http_url=None)
     finally:
         await _stop(proc)
+
+
+async def _wait_http_ok(proc: asyncio.subprocess.Process, url: str, name: str, log_path: Path) -> None:
+    started = time.monotonic()
+    async with httpx.AsyncClient(timeout=5) as client:
+        while True:
+            if proc.returncode is not None:
+                raise RuntimeError(f"{name} exited ({proc.returncode}); see {log_path}")
+            if time.monotonic() - started > READY_TIMEOUT_S:
+                raise RuntimeError(f"{name} not ready after {READY_TIMEOUT_S:.0f} s; see {log_path}")
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.5)
+
+
+@asynccontextmanager
+async def http_process(
+    args: list[str], ready_url: str, log_path: Path, name: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Any HTTP service as a child process (`args[0]` is the program), ready once `ready_url` answers
+    200, stopped when the block ends. Its output goes to `log_path`."""
+    with log_path.open("ab") as log_file:
+        proc = await asyncio.create_subprocess_exec(*args, stdout=log_file, stderr=log_file)
+    try:
+        await _wait_http_ok(proc, ready_url, name, log_path)
+        yield proc
+    finally:
+        await _stop(proc)

@@ -54,6 +54,7 @@ SCENARIO_TITLES = {
     "sweep": "Concurrency sweep (real models)",
     "echo_sweep": "Concurrency sweep (media-only echo agent)",
     "floor": "Floor: the engines alone, back to back",
+    "peer": "Side by side with a peer framework (alternating WebSocket calls)",
 }
 NONE = "–"
 
@@ -320,6 +321,7 @@ def markdown(results: Mapping[str, Any], summary: Mapping[str, Any], plots: Sequ
     """The report as Markdown; `plots` are the PNG file names (next to summary.md) to link."""
     lines = ["# voxline bench", "", *_meta_lines(results)]
     lines += ["Times in ms; percentiles interpolate linearly; nulls are left out and n counts the rest.", ""]
+    lines += _peer_lines(mapping(results.get("peer")))
     runs: list[Mapping[str, Any]] = list(summary.get("runs") or [])
     for scenario in dict.fromkeys([*SCENARIO_TITLES, *(str(run["scenario"]) for run in runs)]):
         selected = [run for run in runs if str(run["scenario"]) == scenario]
@@ -335,6 +337,43 @@ def markdown(results: Mapping[str, Any], summary: Mapping[str, Any], plots: Sequ
     if plots:
         lines += ["## Plots", "", *(f"![{Path(name).stem}]({name})\n" for name in plots)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _peer_lines(peer: Mapping[str, Any]) -> list[str]:
+    """voxline and a peer, called in turn by the same caller: the comparison in one table."""
+    systems = mapping(peer.get("systems"))
+    if not systems:
+        return []
+    rows = []
+    for name, stats in systems.items():
+        found = mapping(stats)
+        turns = found.get("turns")
+        keys = ("split_turns", "heard_mid_turn", "wrong_turn_endings")
+        counts = [f"{found.get(key)}/{turns}" for key in keys]
+        rows.append([
+            str(name), ms(found.get("p50_ms")), ms(found.get("p95_ms")), str(found.get("voice_to_voice_n")),
+            *counts, f"{found.get('calls_completed')}/{found.get('calls')}",
+        ])  # fmt: skip
+    header = [
+        "system",
+        "v2v p50 ms",
+        "p95 ms",
+        "n",
+        "split turns",
+        "heard mid-turn",
+        "wrong endings",
+        "calls",
+    ]
+    ratio = mapping(peer.get("ratio"))
+    ratios = [f"{key} {number(value):.2f}×" for key, value in ratio.items() if number(value) is not None]
+    return [
+        f"## voxline and {peer.get('peer')}, side by side",
+        "",
+        *table(header, rows),
+        f"{peer.get('peer')} voice-to-voice over voxline's: {', '.join(ratios) or NONE}. A split turn was "
+        "taken as two or more user turns, or taken before the caller's last word.",
+        "",
+    ]
 
 
 def _one_decimal(value: float | None) -> str:

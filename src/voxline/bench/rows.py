@@ -60,7 +60,8 @@ async def fetch_records(http_url: str | None, calls: Sequence[PlacedCall], since
                 call.record = response.json()
 
 
-def _agent_turns_in(record: dict[str, Any] | None, start: float, end: float) -> list[dict[str, Any]]:
+def agent_turns_in(record: dict[str, Any] | None, start: float, end: float) -> list[dict[str, Any]]:
+    """The record's user turns owned by the caller turn spoken from `start` until `end` (epoch)."""
     if record is None:
         return []
     return [
@@ -89,7 +90,7 @@ def turn_rows(call: PlacedCall, *, scenario: str) -> list[dict[str, Any]]:
     turns: list[CallerTurn] = call.caller.result.turns
     epoch = [call.epoch_offset + t.speech_start_wire_s for t in turns]
     windows = [
-        _agent_turns_in(call.record, epoch[i], epoch[i + 1] if i + 1 < len(turns) else float("inf"))
+        agent_turns_in(call.record, epoch[i], epoch[i + 1] if i + 1 < len(turns) else float("inf"))
         for i in range(len(turns))
     ]
     rows = []

@@ -201,26 +201,31 @@ async def _floor(options: BenchOptions, runs: list[dict[str, Any]]) -> None:
     runs.append(run)
 
 
+def results_meta(agent: AgentConfig, command: str, target: str | None) -> dict[str, Any]:
+    """The `meta` block of results.json: what ran, on what, when."""
+    return {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "agent": agent.name,
+        "models": {
+            "stt": f"{agent.stt.engine}:{agent.stt.model}",
+            "llm": f"{agent.llm.engine}:{agent.llm.model}",
+            "tts": f"{agent.voice.engine}:{agent.voice.voice}",
+        },
+        "machine": meta.machine(),
+        "versions": meta.versions(),
+        "git": meta.git_commit(),
+        "target": target,
+    }
+
+
 async def run_bench(options: BenchOptions) -> dict[str, Any]:
     """Run the chosen scenarios; write results.json (and the report, when available) to options.out."""
     options.out.mkdir(parents=True, exist_ok=True)
     agent = load_agent(options.agent_file)
     results: dict[str, Any] = {
         "schema": SCHEMA,
-        "meta": {
-            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": options.command,
-            "agent": agent.name,
-            "models": {
-                "stt": f"{agent.stt.engine}:{agent.stt.model}",
-                "llm": f"{agent.llm.engine}:{agent.llm.model}",
-                "tts": f"{agent.voice.engine}:{agent.voice.voice}",
-            },
-            "machine": meta.machine(),
-            "versions": meta.versions(),
-            "git": meta.git_commit(),
-            "target": options.target_sip,
-        },
+        "meta": results_meta(agent, options.command, options.target_sip),
         "runs": [],
     }
     runs: list[dict[str, Any]] = results["runs"]

@@ -1,7 +1,8 @@
 """The caller's side of a `/ws/call` WebSocket call, as a CallIO (protocol: transports/websocket.py).
 
 It sends 20 ms s16le frames paced in real time, like the browser page, and hands the agent's audio
-frames to whoever listens as they arrive; the server's JSON events are kept in `events`.
+frames to whoever listens as they arrive; the server's JSON events are kept in `events`, with their
+arrival times (time.time()) in `event_times`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -37,6 +39,7 @@ class WebSocketCallerCall(CallIO):
         super().__init__(call_id, rate, _ClientSink(ws, rate))
         self._ws = ws
         self.events: list[dict[str, Any]] = []
+        self.event_times: list[float] = []
         self._ended = False
 
     @classmethod
@@ -52,7 +55,7 @@ class WebSocketCallerCall(CallIO):
                 if not isinstance(message, str):
                     continue
                 event = json.loads(message)
-                call.events.append(event)
+                call.keep(event)
                 if event.get("type") == "ready":
                     call.call_id = str(event.get("call_id") or call_id)
                     return call
@@ -60,6 +63,10 @@ class WebSocketCallerCall(CallIO):
                     await ws.close()
                     raise ConnectionError(f"the server refused the call: {event.get('message')}")
         raise ConnectionError("the server closed the socket before the call was ready")
+
+    def keep(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        self.event_times.append(time.time())
 
     async def receive(self) -> AudioChunk | Dtmf | None:
         while not self._ended:
@@ -70,7 +77,7 @@ class WebSocketCallerCall(CallIO):
             if isinstance(message, bytes):
                 return AudioChunk.from_bytes(message, self.input_rate)
             event = json.loads(message)
-            self.events.append(event)
+            self.keep(event)
             # `clear` needs no action: frames are heard as they arrive, nothing is buffered here
             if event.get("type") == "hangup":
                 self.hangup_reason = self.hangup_reason or str(event.get("reason"))

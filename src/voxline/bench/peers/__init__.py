@@ -1,0 +1,1 @@
+"""Peer frameworks benched side by side with voxline (`voxline bench --peer pipecat`)."""
