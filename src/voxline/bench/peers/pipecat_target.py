@@ -1,6 +1,6 @@
 """A running Pipecat bot on the same local models as a voxline agent, as a bench target.
 
-Two child processes: llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`, on
+Two child processes: llama-cpp-python's OpenAI-compatible server (`peers/llama_server.py`, on
 voxline's own llama-cpp-python build and the agent's GGUF file), and the Pipecat bot
 (`pipecat_bot.py`, in the peer's own environment) with the agent's whisper folder and Piper voice.
 Only local files are passed: nothing is fetched from a model hub.
@@ -81,7 +81,8 @@ async def pipecat_target(
     prompt_file.write_text(peer_system_prompt(agent), encoding="utf-8")
     llm_port, bot_port = free_port(), free_port()
     llm_args = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(models.llm), "--model_alias", LLM_ALIAS,
+        sys.executable, "-m", "voxline.bench.peers.llama_server",
+        "--model", str(models.llm), "--model_alias", LLM_ALIAS,
         "--host", "127.0.0.1", "--port", str(llm_port), "--n_ctx", str(agent.llm.context_tokens),
         "--n_threads", str(agent.llm.threads or 2), "--n_threads_batch", str(agent.llm.threads or 2),
     ]  # fmt: skip
