@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from voxline.conversation.guard import Flag, ReplyGuard
 from voxline.language.script import expected_script, script_shares
 
 _EMOJI = re.compile(
@@ -84,25 +85,54 @@ def script_matches(text: str, language: str) -> bool:
 
 class ReplyPolicy:
     """Across the sentences of one reply: at most `max_sentences`, stop after a question, and (with
-    `language`) only sentences in that language's script; the others are kept in `rejected`."""
+    `language`) only sentences in that language's script; the others are kept in `rejected`.
+    With a `guard`, a refusal, internal text, a figure not in `grounds` (what the model was told) or
+    the caller's digits read back from `caller` is replaced by `handover` and ends the reply; the
+    flagged sentences are kept in `flags`."""
 
-    def __init__(self, max_sentences: int = 2, language: str | None = None) -> None:
+    def __init__(
+        self,
+        max_sentences: int = 2,
+        language: str | None = None,
+        guard: ReplyGuard | None = None,
+        handover: str = "",
+        grounds: str | None = None,
+        caller: str = "",
+    ) -> None:
         self.max_sentences = max_sentences
         self.language = language
+        self.guard = guard
+        self.handover = handover
+        self.grounds = grounds
+        self.caller = caller
         self._sentences = 0
+        self._held = ""
         self.done = False
         self.rejected: list[str] = []
+        self.flags: list[Flag] = []
 
     def accept(self, chunk: str) -> str | None:
         """The cleaned chunk if it may be spoken, else None (nothing speakable, or reply is over)."""
         if self.done:
             return None
         cleaned = clean_sentence(chunk)
+        ending = not cleaned  # the reply's last (empty) piece: a held clause is said as it is
+        if self._held:
+            cleaned, self._held = f"{self._held} {cleaned}".strip(), ""
         if not cleaned:
             return None
         if self.language is not None and not script_matches(cleaned, self.language):
             self.rejected.append(cleaned)
             return None
+        if self.guard is not None:
+            if not ending and ends_in_clause(cleaned) and self.guard.may_start_refusal(cleaned):
+                self._held = cleaned  # "I'm sorry," may open a refusal: wait for the sentence
+                return None
+            flag = self.guard.check(cleaned, self.grounds, self.caller)
+            if flag is not None:
+                self.flags.append(flag)
+                self.done = True
+                return self.handover or None
         if ends_sentence(cleaned) or not ends_in_clause(cleaned):
             self._sentences += 1
         if self._sentences >= self.max_sentences or is_question(cleaned):

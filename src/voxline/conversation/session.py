@@ -22,9 +22,17 @@ from voxline.agent.config import AgentConfig, CollectDigitsConfig
 from voxline.audio.clock import Clock
 from voxline.audio.pcm import AudioChunk
 from voxline.conversation.digits import CollectResult, DigitCollector, KeyRun
+from voxline.conversation.guard import (
+    ReplyGuard,
+    accepts_offer,
+    announces_transfer,
+    asks_for_person,
+    offers_transfer,
+)
 from voxline.conversation.history import History
 from voxline.conversation.ivr import TRANSFER_FAILED_LINE, IvrNavigator, IvrStep
 from voxline.conversation.keypad import Keypad, read_key
+from voxline.conversation.knowledge import Knowledge, last_caller_text, with_knowledge
 from voxline.conversation.language import LanguagePolicy, TurnLanguage, language_name, transcribe_turn
 from voxline.conversation.listener import (
     CallerHangup,
@@ -35,12 +43,13 @@ from voxline.conversation.listener import (
     UserTurn,
 )
 from voxline.conversation.metrics import CallRecorder, CallReport, NullRecorder, TurnRecord
-from voxline.conversation.prompt import build_system_prompt
+from voxline.conversation.prompt import build_system_prompt, internal_texts
 from voxline.conversation.responder import Reply, static_text
 from voxline.conversation.sanitize import ReplyPolicy
 from voxline.conversation.tools import ToolAction, ToolContext, ToolRegistry, says_goodbye
 from voxline.conversation.turns import BargeInFalse, BargeInPause, NoiseDiscarded, SpeechResumed, SpeechStart
-from voxline.engines.base import Engines, LanguageGuess, LLMDelta, Message, Transcript
+from voxline.engines.base import Engines, LanguageGuess, LLMDelta, Message, ToolCall, Transcript
+from voxline.engines.toolcalls import new_call_id
 from voxline.language.normalize import normalize_for_speech
 from voxline.logs import call_id_var
 from voxline.transports.base import CallIO
@@ -96,6 +105,10 @@ class _PreparedAnswer:
     started_at: float
 
 
+async def _tool_delta(call: ToolCall) -> AsyncIterator[LLMDelta]:
+    yield LLMDelta(tool_call=call, finish_reason="tool_calls")
+
+
 def normalise_words(text: str) -> list[str]:
     return [re.sub(r"[^\w]", "", w) for w in re.findall(r"[\w'-]+", text.lower())]
 
@@ -140,6 +153,10 @@ class Conversation:
         self._background: set[asyncio.Task[None]] = set()
         self._backchannels = {"".join(normalise_words(b)) for b in agent.turn.backchannels}
         self._keypad = Keypad(agent.ivr, self.clock)
+        self._knowledge = Knowledge.for_agent(agent.knowledge)
+        self._guard: ReplyGuard | None = None
+        self._offered_transfer = False
+        """The agent's last words offered a colleague: a plain "yes" now transfers the call."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -163,7 +180,12 @@ class Conversation:
         return self.report
 
     async def _run(self) -> None:
-        self.history.system_prompt = build_system_prompt(self.agent, self.tools.specs())
+        specs = self.tools.specs()
+        self.history.system_prompt = build_system_prompt(self.agent, specs)
+        if self.agent.guard.enabled:
+            self._guard = ReplyGuard.for_agent(
+                self.agent, internal_texts(self.agent, specs), [t.name for t in specs]
+            )
         self.call.sink.on_playback_start = self._on_playback_start
         self.call.sink.start()
         self._call_deadline = self.clock.now() + self.agent.limits.max_call_s
@@ -333,11 +355,14 @@ class Conversation:
         record.metrics.endpointing_ms = (event.t_decided - event.t_last_speech) * 1000
         record.metrics.stt_ms = stt_ms
         agent_turn = _AgentTurn(record, user_speech_end=event.t_last_speech)
+        offered, self._offered_transfer = self._offered_transfer, False
         if self._turn_index > self.agent.limits.max_turns:
             goodbye = self.language.line("goodbye")
             self._start(agent_turn, self._say(agent_turn, goodbye, hang_up="max_turns"))
         elif language.switched:
             self._start(agent_turn, self._switch_language(agent_turn, language))
+        elif self._wants_a_person(text, offered):
+            self._start(agent_turn, self._call_tool(agent_turn, ToolCall("transfer_call", {}, new_call_id())))
         else:
             agent_turn.answering = True
             self._start(agent_turn, self._answer(agent_turn, language.reply_language))
@@ -405,10 +430,7 @@ class Conversation:
         if not text or self._is_backchannel(text):
             return
         language = self.language.current
-        llm = self.engines.llm
-        history = self.history.with_user(text)
-        messages = history.messages_for_llm(self.agent.llm.history_tokens, llm.count_tokens)
-        messages = self.language.with_reply_note(messages, language)
+        messages = self._messages_for_llm(self.history.with_user(text), language)
         reply = self._answer_reply(messages, language, held=True)
         generating = asyncio.create_task(reply.generate(), name="prepared-answer")
         self._prepared = _PreparedAnswer(key, messages, language, reply, generating, self.clock.now())
@@ -487,11 +509,9 @@ class Conversation:
 
     async def _answer(self, turn: _AgentTurn, language: str | None = None) -> None:
         """The model's answer, in `language` (default: the call's)."""
-        llm = self.engines.llm
         for _ in range(MAX_TOOL_ROUNDS):
             language = language or self.language.current
-            messages = self.history.messages_for_llm(self.agent.llm.history_tokens, llm.count_tokens)
-            messages = self.language.with_reply_note(messages, language)
+            messages = self._messages_for_llm(self.history, language)
             prepared = self._take_prepared(messages, language)
             if prepared is not None:
                 reply = prepared.reply
@@ -502,12 +522,20 @@ class Conversation:
                 reply = self._answer_reply(messages, language)
             turn.llm_replies.append(reply)
             await self._play(turn, reply, prepared.generating if prepared else None)
+            if reply.policy is not None and reply.policy.flags:
+                turn.record.guarded += [f"{f.kind}: {f.text}" for f in reply.policy.flags]
             if not reply.full_text and not reply.tool_calls:
                 # silence after the caller spoke is the worst answer: ask them to say it again
                 rejected = reply.policy.rejected if reply.policy else []
                 await self._say_fallback(turn, rejected, language)
                 return
+            if not reply.tool_calls and "transfer_call" in self.tools and announces_transfer(reply.full_text):
+                # the model said it is transferring the caller but wrote no call: make the call
+                log.info("the reply announced a transfer without calling transfer_call; calling it")
+                reply.tool_calls.append(ToolCall("transfer_call", {}, new_call_id()))
+                self.history.attach_tool_calls(reply.tool_calls)
             if not reply.tool_calls:
+                self._offered_transfer = offers_transfer(reply.full_text)
                 if (
                     "end_call" in self.tools
                     and says_goodbye(turn.record.user_text)
@@ -521,9 +549,45 @@ class Conversation:
             if not await self._run_tools(turn, reply):
                 return
 
+    def _messages_for_llm(self, history: History, language: str) -> list[Message]:
+        """History as the model reads it; after it (outside the cached prefix) the knowledge that
+        matches the caller's last turn, then the reply-language note."""
+        messages = history.messages_for_llm(self.agent.llm.history_tokens, self.engines.llm.count_tokens)
+        messages = with_knowledge(messages, self._knowledge)
+        return self.language.with_reply_note(messages, language)
+
+    def _wants_a_person(self, text: str, offered: bool) -> bool:
+        """Transfer without asking the model: the caller asked for a person, or said yes to the
+        colleague the agent offered (a small model often talks on instead of calling transfer_call)."""
+        if "transfer_call" not in self.tools:
+            return False
+        rules = self.agent.guard
+        if rules.transfer_on_request and asks_for_person(text):
+            log.info("the caller asked for a person; transferring")
+            return True
+        if rules.transfer_on_yes and offered and accepts_offer(text):
+            log.info("the caller accepted the offer of a colleague; transferring")
+            return True
+        return False
+
+    async def _call_tool(self, turn: _AgentTurn, call: ToolCall) -> None:
+        """A tool call the conversation makes for the model (the caller said yes to a transfer)."""
+        reply = self._new_reply(_tool_delta(call))
+        await self._play(turn, reply)
+        if await self._run_tools(turn, reply):
+            await self._answer(turn)
+
     def _answer_reply(self, messages: list[Message], language: str, *, held: bool = False) -> Reply:
         deltas = self.engines.llm.stream(messages, self.tools.specs(), self.agent.llm.max_tokens)
-        policy = ReplyPolicy(language=language if self.language.needs_reply_note() else None)
+        # the guard's patterns and handover line are English
+        guard = self._guard if language == "en" else None
+        policy = ReplyPolicy(
+            language=language if self.language.needs_reply_note() else None,
+            guard=guard,
+            handover=self.agent.guard.handover,
+            grounds=" ".join(m.content for m in messages),
+            caller=last_caller_text(messages),
+        )
         return self._new_reply(deltas, policy=policy, language=language, held=held)
 
     async def _switch_language(self, turn: _AgentTurn, language: TurnLanguage) -> None:

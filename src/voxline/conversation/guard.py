@@ -1,0 +1,201 @@
+"""The last check before a sentence is spoken: no refusals, no internal text.
+
+A small model refuses in-scope requests ("I'm sorry, but I can't assist with that.") and reads out
+what it was told rather than what it should say (a menu's name and prompt, a tool's name, its own
+rules, "the caller"). Either sentence is replaced by the agent's handover line, which offers a
+colleague: the caller always hears a way forward. The checks are plain patterns and word overlaps,
+run per sentence as it streams, so they cost microseconds and no extra latency.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from voxline.agent.config import AgentConfig
+
+_REFUSAL = re.compile(
+    r"\b(?:i|we)\s*(?:can(?:no|')?t|cannot|am\s+unable|'m\s+unable|am\s+not\s+able|'m\s+not\s+able|"
+    r"won't\s+be\s+able|am\s+not\s+allowed|'m\s+not\s+allowed|do\s+not\s+have\s+the\s+ability)\s+"
+    r"(?:to\s+)?(?:assist|help|provide|answer|discuss|support|comply|do\s+that|fulfil)"
+    r"|\bas\s+an?\s+(?:ai|artificial|language\s+model|assistant)\b"
+    r"|\blanguage\s+model\b"
+    r"|\bnot\s+able\s+to\s+(?:assist|help)\b"
+    r"|\bunable\s+to\s+(?:assist|help)\b",
+    re.IGNORECASE,
+)
+_REFUSAL_START = re.compile(
+    r"^\s*(?:i'?m\s+(?:so\s+|very\s+)?sorry|i\s+apologi[sz]e|unfortunately|i'?m\s+afraid)\b", re.I
+)
+"""How a refusal usually starts: a first clause like this is held until its sentence is complete."""
+
+_INTERNAL = re.compile(
+    r"\b(?:the|a)\s+(?:caller|user)\b"  # the model talking about the person it is talking to
+    r"|\bkeypad\s+menu\b|\bmenu\s+\"|\bsystem\s+prompt\b|\bmy\s+(?:instructions|rules|prompt)\b"
+    r"|\byou\s+should\s+say\b|\btool_call\b|\bfunction\s+call|\btool\s+(?:named|called)\b"
+    r"|\b[a-z]+_[a-z_]+\b",  # snake_case names: tools and their arguments
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_MONEY_OR_RATE = re.compile(r"[$€£₹%]|\bpercent\b|\bdollars?\b", re.IGNORECASE)
+OVERLAP_WORDS = 6
+"""A run of this many words copied from the instructions or a menu prompt is a leak."""
+
+_WORDS = re.compile(r"[\w']+")
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORDS.findall(text)]
+
+
+def _ngrams(words: Sequence[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    kind: str
+    """'refusal' or 'leak'."""
+    text: str
+
+
+class ReplyGuard:
+    """Flags a sentence the caller must not hear. `internal` is text the model is told but must not
+    repeat word for word: its rules, the tool instructions, keypad menu prompts, notes."""
+
+    def __init__(self, internal: Iterable[str] = (), tool_names: Iterable[str] = ()) -> None:
+        grams: set[tuple[str, ...]] = set()
+        for text in internal:
+            grams |= _ngrams(_words(text), OVERLAP_WORDS)
+        self._internal = grams
+        names = sorted(n for n in set(tool_names) if n)
+        self._names = (
+            re.compile(r"\b(?:" + "|".join(re.escape(n).replace("_", "[_ ]") for n in names) + r")\b", re.I)
+            if names
+            else None
+        )
+
+    @classmethod
+    def for_agent(
+        cls, agent: AgentConfig, instructions: Iterable[str], tool_names: Iterable[str]
+    ) -> ReplyGuard:
+        """`instructions`: the prompt's behaviour rules (`prompt.internal_texts`)."""
+        menus = agent.ivr.menus
+        internal = [*instructions, *(m.prompt for m in menus.values())]
+        internal += [o.note for m in menus.values() for o in m.options.values() if o.note]
+        # a menu called "main" or "cards" is a word callers use too: only a quoted name is a leak
+        return cls(internal, tool_names=tool_names)
+
+    def check(self, sentence: str, grounds: str | None = None, caller: str = "") -> Flag | None:
+        """`grounds`: everything the model was told for this reply (prompt, knowledge, the call so
+        far). A number, amount or rate that appears nowhere in it was invented. `caller`: the caller's
+        last words; a long run of their digits (a card number) is never read back."""
+        if _REFUSAL.search(sentence):
+            return Flag("refusal", sentence)
+        if caller and _reads_back_digits(sentence, caller):
+            return Flag("digits", sentence)
+        if grounds is not None and _invents_numbers(sentence, grounds):
+            return Flag("invented", sentence)
+        if _INTERNAL.search(sentence) or (self._names is not None and self._names.search(sentence)):
+            return Flag("leak", sentence)
+        if self._internal and _ngrams(_words(sentence), OVERLAP_WORDS) & self._internal:
+            return Flag("leak", sentence)
+        return None
+
+    @staticmethod
+    def may_start_refusal(clause: str) -> bool:
+        return bool(_REFUSAL_START.search(clause))
+
+
+_SMALL_NUMBERS = """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+fifteen sixteen seventeen eighteen nineteen twenty"""
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(re.findall(r"\S+", _SMALL_NUMBERS))} | {
+    "thirty": "30",
+    "forty": "40",
+    "fifty": "50",
+    "sixty": "60",
+    "ninety": "90",
+    "hundred": "100",
+}
+READ_BACK_DIGITS = 6
+"""This many of the caller's digits in a row, said back, is a card or account number read aloud."""
+
+
+def _numbers(text: str) -> set[str]:
+    text = re.sub(r":00\b", "", text)  # "9:00 am" is the 9 the prompt says
+    found = {n.replace(",", "") for n in _NUMBER.findall(text)}
+    return found | {_NUMBER_WORDS[w] for w in _WORDS.findall(text.lower()) if w in _NUMBER_WORDS}
+
+
+def _digit_runs(text: str) -> set[str]:
+    """Digit sequences, spaces and dashes between digits ignored ("4 5 3 2-7788" → "45327788")."""
+    return {re.sub(r"\D", "", m) for m in re.findall(r"\d(?:[\s-]?\d)+", text)}
+
+
+def _reads_back_digits(sentence: str, caller: str) -> bool:
+    said = [r for r in _digit_runs(sentence) if len(r) >= READ_BACK_DIGITS]
+    heard = "".join(sorted(_digit_runs(caller)))
+    return any(r in heard for r in said)
+
+
+def _invents_numbers(sentence: str, grounds: str) -> bool:
+    """Amounts, rates and figures the model was never given ("a balance of at least $10,000")."""
+    numbers = _numbers(sentence)
+    if numbers - _numbers(grounds):
+        return True
+    return bool(_MONEY_OR_RATE.search(sentence)) and not _MONEY_OR_RATE.search(grounds)
+
+
+# ---------------------------------------------------------------- transfers the model forgets
+
+_ANNOUNCES_TRANSFER = re.compile(
+    r"\b(?:i'?ll|i\s+will|i'?m|i\s+am|let\s+me|going\s+to|now)\s+(?:now\s+)?"
+    r"(?:transfer(?:ring)?|connect(?:ing)?|put(?:ting)?\s+you\s+through|pass(?:ing)?\s+you)"
+    r"|^\s*(?:transferring|connecting)\s+you\b|\bputting\s+you\s+through\b",
+    re.IGNORECASE,
+)
+_AFFIRMATIVE = re.compile(
+    r"^\s*(?:yes|yeah|yep|yup|sure|okay|ok|please|go\s+ahead|that\s+would\s+be\s+(?:great|good)|"
+    r"yes\s+please|please\s+do|alright|all\s+right|of\s+course|definitely|do\s+it)\b",
+    re.IGNORECASE,
+)
+_OFFERS_TRANSFER = re.compile(
+    r"\b(?:transfer|put\s+you\s+through|connect\s+you|colleague|someone|a\s+person|an\s+agent)\b", re.I
+)
+_NEGATIVE = re.compile(r"\b(?:no|not|don't|do\s+not|never|nope|wait|later)\b", re.IGNORECASE)
+
+
+_ASKS_FOR_PERSON = re.compile(
+    r"\b(?:speak|talk|chat)\s+(?:to|with)\s+(?:a\s+|an\s+|the\s+|some\s*one\b|somebody\b)?(?:real\s+|actual\s+|live\s+)?"
+    r"(?:person|human|agent|operator|representative|colleague|advisor|adviser|someone|somebody|manager|staff)"
+    r"|\b(?:get|put)\s+me\s+(?:through\s+)?to\s+(?:a\s+|an\s+)?(?:person|human|agent|operator|representative)\b"
+    r"|^\W*(?:agent|operator|representative|human|a\s+person|a\s+human)\W*(?:please)?\W*$",
+    re.IGNORECASE,
+)
+
+
+def asks_for_person(text: str) -> bool:
+    """The caller asks for a human ("can I speak to a real person?", "operator!")."""
+    return bool(_ASKS_FOR_PERSON.search(text))
+
+
+def announces_transfer(text: str) -> bool:
+    """Does the reply say the caller is being transferred now (not merely offer it)?"""
+    statements = [s for s in re.split(r"(?<=[.!?])\s+", text) if s.strip() and not s.rstrip().endswith("?")]
+    return any(_ANNOUNCES_TRANSFER.search(s) for s in statements)
+
+
+def offers_transfer(text: str) -> bool:
+    """Does the reply end by offering a colleague ("Shall I put you through?")?"""
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s.strip()]
+    return (
+        bool(sentences)
+        and sentences[-1].rstrip().endswith("?")
+        and bool(_OFFERS_TRANSFER.search(sentences[-1]))
+    )
+
+
+def accepts_offer(caller_text: str) -> bool:
+    """A plain yes ("yes please", "sure, go ahead"): not one with a 'no' or a 'wait' in it."""
+    return bool(_AFFIRMATIVE.search(caller_text)) and not _NEGATIVE.search(caller_text)
