@@ -13,7 +13,7 @@ test: setup-test lint typecheck
 	.venv/bin/pytest -q -ra $(PYTEST_ARGS)
 
 setup:
-	bash scripts/setup.sh run
+	VOXLINE_AGENT=$(AGENT) bash scripts/setup.sh run
 
 setup-test:
 	bash scripts/setup.sh test

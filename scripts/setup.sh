@@ -13,8 +13,11 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # ---------------------------------------------------------------- apt
-# festival + the NSK voices speak Hindi and Marathi for agents that configure them
-apt_pkgs=(espeak-ng festival festvox-hi-nsk festvox-mr-nsk libsndfile1 python3-venv python3-dev build-essential cmake)
+# festival + the NSK voices speak Hindi and Marathi for agents that configure them. The voice packages
+# only *recommend* festival-hi/festival-mr (phone sets, lexicons), and we install without recommends:
+# name every package a feature needs here, never rely on a recommend. `voxline doctor` below proves it.
+apt_pkgs=(espeak-ng festival festvox-hi-nsk festival-hi festvox-mr-nsk festival-mr libsndfile1 python3-venv python3-dev
+  build-essential cmake)
 if [ "$mode" = test ]; then
   # recorded speech for tests/benchmarks, a real browser for the web page test
   # real SIP peers for the telephony tests: sipp, the baresip softphone, the Kamailio proxy
@@ -53,6 +56,24 @@ fi
 
 # ---------------------------------------------------------------- models
 .venv/bin/voxline models install
+
+# ---------------------------------------------------------------- self-check
+# Speak a line with every voice the agents use and resolve their models: a missing package fails here,
+# named, not at a call's warm-up. Skipped while nothing it depends on has changed.
+if [ "$mode" = test ]; then
+  doctor_args=(examples/agents/*.yaml --voice festival:hi --voice festival:mr)  # + the fixtures' voices
+else
+  doctor_args=("${VOXLINE_AGENT:-examples/agents/bank.yaml}")
+fi
+doctor_stamp=".venv/.voxline-doctor-$mode"
+doctor_want="$( { cat pyproject.toml src/voxline/doctor.py; for a in "${doctor_args[@]}"; do [ -f "$a" ] && cat "$a"; done
+  echo "${doctor_args[*]}"; dpkg-query -W "${apt_pkgs[@]}" 2>&1; ls -l "${XDG_CACHE_HOME:-$HOME/.cache}/voxline/models" 2>&1
+} | sha256sum | cut -c1-16)"
+if [ "$(cat "$doctor_stamp" 2>/dev/null)" != "$doctor_want" ]; then
+  say "doctor: speaking a line with every voice"
+  .venv/bin/voxline doctor "${doctor_args[@]}"
+  echo "$doctor_want" > "$doctor_stamp"
+fi
 
 if [ "$mode" = test ]; then
   .venv/bin/python scripts/make_fixtures.py

@@ -1,4 +1,4 @@
-"""The `voxline` command: serve, simulate, chat, bench, models, agent."""
+"""The `voxline` command: serve, simulate, chat, bench, doctor, models, agent."""
 
 from __future__ import annotations
 
@@ -274,6 +274,36 @@ def models_install() -> None:
             typer.echo(f"[models] {status.name}: {state} ({status.path or status.source})")
     except EngineError as exc:
         raise _fail(str(exc)) from None
+
+
+@app.command()
+def doctor(
+    agents: Annotated[
+        list[Path] | None, typer.Argument(help="agent files to check (default: the built-in agent)")
+    ] = None,
+    voice: Annotated[
+        list[str] | None,
+        typer.Option("--voice", help="another voice to check, ENGINE:VOICE[:LANG], e.g. festival:mr"),
+    ] = None,
+) -> None:
+    """Check this machine can run the agents: resolve their models and speak a line with every voice."""
+    from voxline.doctor import parse_voice, run_checks
+    from voxline.engines.catalog import ModelCatalog
+
+    loaded = [(str(path), _load(path)) for path in agents] if agents else [("default agent", _load(None))]
+    try:
+        extra = [parse_voice(spec) for spec in voice or []]
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    checks = asyncio.run(run_checks(loaded, extra, ModelCatalog()))
+    for check in checks:
+        ok = typer.style("ok", fg=typer.colors.GREEN)
+        state = ok if check.ok else typer.style("FAIL", fg=typer.colors.RED)
+        typer.echo(f"[doctor] {state} {check.label}: {check.detail} ({check.seconds:.1f} s)")
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        first = failed[0]
+        raise _fail(f"{len(failed)} of {len(checks)} checks failed; the first: {first.label}: {first.detail}")
 
 
 @agent_app.command("check")

@@ -55,9 +55,9 @@ def test_missing_festival_names_the_apt_packages(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("festival") is None, reason="apt-get install festival")
 def test_missing_voice_package_is_named(tmp_path: Path) -> None:
-    (tmp_path / "english" / "kal_diphone").mkdir(parents=True)
+    (tmp_path / "voices" / "english" / "kal_diphone").mkdir(parents=True)
     with pytest.raises(ModelNotInstalledError, match="festvox-mr-nsk") as err:
-        FestivalTTS("marathi_NSK_diphone", voices_dir=tmp_path)
+        FestivalTTS("marathi_NSK_diphone", libdir=tmp_path)
     assert "kal_diphone" in str(err.value)
 
 

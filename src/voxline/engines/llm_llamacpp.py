@@ -17,7 +17,9 @@ enum, not an invented one). The constrained part continues the same prompt, so i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import threading
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from pathlib import Path
@@ -58,6 +60,48 @@ def _starts_bare_json(text: str) -> bool:
     return text.lstrip().startswith(("{", "```"))
 
 
+_LOAD_LOCK = threading.Lock()
+
+
+def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    try:
+        return "amx_tile" in cpuinfo.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def extra_buffers_wanted() -> bool:
+    """Whether llama.cpp may repack weights into its extra CPU buffer types (AMX, AVX repack).
+
+    A native build on a CPU that reports AMX segfaulted on the first prompt of more than one token
+    (ggml_backend_amx_mul_mat, seen on this project's Xeon VMs), so there they are off unless
+    VOXLINE_LLAMA_EXTRA_BUFFERS=1; elsewhere the repacked kernels are faster and stay on."""
+    forced = os.environ.get("VOXLINE_LLAMA_EXTRA_BUFFERS")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return not cpu_has_amx()
+
+
+@contextlib.contextmanager
+def _model_params(use_extra_bufts: bool) -> Iterator[None]:
+    """`Llama()` takes no `use_extra_bufts`; it reads the library's defaults, so set them for one load."""
+    import llama_cpp.llama_cpp as lib
+
+    with _LOAD_LOCK:
+        original = lib.llama_model_default_params
+
+        def defaults() -> Any:
+            params = original()
+            params.use_extra_bufts = use_extra_bufts
+            return params
+
+        lib.llama_model_default_params = defaults
+        try:
+            yield
+        finally:
+            lib.llama_model_default_params = original
+
+
 def _load_llama(model: Path | str, n_ctx: int, n_threads: int, n_gpu_layers: int) -> Any:
     try:
         from llama_cpp import Llama
@@ -65,6 +109,11 @@ def _load_llama(model: Path | str, n_ctx: int, n_threads: int, n_gpu_layers: int
         raise ModelNotInstalledError(
             "the llama_cpp engine needs llama-cpp-python: pip install 'voxline[llm]'"
         ) from exc
+    with _model_params(extra_buffers_wanted()):
+        return _construct(Llama, model, n_ctx, n_threads, n_gpu_layers)
+
+
+def _construct(Llama: Any, model: Path | str, n_ctx: int, n_threads: int, n_gpu_layers: int) -> Any:
     common: dict[str, Any] = {
         "n_ctx": n_ctx,
         "n_threads": n_threads,

@@ -24,10 +24,19 @@ from voxline.engines._threaded import MODEL_THREAD_NICENESS, run_model
 from voxline.engines.base import EngineError, ModelNotInstalledError
 from voxline.engines.tts_espeak import parse_wav_header
 
-VOICES_DIR = Path("/usr/share/festival/voices")
+FESTIVAL_LIBDIR = Path("/usr/share/festival")
+VOICES_DIR = FESTIVAL_LIBDIR / "voices"
 FESTIVAL_RATE = 16000  # the NSK diphone databases; the real rate is read from each WAV
 _SENTENCE = re.compile(r"(?<=[.!?…।॥])\s+")
 _WARM_UP_TEXT = {"hindi": "नमस्ते।", "marathi": "नमस्कार।"}
+VOICE_PACKAGES = {"hindi_NSK_diphone": "festvox-hi-nsk", "marathi_NSK_diphone": "festvox-mr-nsk"}
+LANGUAGE_PACKAGES = {"hindi_scm": "festival-hi", "marathi_scm": "festival-mr"}
+"""The folders of festival's library that a voice loads its phone set, lexicon and tokeniser from, and
+the Debian package that ships each. The voice packages only *recommend* them, so an install without
+recommends has voices that cannot speak."""
+_LIBDIR_FOLDER = re.compile(r'\(path-append\s+libdir\s+"([^"]+?)/?"\)')
+_REQUIRE = re.compile(r"\(require\s+'([A-Za-z0-9_.-]+)\)")
+_MISSING_FILE = re.compile(r"could not open file (\S+?)\.scm")
 
 
 def split_sentences(text: str) -> list[str]:
@@ -38,6 +47,42 @@ def split_sentences(text: str) -> list[str]:
 def installed_voices(root: Path = VOICES_DIR) -> list[str]:
     """festival voices on this machine: /usr/share/festival/voices/<language>/<voice>."""
     return sorted(p.name for p in root.glob("*/*") if p.is_dir())
+
+
+def missing_modules(voice_dir: Path, libdir: Path) -> list[tuple[str, Path]]:
+    """The Scheme modules a voice `require`s that festival will not find, with the library folder
+    each was looked for in. Read from the voice's own definition file, so a voice package installed
+    without its language package is caught before festival fails mid-call."""
+    definition = voice_dir / "festvox" / f"{voice_dir.name}.scm"
+    try:
+        text = definition.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    folders = [libdir / name for name in _LIBDIR_FOLDER.findall(text)]
+    search = [voice_dir / "festvox", *folders, libdir]
+    missing = []
+    for module in _REQUIRE.findall(text):
+        if not any((folder / f"{module}.scm").is_file() for folder in search):
+            missing.append((module, folders[0] if folders else libdir))
+    return missing
+
+
+def package_hint(folder: Path) -> str:
+    """What to install for a missing festival library folder."""
+    package = LANGUAGE_PACKAGES.get(folder.name)
+    return f"apt-get install {package}" if package else f"install the festival package that provides {folder}"
+
+
+def failure_hint(stderr: str) -> str:
+    """festival's own complaint, with the package to install when it names a missing language file."""
+    found = _MISSING_FILE.search(stderr)
+    if found is None:
+        return ""
+    module = found.group(1)
+    for folder, package in LANGUAGE_PACKAGES.items():
+        if module.startswith(folder.removesuffix("_scm") + "_"):
+            return f" ({module}.scm is missing: apt-get install {package})"
+    return f" ({module}.scm is missing)"
 
 
 def scheme_string(text: str) -> str:
@@ -53,20 +98,33 @@ class FestivalTTS:
         *,
         speed: float = 1.0,
         binary: str = "festival",
-        voices_dir: Path = VOICES_DIR,
+        libdir: Path | None = None,
     ) -> None:
+        if libdir is None:  # the environment can point at festival's library elsewhere
+            libdir = Path(os.environ.get("VOXLINE_FESTIVAL_LIBDIR", FESTIVAL_LIBDIR))
         found = shutil.which(binary)
         if found is None:
             raise ModelNotInstalledError("festival is not installed: apt-get install festival")
         voice = voice.removeprefix("voice_")
+        voices_dir = libdir / "voices"
         known = installed_voices(voices_dir)
         if voices_dir.is_dir() and voice not in known:
-            package = {"hindi_NSK_diphone": "festvox-hi-nsk", "marathi_NSK_diphone": "festvox-mr-nsk"}
-            hint = f"apt-get install {package[voice]}" if voice in package else "install its voice package"
+            package = VOICE_PACKAGES.get(voice)
+            hint = f"apt-get install {package}" if package else "install its voice package"
             raise ModelNotInstalledError(
                 f"festival voice {voice!r} is not installed ({hint}); installed: {', '.join(known) or 'none'}"
             )
+        for voice_dir in voices_dir.glob(f"*/{voice}"):
+            missing = missing_modules(voice_dir, libdir)
+            if missing:
+                module, folder = missing[0]
+                raise ModelNotInstalledError(
+                    f"festival voice {voice!r} cannot load: {module}.scm is not in {folder} "
+                    f"({package_hint(folder)})"
+                )
         self._command = [found, "--pipe"]
+        if libdir != FESTIVAL_LIBDIR:
+            self._command = [found, "--libdir", str(libdir), "--pipe"]
         nice = shutil.which("nice")
         if nice and MODEL_THREAD_NICENESS > 0:  # like the model threads: the event loop comes first
             self._command = [nice, "-n", str(MODEL_THREAD_NICENESS), *self._command]
@@ -116,8 +174,9 @@ class FestivalTTS:
                 return await run_model(_read_wav, wav_path)
         except FileNotFoundError:
             pass  # festival exits 0 even when the voice failed to load: the missing WAV tells
+        complaint = err.decode(errors="replace").strip()
         raise EngineError(
-            f"festival failed for voice {self.voice!r}: {err.decode(errors='replace').strip()[-300:]}"
+            f"festival failed for voice {self.voice!r}: {complaint[-300:]}{failure_hint(complaint)}"
         )
 
     async def warm_up(self) -> None:
