@@ -1,4 +1,4 @@
-"""The `voxline` command: serve, simulate, chat, bench, doctor, models, agent."""
+"""The `voxline` command: serve, simulate, chat, eval, bench, doctor, models, agent."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from voxline.agent.config import AgentConfig, AgentConfigError, load_agent
 from voxline.engines.base import EngineError
+
+if TYPE_CHECKING:
+    from voxline.evals.run import ScenarioResult
 from voxline.logs import configure_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="voxline: local real-time voice agents.")
@@ -172,7 +175,7 @@ def _print_turns(result: dict[str, Any]) -> None:
 
 @app.command()
 def chat(agent: AgentOpt = None, log_level: LogLevelOpt = "warning") -> None:
-    """Text-only console through the same LLM, rules and tools."""
+    """Type to the agent: the same answering loop as a phone call (tools, language switches), no audio."""
     from voxline.runtime import chat_console
 
     configure_logging(log_level)
@@ -183,6 +186,95 @@ def chat(agent: AgentOpt = None, log_level: LogLevelOpt = "warning") -> None:
         raise _fail(str(exc)) from None
     except (KeyboardInterrupt, EOFError):
         typer.echo()
+
+
+@app.command("eval")
+def eval_(
+    scenarios: Annotated[
+        list[Path], typer.Argument(help="scenario files or folders (e.g. examples/evals/bank)")
+    ],
+    agent: Annotated[
+        Path | None, typer.Option("--agent", "-a", help="agent YAML (default: each suite's `agent:`)")
+    ] = None,
+    mode: Annotated[str, typer.Option(help="text (the call's loop, typed) or voice (simulate)")] = "text",
+    model: Annotated[str | None, typer.Option(help="override the agent's llm.model")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="run scenarios whose id contains this (repeatable)")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="run scenarios with this tag")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="run at most this many scenarios")] = None,
+    out: Annotated[Path, typer.Option(help="folder for eval.json and eval.md")] = Path("out/eval"),
+    judge_url: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible base URL of a judge model (key: $VOXLINE_JUDGE_API_KEY)"),
+    ] = None,
+    judge_model: Annotated[str, typer.Option(help="the judge's model name")] = "judge",
+    min_pass_rate: Annotated[
+        float | None, typer.Option(min=0, max=1, help="exit 1 when the pass rate is below this")
+    ] = None,
+    log_level: LogLevelOpt = "warning",
+) -> None:
+    """Run conversation scenarios against an agent: pass rate, failures by check, latency."""
+    from voxline.evals.judge import JudgeSettings
+    from voxline.evals.scenario import ScenarioError
+    from voxline.evals.suite import EvalOptions, run_evals
+
+    configure_logging(log_level)
+    if mode not in ("text", "voice"):
+        raise _fail(f"--mode must be text or voice, got {mode!r}")
+    if agent is not None:
+        _load(agent)
+    options = EvalOptions(
+        paths=scenarios,
+        agent_file=agent,
+        mode="text" if mode == "text" else "voice",
+        model=model,
+        only=only or [],
+        tags=tag or [],
+        limit=limit,
+        out=out,
+        judge=JudgeSettings(judge_url, judge_model) if judge_url else None,
+        command=" ".join(["voxline", *sys.argv[1:]]),
+    )
+    options.on_result = _print_result
+    try:
+        summary = asyncio.run(run_evals(options))
+    except (ScenarioError, AgentConfigError, EngineError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    _print_eval(summary, out)
+    if min_pass_rate is not None and (summary["pass_rate"] or 0.0) < min_pass_rate:
+        raise typer.Exit(1)
+
+
+def _print_result(result: ScenarioResult) -> None:
+    if result.skipped:
+        typer.echo(f"skip {result.id} ({result.skipped})")
+        return
+    ok = result.passed
+    mark = typer.style("pass", fg=typer.colors.GREEN) if ok else typer.style("FAIL", fg=typer.colors.RED)
+    typer.echo(f"{mark} {result.id}")
+    for check in [*result.checks, *result.judged]:
+        if not check.passed:
+            where = f"turn {check.turn}" if check.turn else "call"
+            typer.echo(f"     {check.name} ({where}): {check.detail}")
+
+
+def _print_eval(summary: dict[str, Any], out: Path) -> None:
+    rate = summary["pass_rate"]
+    latency = summary["latency_ms"]
+    typer.echo(
+        f"\n{summary['passed']}/{summary['scenarios']} passed"
+        + (f" ({rate:.0%})" if rate is not None else "")
+        + f"; latency ({latency['what']}) p50 {latency['p50']} ms, p90 {latency['p90']} ms"
+    )
+    if summary["failures_by_check"]:
+        typer.echo(
+            "failures by check: "
+            + ", ".join(f"{k} {v['failures']}" for k, v in summary["failures_by_check"].items())
+        )
+    if summary.get("judge_criteria_not_run"):
+        typer.echo(f"({summary['judge_criteria_not_run']} judge criteria not run: no --judge-url)")
+    typer.echo(f"report: {out / 'eval.md'} and {out / 'eval.json'}")
 
 
 def _csv_ints(text: str) -> tuple[int, ...]:

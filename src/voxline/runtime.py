@@ -6,19 +6,18 @@ import asyncio
 import logging
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voxline.agent.config import AgentConfig
-from voxline.audio.pcm import AudioChunk
 from voxline.conversation.fixed_lines import render_fixed_lines
 from voxline.conversation.prompt import build_system_prompt
 from voxline.conversation.tools import ToolRegistry
 from voxline.engines import factory
 from voxline.engines._threaded import run_model, run_model_sync
 from voxline.engines.base import Engines
-from voxline.transports.base import CallIO, Dtmf, PacedSink
+from voxline.transports.base import CallIO
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -74,8 +73,10 @@ async def simulate_call(
     out: Path | None = None,
     db_path: Path | None = None,
     engines: Engines | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Play caller WAVs into the agent in real time; return the report (report.json's content)."""
+    """Play caller WAVs into the agent in real time; return the report (report.json's content).
+    `on_event` sees the call's events as they happen (text, tool calls with their arguments, ...)."""
     from voxline.conversation.session import Conversation
     from voxline.records import SqliteCallRecorder
     from voxline.transports.file import FileCall
@@ -99,7 +100,10 @@ async def simulate_call(
         await warm_engines(agent, engines)
     recorder = SqliteCallRecorder(db_path)
     try:
-        report = await Conversation(call, agent, engines, recorder=recorder, transport="file").run()
+        conversation = Conversation(
+            call, agent, engines, recorder=recorder, transport="file", on_event=on_event
+        )
+        report = await conversation.run()
     finally:
         await call.aclose()
         recorder.close()
@@ -164,40 +168,31 @@ async def place_sip_call(
 # ---------------------------------------------------------------- text chat
 
 
-class _SilentSink(PacedSink):
-    async def _emit(self, frame: AudioChunk) -> None:
-        pass
-
-
-class ConsoleCall(CallIO):
-    """The text console as a 'call', so tools like end_call behave as they do on the phone."""
-
-    def __init__(self) -> None:
-        super().__init__(new_call_id(), 16000, _SilentSink(16000))
-        self.ended = False
-
-    async def receive(self) -> AudioChunk | Dtmf | None:
-        return None
-
-    async def hangup(self, reason: str = "normal") -> None:
-        self.hangup_reason = reason
-        self.ended = True
-
-
 async def chat_console(agent: AgentConfig) -> None:
-    """Read caller lines from stdin, answer through the same LLM, prompt, output filter and tools."""
-    from voxline.conversation.chat import TextConversation
+    """Read caller lines from stdin and answer through the same loop as a phone call (its model,
+    prompt, output filter, tools and language policy); the voice is mute."""
+    from voxline.conversation.chat import TextSession
 
-    console = ConsoleCall()
-    chat = TextConversation(agent, await run_model(factory.build_llm, agent), console)
-    print(f"{agent.name} — type to talk, Ctrl-D to hang up.\nagent: {agent.greeting}", flush=True)
-    while not console.ended:
-        line = await asyncio.to_thread(sys.stdin.readline)
-        if not line:
-            break
-        if not line.strip():
-            continue
-        reply = await chat.reply(line.strip())
-        print(f"agent: {reply}", flush=True)
-    if console.ended:
+    llm = await run_model(factory.build_llm, agent)
+    tools = ToolRegistry(agent).specs()
+    await llm.warm_up(build_system_prompt(agent, tools), tools)
+    session = TextSession(agent, llm)
+    greeting = await session.start()
+    print(f"{agent.name} — type to talk, Ctrl-D to hang up.\nagent: {greeting.text}", flush=True)
+    try:
+        while not session.ended:
+            line = await asyncio.to_thread(sys.stdin.readline)
+            if not line:
+                break
+            if not line.strip():
+                continue
+            reply = await session.say(line.strip())
+            print(f"agent: {reply.text}", flush=True)
+            for call in reply.tool_calls:
+                print(f"  (tool {call['name']} {call['arguments'] or ''})".rstrip(), flush=True)
+    finally:
+        report = await session.close()
+    if report.end_reason == "transferred":
+        print(f"(the call was transferred to {report.transferred_to})")
+    elif report.end_reason == "agent_ended":
         print("(the agent ended the call)")

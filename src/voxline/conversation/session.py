@@ -109,6 +109,30 @@ async def _tool_delta(call: ToolCall) -> AsyncIterator[LLMDelta]:
     yield LLMDelta(tool_call=call, finish_reason="tool_calls")
 
 
+@dataclass(frozen=True, slots=True)
+class TextTurn:
+    """A caller turn given as text instead of audio (`voxline chat`, text-mode evals): from its
+    transcript on it takes exactly the path of a heard turn (language policy, answer, tool rounds)."""
+
+    text: str
+    t: float
+    guess: LanguageGuess | None = None
+    """What a language identifier would have said about the turn (auto and on_request modes)."""
+    key: None = None
+
+    @property
+    def t_onset(self) -> float:
+        return self.t
+
+    @property
+    def t_last_speech(self) -> float:
+        return self.t
+
+    @property
+    def t_decided(self) -> float:
+        return self.t
+
+
 def normalise_words(text: str) -> list[str]:
     return [re.sub(r"[^\w]", "", w) for w in re.findall(r"[\w'-]+", text.lower())]
 
@@ -136,7 +160,7 @@ class Conversation:
         self.history = History(system_prompt="")
         self.report = CallReport(call.call_id, agent.name, transport, started_at=time.time())
         self.state = State.LISTENING
-        self._events: asyncio.Queue[ListenerEvent | _AgentTurnDone] = asyncio.Queue()
+        self._events: asyncio.Queue[ListenerEvent | TextTurn | _AgentTurnDone] = asyncio.Queue()
         self._turn: _AgentTurn | None = None
         self._listener: Listener | None = None
         self._listener_task: asyncio.Task[None] | None = None
@@ -157,6 +181,25 @@ class Conversation:
         self._guard: ReplyGuard | None = None
         self._offered_transfer = False
         """The agent's last words offered a colleague: a plain "yes" now transfers the call."""
+
+    # ------------------------------------------------------------ text entry point
+
+    def hear_text(self, text: str, guess: LanguageGuess | None = None) -> None:
+        """A caller turn as text, handled by the running call like a transcribed one (see TextTurn)."""
+        self._events.put_nowait(TextTurn(text, self.clock.now(), guess))
+
+    def press_key(self, key: str) -> None:
+        """A key press, handled like one from the line."""
+        self._events.put_nowait(DtmfPressed(key, self.clock.now()))
+
+    @property
+    def awaiting_caller(self) -> bool:
+        """The caller has the floor: the call is over, or no event is pending and no agent turn is
+        running (or the running one waits for a keypad entry)."""
+        if self.report.end_reason is not None:
+            return True
+        idle = self._turn is None or self._keypad.awaiting_entry
+        return self._events.empty() and self.state == State.LISTENING and idle
 
     # ------------------------------------------------------------ lifecycle
 
@@ -213,7 +256,7 @@ class Conversation:
             self._listener_task.cancel()
             await asyncio.wait([self._listener_task])
 
-    async def _next_event(self) -> ListenerEvent | _AgentTurnDone | None:
+    async def _next_event(self) -> ListenerEvent | TextTurn | _AgentTurnDone | None:
         """The next event, or None after handling a timer (silence, call length) that fired."""
         now = self.clock.now()
         deadline = self._call_deadline
@@ -245,7 +288,7 @@ class Conversation:
 
     # ------------------------------------------------------------ events
 
-    async def _handle(self, event: ListenerEvent | _AgentTurnDone) -> None:
+    async def _handle(self, event: ListenerEvent | TextTurn | _AgentTurnDone) -> None:
         if isinstance(event, _AgentTurnDone):
             if event.turn is self._turn:
                 self._turn = None
@@ -275,7 +318,7 @@ class Conversation:
                 preparing = asyncio.create_task(self._prepare_answer(event.key, task), name="prepare-answer")
                 self._background.add(preparing)
                 preparing.add_done_callback(self._background.discard)
-        elif isinstance(event, UserTurn):
+        elif isinstance(event, UserTurn | TextTurn):
             if self._prepared is not None and self._prepared.key != event.key:
                 self._drop_prepared()
             await self._on_user_turn(event)
@@ -307,7 +350,7 @@ class Conversation:
             await turn.reply.resume()
             self._set_state(State.SPEAKING if turn.reply.sent_audio else State.THINKING)
 
-    async def _on_user_turn(self, event: UserTurn) -> None:
+    async def _on_user_turn(self, event: UserTurn | TextTurn) -> None:
         self._silence_deadline = None
         stt_started = self.clock.now()
         heard = await self._transcribe(event)
@@ -375,9 +418,12 @@ class Conversation:
         else:
             self._start_line(self.language.line("goodbye"), hang_up="silence")
 
-    async def _transcribe(self, turn: UserTurn) -> Heard | None:
+    async def _transcribe(self, turn: UserTurn | TextTurn) -> Heard | None:
         """The turn's transcript, from the speculative draft when the caller said nothing after it."""
         self._set_state(State.THINKING)
+        if isinstance(turn, TextTurn):
+            language = turn.guess.language if turn.guess else self.language.current
+            return Transcript(turn.text, language), turn.guess
         draft, self._draft = self._draft, None
         if draft is not None and turn.key is not None and draft[0] == turn.key:
             return await draft[1]
@@ -618,6 +664,14 @@ class Conversation:
         for n, call in enumerate(reply.tool_calls):
             call.id = call.id or f"call_{self._turn_index}_{n}"
             turn.record.tool_calls.append(call.name)
+            self._emit(
+                {
+                    "type": "tool_call",
+                    "turn": turn.record.index,
+                    "name": call.name,
+                    "arguments": call.arguments,
+                }
+            )
             outcome = await self.tools.execute(call, ctx)
             if outcome.action is ToolAction.HANG_UP:
                 self.history.add_tool_result(call, "The call is ending.")
@@ -727,6 +781,8 @@ class Conversation:
             self.history.add_assistant(heard, tool_calls=reply.tool_calls)
         turn.record.agent_text = f"{turn.record.agent_text} {heard}".strip()
         turn.record.agent_full_text = f"{turn.record.agent_full_text} {reply.full_text}".strip()
+        if heard:  # each line as it is said (agent_text comes once the whole turn is over)
+            self._emit({"type": "agent_said", "turn": turn.record.index, "text": heard})
 
     def _close_turn(self, turn: _AgentTurn) -> None:
         record, m = turn.record, turn.record.metrics

@@ -1,0 +1,1 @@
+"""Conversation evals: scripted callers, deterministic checks, an optional LLM judge (`voxline eval`)."""
