@@ -11,6 +11,8 @@ from voxline.conversation.guard import (
     announces_transfer,
     asks_for_person,
     offers_transfer,
+    pick_department,
+    sentence_key,
 )
 from voxline.conversation.prompt import internal_texts
 from voxline.conversation.sanitize import ReplyPolicy
@@ -57,7 +59,6 @@ def test_refusals_are_flagged(sentence: str) -> None:
         'You should say "transfer_call" to transfer the caller to a colleague.',
         "I will call end call now.",
         "The caller wants their balance.",
-        "For balances press 1, for cards press 2, or just tell me.",
         "The caller asked about recent payments.",
         "Everything you write is read aloud on this phone call.",
     ],
@@ -75,6 +76,7 @@ def test_internal_text_is_flagged(sentence: str) -> None:
         "I will never ask for your full card number, PIN or password.",
         "Our branches open Saturday from 9 am to 1 pm.",
         "You can press 1 for balances.",
+        "For balances press 1, for cards press 2, or just tell me what you need.",
         "Shall I transfer you to a colleague?",
     ],
 )
@@ -191,3 +193,37 @@ def test_the_callers_card_number_is_never_read_back() -> None:
 )
 def test_asks_for_person(text: str, wants: bool) -> None:
     assert asks_for_person(text) is wants
+
+
+def test_the_callers_own_words_handed_back_are_flagged() -> None:
+    caller = "Sorry, I mean the team that handles stolen cards."
+    flag = bank_ivr_guard().check("Sorry, I mean the team that handles stolen cards.", None, caller)
+    assert flag is not None and flag.kind == "echo"
+    assert bank_ivr_guard().check("Yes, the team handles stolen cards.", None, caller) is None
+    assert bank_ivr_guard().check("A colleague on that team can help.", None, caller) is None
+
+
+def test_a_sentence_said_before_is_recalled_once_or_dropped() -> None:
+    earlier = [
+        "We are open Monday to Friday from 9 am to 5 pm.",
+        "I'm sorry to hear that.",
+    ]
+    policy = ReplyPolicy(
+        max_sentences=3,
+        guard=bank_ivr_guard(),
+        handover=HANDOVER,
+        said_before={sentence_key(s) for s in earlier},
+    )
+    assert policy.accept("I'm sorry to hear that.") is None  # short: dropped
+    assert policy.accept("We are open Monday to Friday from 9 am to 5 pm.") == (
+        "As I said, we are open Monday to Friday from 9 am to 5 pm."
+    )
+    assert policy.accept("Saturday is 9 am to 1 pm.") == "Saturday is 9 am to 1 pm."
+
+
+def test_pick_department() -> None:
+    departments = ["cards", "loans", "support"]
+    assert pick_department(departments, "My card was stolen.") == "cards"
+    assert pick_department(departments, "Yes please.", "A colleague in loans can help. Shall I?") == "loans"
+    assert pick_department(departments, "Can I talk to a person?") == "support"
+    assert pick_department(["cards", "loans"], "A person please.") is None

@@ -341,6 +341,7 @@ class ExampleExchange(_Strict):
     caller: str = Field(min_length=1)
     agent: str = Field("", description="what the agent says")
     tool: str | None = Field(None, description="a tool the agent calls after saying it (e.g. transfer_call)")
+    arguments: dict[str, Any] = Field(default_factory=dict, description="the tool call's arguments")
 
     @model_validator(mode="after")
     def _does_something(self) -> ExampleExchange:
@@ -357,6 +358,10 @@ class GuardConfig(_Strict):
     handover: str = Field(
         "I can't do that myself, but a colleague can help you with it. Shall I put you through?",
         description="said instead of a refusal or a leak; ends with the offer of a transfer",
+    )
+    handover_again: str = Field(
+        "As I said, a colleague can sort that out for you. Would you like me to transfer you?",
+        description="said instead of `handover` once the caller has heard it in this call",
     )
     transfer_on_yes: bool = Field(
         True,

@@ -62,7 +62,7 @@ class Flag:
 
 class ReplyGuard:
     """Flags a sentence the caller must not hear. `internal` is text the model is told but must not
-    repeat word for word: its rules, the tool instructions, keypad menu prompts, notes."""
+    repeat word for word: how it must behave, the tool instructions, the notes behind menu options."""
 
     def __init__(self, internal: Iterable[str] = (), tool_names: Iterable[str] = ()) -> None:
         grams: set[tuple[str, ...]] = set()
@@ -82,9 +82,10 @@ class ReplyGuard:
     ) -> ReplyGuard:
         """`instructions`: the prompt's behaviour rules (`prompt.internal_texts`)."""
         menus = agent.ivr.menus
-        internal = [*instructions, *(m.prompt for m in menus.values())]
-        internal += [o.note for m in menus.values() for o in m.options.values() if o.note]
-        # a menu called "main" or "cards" is a word callers use too: only a quoted name is a leak
+        # a menu's prompt is a line callers hear anyway (repeating the options is fine); the framing
+        # around it ("the keypad menu "main" which says") and the notes behind options are not. A menu
+        # called "main" or "cards" is a word callers use too: only a quoted name is a leak.
+        internal = [*instructions, *(o.note for m in menus.values() for o in m.options.values() if o.note)]
         return cls(internal, tool_names=tool_names)
 
     def check(self, sentence: str, grounds: str | None = None, caller: str = "") -> Flag | None:
@@ -95,6 +96,8 @@ class ReplyGuard:
             return Flag("refusal", sentence)
         if caller and _reads_back_digits(sentence, caller):
             return Flag("digits", sentence)
+        if caller and echoes(caller, sentence):
+            return Flag("echo", sentence)
         if grounds is not None and _invents_numbers(sentence, grounds):
             return Flag("invented", sentence)
         if _INTERNAL.search(sentence) or (self._names is not None and self._names.search(sentence)):
@@ -122,10 +125,13 @@ READ_BACK_DIGITS = 6
 """This many of the caller's digits in a row, said back, is a card or account number read aloud."""
 
 
-def _numbers(text: str) -> set[str]:
+def _numbers(text: str, *, words: bool = False) -> set[str]:
+    """The figures in `text` written in digits (and with `words`, "five" as 5 too)."""
     text = re.sub(r":00\b", "", text)  # "9:00 am" is the 9 the prompt says
     found = {n.replace(",", "") for n in _NUMBER.findall(text)}
-    return found | {_NUMBER_WORDS[w] for w in _WORDS.findall(text.lower()) if w in _NUMBER_WORDS}
+    if words:
+        found |= {_NUMBER_WORDS[w] for w in _WORDS.findall(text.lower()) if w in _NUMBER_WORDS}
+    return found
 
 
 def _digit_runs(text: str) -> set[str]:
@@ -141,10 +147,41 @@ def _reads_back_digits(sentence: str, caller: str) -> bool:
 
 def _invents_numbers(sentence: str, grounds: str) -> bool:
     """Amounts, rates and figures the model was never given ("a balance of at least $10,000")."""
+    # only digits count as figures in the reply ("one moment" is not a number); the grounds may
+    # spell them out ("five working days" grounds "5 days")
     numbers = _numbers(sentence)
-    if numbers - _numbers(grounds):
+    if numbers - _numbers(grounds, words=True):
         return True
     return bool(_MONEY_OR_RATE.search(sentence)) and not _MONEY_OR_RATE.search(grounds)
+
+
+_FILLER = frozenset(
+    re.findall(
+        r"\S+",
+        "i i'm me my you you're your we our it it's is am are a an the to and of so oh sorry i mean well "
+        "just that this please ok okay",
+    )
+)
+_ANSWERS = re.compile(r"^\W*(?:yes|no|yeah|sure|of course|certainly)\b", re.IGNORECASE)
+
+
+def echoes(caller: str, sentence: str) -> bool:
+    """The sentence hands the caller's own words back ("Sorry, I mean the team that handles stolen
+    cards." after the caller said just that): at least three content words, all of them the caller's."""
+    said = [w for w in _words(sentence) if w not in _FILLER]
+    heard = set(_words(caller))
+    if len(said) < 3 or _ANSWERS.search(sentence):
+        return False
+    return all(w in heard for w in said)
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s.strip()]
+
+
+def sentence_key(text: str) -> str:
+    """A sentence reduced to its words, for noticing it was said before."""
+    return " ".join(_words(text))
 
 
 # ---------------------------------------------------------------- transfers the model forgets
@@ -180,15 +217,31 @@ def asks_for_person(text: str) -> bool:
     return bool(_ASKS_FOR_PERSON.search(text))
 
 
+_GENERAL_DEPARTMENTS = ("support", "general", "agents", "operator", "customer service", "service")
+
+
+def pick_department(departments: Iterable[str], *texts: str) -> str | None:
+    """The department a transfer the conversation makes should go to: the first one named (or named
+    in the singular: "card" for "cards") in `texts`, most recent first; else a general one."""
+    names = list(departments)
+    for text in texts:
+        words = set(_words(text))
+        for name in names:
+            stem = name.lower().rstrip("s")
+            if name.lower() in words or stem in words or f"{stem}s" in words:
+                return name
+    return next((n for n in names if n.lower() in _GENERAL_DEPARTMENTS), None)
+
+
 def announces_transfer(text: str) -> bool:
     """Does the reply say the caller is being transferred now (not merely offer it)?"""
-    statements = [s for s in re.split(r"(?<=[.!?])\s+", text) if s.strip() and not s.rstrip().endswith("?")]
+    statements = [s for s in split_sentences(text) if not s.rstrip().endswith("?")]
     return any(_ANNOUNCES_TRANSFER.search(s) for s in statements)
 
 
 def offers_transfer(text: str) -> bool:
     """Does the reply end by offering a colleague ("Shall I put you through?")?"""
-    sentences = [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s.strip()]
+    sentences = split_sentences(text)
     return (
         bool(sentences)
         and sentences[-1].rstrip().endswith("?")

@@ -57,7 +57,7 @@ def example_lines(agent: AgentConfig) -> list[str]:
         lines.append(f"Caller: {example.caller.strip()}")
         said = example.agent.strip()
         if example.tool:
-            call = json.dumps({"name": example.tool, "arguments": {}})
+            call = json.dumps({"name": example.tool, "arguments": example.arguments}, ensure_ascii=False)
             said = f"{said} <tool_call>{call}</tool_call>".strip()
         lines.append(f"You: {said}")
     return lines

@@ -8,8 +8,9 @@ no sentence in the wrong script (small models drift into English, or Urdu, in a 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
-from voxline.conversation.guard import Flag, ReplyGuard
+from voxline.conversation.guard import Flag, ReplyGuard, sentence_key
 from voxline.language.script import expected_script, script_shares
 
 _EMOJI = re.compile(
@@ -98,6 +99,7 @@ class ReplyPolicy:
         handover: str = "",
         grounds: str | None = None,
         caller: str = "",
+        said_before: Collection[str] = (),
     ) -> None:
         self.max_sentences = max_sentences
         self.language = language
@@ -105,6 +107,10 @@ class ReplyPolicy:
         self.handover = handover
         self.grounds = grounds
         self.caller = caller
+        self.said_before = said_before
+        """`sentence_key`s of what the agent already said in this call: a long sentence said again
+        is introduced with "As I said,", a short one (or a second one in a reply) is dropped."""
+        self._recalled = False
         self._sentences = 0
         self._held = ""
         self.done = False
@@ -133,11 +139,27 @@ class ReplyPolicy:
                 self.flags.append(flag)
                 self.done = True
                 return self.handover or None
+            if sentence_key(cleaned) in self.said_before:
+                if self._recalled or len(cleaned.split()) <= REPEAT_DROP_WORDS:
+                    return None
+                self._recalled = True
+                cleaned = f"As I said, {_lower_first(cleaned)}"
         if ends_sentence(cleaned) or not ends_in_clause(cleaned):
             self._sentences += 1
         if self._sentences >= self.max_sentences or is_question(cleaned):
             self.done = True
         return cleaned
+
+
+REPEAT_DROP_WORDS = 5
+"""A repeated sentence this short ("I'm sorry to hear that.") is dropped rather than recalled."""
+
+
+def _lower_first(text: str) -> str:
+    first = text.split(" ", 1)[0]
+    if first == "I" or first.startswith(("I'", "I’")) or first[1:2].isupper():
+        return text
+    return text[:1].lower() + text[1:]
 
 
 def ends_in_clause(text: str) -> bool:

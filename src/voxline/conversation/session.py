@@ -28,6 +28,9 @@ from voxline.conversation.guard import (
     announces_transfer,
     asks_for_person,
     offers_transfer,
+    pick_department,
+    sentence_key,
+    split_sentences,
 )
 from voxline.conversation.history import History
 from voxline.conversation.ivr import TRANSFER_FAILED_LINE, IvrNavigator, IvrStep
@@ -405,7 +408,7 @@ class Conversation:
         elif language.switched:
             self._start(agent_turn, self._switch_language(agent_turn, language))
         elif self._wants_a_person(text, offered):
-            self._start(agent_turn, self._call_tool(agent_turn, ToolCall("transfer_call", {}, new_call_id())))
+            self._start(agent_turn, self._call_tool(agent_turn, self._transfer_call(text)))
         else:
             agent_turn.answering = True
             self._start(agent_turn, self._answer(agent_turn, language.reply_language))
@@ -578,7 +581,7 @@ class Conversation:
             if not reply.tool_calls and "transfer_call" in self.tools and announces_transfer(reply.full_text):
                 # the model said it is transferring the caller but wrote no call: make the call
                 log.info("the reply announced a transfer without calling transfer_call; calling it")
-                reply.tool_calls.append(ToolCall("transfer_call", {}, new_call_id()))
+                reply.tool_calls.append(self._transfer_call(reply.full_text, turn.record.user_text))
                 self.history.attach_tool_calls(reply.tool_calls)
             if not reply.tool_calls:
                 self._offered_transfer = offers_transfer(reply.full_text)
@@ -616,6 +619,19 @@ class Conversation:
             return True
         return False
 
+    def _transfer_call(self, *context: str) -> ToolCall:
+        """transfer_call as the conversation makes it; with named departments, the one the recent
+        turns name (else a general one, else none: the tool then asks the model to ask)."""
+        config = self.agent.tool("transfer_call")
+        departments = list(config.targets or {}) if config else []
+        arguments: dict[str, Any] = {}
+        if departments:
+            recent = [m.content for m in reversed(self.history.messages[-4:])]
+            department = pick_department(departments, *context, *recent)
+            if department:
+                arguments["department"] = department
+        return ToolCall("transfer_call", arguments, new_call_id())
+
     async def _call_tool(self, turn: _AgentTurn, call: ToolCall) -> None:
         """A tool call the conversation makes for the model (the caller said yes to a transfer)."""
         reply = self._new_reply(_tool_delta(call))
@@ -627,12 +643,17 @@ class Conversation:
         deltas = self.engines.llm.stream(messages, self.tools.specs(), self.agent.llm.max_tokens)
         # the guard's patterns and handover line are English
         guard = self._guard if language == "en" else None
+        said = [m.content for m in messages if m.role == "assistant"]
+        handover = self.agent.guard.handover
+        if any(handover in text for text in said):
+            handover = self.agent.guard.handover_again
         policy = ReplyPolicy(
             language=language if self.language.needs_reply_note() else None,
             guard=guard,
-            handover=self.agent.guard.handover,
+            handover=handover,
             grounds=" ".join(m.content for m in messages),
             caller=last_caller_text(messages),
+            said_before={sentence_key(s) for text in said for s in split_sentences(text)} if guard else (),
         )
         return self._new_reply(deltas, policy=policy, language=language, held=held)
 
