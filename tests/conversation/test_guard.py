@@ -227,3 +227,17 @@ def test_pick_department() -> None:
     assert pick_department(departments, "Yes please.", "A colleague in loans can help. Shall I?") == "loans"
     assert pick_department(departments, "Can I talk to a person?") == "support"
     assert pick_department(["cards", "loans"], "A person please.") is None
+
+
+def test_sorry_but_i_cant_is_a_refusal_whatever_follows() -> None:
+    flag = bank_ivr_guard().check("I'm sorry, but I can't see your PIN.")
+    assert flag is not None and flag.kind == "refusal"
+
+
+def test_actions_only_a_colleague_takes_are_never_claimed() -> None:
+    guard = ReplyGuard(colleague_only=["block", "freeze"])
+    for sentence in ("I can freeze your card right now.", "I've blocked it.", "I'll go ahead and block it."):
+        flag = guard.check(sentence)
+        assert flag is not None and flag.kind == "overreach", sentence
+    assert guard.check("A colleague can freeze it right away.") is None
+    assert ReplyGuard().check("I can freeze your card right now.") is None

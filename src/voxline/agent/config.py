@@ -363,6 +363,10 @@ class GuardConfig(_Strict):
         "As I said, a colleague can sort that out for you. Would you like me to transfer you?",
         description="said instead of `handover` once the caller has heard it in this call",
     )
+    colleague_only: list[str] = Field(
+        default_factory=list,
+        description="actions only a colleague takes (e.g. block, freeze): the agent never says it does them",
+    )
     transfer_on_yes: bool = Field(
         True,
         description="a caller who says yes to an offer of a colleague is transferred (needs transfer_call)",

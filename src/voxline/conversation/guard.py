@@ -19,6 +19,7 @@ _REFUSAL = re.compile(
     r"\b(?:i|we)\s*(?:can(?:no|')?t|cannot|am\s+unable|'m\s+unable|am\s+not\s+able|'m\s+not\s+able|"
     r"won't\s+be\s+able|am\s+not\s+allowed|'m\s+not\s+allowed|do\s+not\s+have\s+the\s+ability)\s+"
     r"(?:to\s+)?(?:assist|help|provide|answer|discuss|support|comply|do\s+that|fulfil)"
+    r"|\bsorry,?\s+but\s+(?:i|we)\s*(?:can(?:no|')?t|cannot|am\s+unable|'m\s+unable)\b"
     r"|\bas\s+an?\s+(?:ai|artificial|language\s+model|assistant)\b"
     r"|\blanguage\s+model\b"
     r"|\bnot\s+able\s+to\s+(?:assist|help)\b"
@@ -64,11 +65,25 @@ class ReplyGuard:
     """Flags a sentence the caller must not hear. `internal` is text the model is told but must not
     repeat word for word: how it must behave, the tool instructions, the notes behind menu options."""
 
-    def __init__(self, internal: Iterable[str] = (), tool_names: Iterable[str] = ()) -> None:
+    def __init__(
+        self, internal: Iterable[str] = (), tool_names: Iterable[str] = (), colleague_only: Iterable[str] = ()
+    ) -> None:
         grams: set[tuple[str, ...]] = set()
         for text in internal:
             grams |= _ngrams(_words(text), OVERLAP_WORDS)
         self._internal = grams
+        verbs = sorted({v.strip().lower() for v in colleague_only if v.strip()})
+        self._overreach = (
+            re.compile(
+                r"\b(?:i|we)\s*(?:can|will|'ll|am\s+going\s+to|'m\s+going\s+to|have|'ve|just)\s+"
+                r"(?:now\s+|just\s+|go\s+ahead\s+and\s+)?(?:"
+                + "|".join(re.escape(v) for v in verbs)
+                + r")\w*",
+                re.IGNORECASE,
+            )
+            if verbs
+            else None
+        )
         names = sorted(n for n in set(tool_names) if n)
         self._names = (
             re.compile(r"\b(?:" + "|".join(re.escape(n).replace("_", "[_ ]") for n in names) + r")\b", re.I)
@@ -86,7 +101,7 @@ class ReplyGuard:
         # around it ("the keypad menu "main" which says") and the notes behind options are not. A menu
         # called "main" or "cards" is a word callers use too: only a quoted name is a leak.
         internal = [*instructions, *(o.note for m in menus.values() for o in m.options.values() if o.note)]
-        return cls(internal, tool_names=tool_names)
+        return cls(internal, tool_names=tool_names, colleague_only=agent.guard.colleague_only)
 
     def check(self, sentence: str, grounds: str | None = None, caller: str = "") -> Flag | None:
         """`grounds`: everything the model was told for this reply (prompt, knowledge, the call so
@@ -98,6 +113,8 @@ class ReplyGuard:
             return Flag("digits", sentence)
         if caller and echoes(caller, sentence):
             return Flag("echo", sentence)
+        if self._overreach is not None and self._overreach.search(sentence):
+            return Flag("overreach", sentence)
         if grounds is not None and _invents_numbers(sentence, grounds):
             return Flag("invented", sentence)
         if _INTERNAL.search(sentence) or (self._names is not None and self._names.search(sentence)):
