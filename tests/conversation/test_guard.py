@@ -186,6 +186,7 @@ def test_the_callers_card_number_is_never_read_back() -> None:
         ("Agent.", True),
         ("Operator, please!", True),
         ("Can you put me through to an agent?", True),
+        ("My card was stolen, please put me through to the right team.", True),
         ("I'd like to speak with someone about my mortgage.", True),
         ("My agent at the branch said to call.", False),
         ("How do I open an account?", False),

@@ -224,6 +224,7 @@ _ASKS_FOR_PERSON = re.compile(
     r"\b(?:speak|talk|chat)\s+(?:to|with)\s+(?:a\s+|an\s+|the\s+|some\s*one\b|somebody\b)?(?:real\s+|actual\s+|live\s+)?"
     r"(?:person|human|agent|operator|representative|colleague|advisor|adviser|someone|somebody|manager|staff)"
     r"|\b(?:get|put)\s+me\s+(?:through\s+)?to\s+(?:a\s+|an\s+)?(?:person|human|agent|operator|representative)\b"
+    r"|\b(?:put\s+me\s+through|transfer\s+me|connect\s+me)\b"
     r"|^\W*(?:agent|operator|representative|human|a\s+person|a\s+human)\W*(?:please)?\W*$",
     re.IGNORECASE,
 )
