@@ -242,3 +242,26 @@ def test_actions_only_a_colleague_takes_are_never_claimed() -> None:
         assert flag is not None and flag.kind == "overreach", sentence
     assert guard.check("A colleague can freeze it right away.") is None
     assert ReplyGuard().check("I can freeze your card right now.") is None
+
+
+@pytest.mark.parametrize(
+    ("sentence", "strays"),
+    [
+        ("The weather is expected to be sunny with a mild breeze.", True),
+        ("Here's a simple recipe: mash bananas, flour, sugar and butter, then bake.", True),
+        ("Branches open Monday to Friday from 9 am to 5 pm.", False),
+        ("A new card arrives in five working days.", False),
+        ("Thank you for calling, goodbye!", False),
+    ],
+)
+def test_sentences_about_things_the_agent_was_never_told(sentence: str, strays: bool) -> None:
+    flag = bank_ivr_guard().check(sentence, GROUNDS + " What's the weather like tomorrow?", strays=True)
+    assert (flag is not None and flag.kind == "off_topic") is strays
+    assert bank_ivr_guard().check(sentence, GROUNDS) is None  # off unless the agent sets guard.off_topic
+
+
+def test_an_off_topic_sentence_gets_the_off_topic_line() -> None:
+    policy = ReplyPolicy(
+        guard=bank_ivr_guard(), handover=HANDOVER, grounds=GROUNDS, off_topic="Only banking here."
+    )
+    assert policy.accept("The weather is expected to be sunny with a mild breeze.") == "Only banking here."

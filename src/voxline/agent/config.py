@@ -363,6 +363,12 @@ class GuardConfig(_Strict):
         "As I said, a colleague can sort that out for you. Would you like me to transfer you?",
         description="said instead of `handover` once the caller has heard it in this call",
     )
+    off_topic: str | None = Field(
+        None,
+        description="when set, a sentence whose words are mostly in nothing the agent was told (persona, "
+        "knowledge, the call) is about something else (the weather) and this is said instead; "
+        "for agents whose persona and knowledge cover what they talk about",
+    )
     colleague_only: list[str] = Field(
         default_factory=list,
         description="actions only a colleague takes (e.g. block, freeze): the agent never says it does them",

@@ -103,10 +103,13 @@ class ReplyGuard:
         internal = [*instructions, *(o.note for m in menus.values() for o in m.options.values() if o.note)]
         return cls(internal, tool_names=tool_names, colleague_only=agent.guard.colleague_only)
 
-    def check(self, sentence: str, grounds: str | None = None, caller: str = "") -> Flag | None:
+    def check(
+        self, sentence: str, grounds: str | None = None, caller: str = "", *, strays: bool = False
+    ) -> Flag | None:
         """`grounds`: everything the model was told for this reply (prompt, knowledge, the call so
-        far). A number, amount or rate that appears nowhere in it was invented. `caller`: the caller's
-        last words; a long run of their digits (a card number) is never read back."""
+        far). A number, amount or rate that appears nowhere in it was invented; with `strays`, so is a
+        sentence whose words are mostly not in it. `caller`: the caller's last words; a long run of
+        their digits (a card number) is never read back."""
         if _REFUSAL.search(sentence):
             return Flag("refusal", sentence)
         if caller and _reads_back_digits(sentence, caller):
@@ -117,6 +120,8 @@ class ReplyGuard:
             return Flag("overreach", sentence)
         if grounds is not None and _invents_numbers(sentence, grounds):
             return Flag("invented", sentence)
+        if strays and grounds is not None and off_topic(sentence, grounds):
+            return Flag("off_topic", sentence)
         if _INTERNAL.search(sentence) or (self._names is not None and self._names.search(sentence)):
             return Flag("leak", sentence)
         if self._internal and _ngrams(_words(sentence), OVERLAP_WORDS) & self._internal:
@@ -194,6 +199,38 @@ def echoes(caller: str, sentence: str) -> bool:
 
 def split_sentences(text: str) -> list[str]:
     return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s.strip()]
+
+
+STRAY_MIN_WORDS = 4
+STRAY_MAX_GROUNDED = 0.4
+_COMMON = frozenset(
+    re.findall(
+        r"\S+",
+        """a an and are as at be been but by can could do does did for from get got had has have how i i'd
+        i'm i'll i've if in into is it it's its just me my no not of on or our please so than that the their
+        them then there they this to too up us was we what when where which who why will with would yes you
+        your you're yeah okay ok sure well also here today now one more some any all very much many like
+        make made need want help know see tell say said look going go come take give let sorry thanks thank
+        good great nice right there's that's can't don't won't about after before again other same""",
+    )
+)
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def off_topic(sentence: str, grounds: str) -> bool:
+    """Most of the sentence's content words appear nowhere in what the model was told (prompt,
+    knowledge, the call so far): it is talking about something else (tomorrow's weather, a recipe)."""
+    content = [_stem(w) for w in _words(sentence) if w not in _COMMON and not w.isdigit()]
+    if len(content) < STRAY_MIN_WORDS:
+        return False
+    known = {_stem(w) for w in _words(grounds)}
+    return sum(1 for w in content if w in known) / len(content) < STRAY_MAX_GROUNDED
 
 
 def sentence_key(text: str) -> str:

@@ -100,6 +100,7 @@ class ReplyPolicy:
         grounds: str | None = None,
         caller: str = "",
         said_before: Collection[str] = (),
+        off_topic: str = "",
     ) -> None:
         self.max_sentences = max_sentences
         self.language = language
@@ -107,9 +108,11 @@ class ReplyPolicy:
         self.handover = handover
         self.grounds = grounds
         self.caller = caller
+        self.off_topic = off_topic
+        """Said instead of a sentence about something the agent was never told of (else `handover`)."""
         self.said_before = said_before
         """`sentence_key`s of what the agent already said in this call: a long sentence said again
-        is introduced with "As I said,", a short one (or a second one in a reply) is dropped."""
+        is introduced with "As I said,", a short one, a question or a second one in a reply is dropped."""
         self._recalled = False
         self._sentences = 0
         self._held = ""
@@ -134,13 +137,15 @@ class ReplyPolicy:
             if not ending and ends_in_clause(cleaned) and self.guard.may_start_refusal(cleaned):
                 self._held = cleaned  # "I'm sorry," may open a refusal: wait for the sentence
                 return None
-            flag = self.guard.check(cleaned, self.grounds, self.caller)
+            flag = self.guard.check(cleaned, self.grounds, self.caller, strays=bool(self.off_topic))
             if flag is not None:
                 self.flags.append(flag)
                 self.done = True
+                if flag.kind == "off_topic" and self.off_topic:
+                    return self.off_topic
                 return self.handover or None
             if sentence_key(cleaned) in self.said_before:
-                if self._recalled or len(cleaned.split()) <= REPEAT_DROP_WORDS:
+                if self._recalled or len(cleaned.split()) <= REPEAT_DROP_WORDS or is_question(cleaned):
                     return None
                 self._recalled = True
                 cleaned = f"As I said, {_lower_first(cleaned)}"

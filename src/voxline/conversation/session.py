@@ -651,6 +651,7 @@ class Conversation:
             language=language if self.language.needs_reply_note() else None,
             guard=guard,
             handover=handover,
+            off_topic=self.agent.guard.off_topic or "",
             grounds=" ".join(m.content for m in messages),
             caller=last_caller_text(messages),
             said_before={sentence_key(s) for text in said for s in split_sentences(text)} if guard else (),
