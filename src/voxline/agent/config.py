@@ -80,6 +80,9 @@ class LLMConfig(_Strict):
     context_tokens: int = Field(2048, ge=512, le=131072)
     history_tokens: int = Field(768, ge=64, description="budget for the conversation after the system prompt")
     threads: int | None = Field(None, ge=1, le=256)
+    constrain_tool_calls: bool = Field(
+        True, description="llama_cpp: write a tool call the model opens under a grammar of the tools' schemas"
+    )
 
 
 class VoiceConfig(_Strict):

@@ -142,6 +142,7 @@ class LlamaCppLLM:
         n_threads: int = 2,
         temperature: float = 0.3,
         n_gpu_layers: int = 0,
+        constrain_tool_calls: bool = True,
     ) -> None:
         self.name = f"llama_cpp:{Path(str(model)).name}"
         self._llama = _load_llama(model, n_ctx, n_threads, n_gpu_layers)
@@ -149,6 +150,7 @@ class LlamaCppLLM:
         self._lock = asyncio.Lock()
         self._tools: tuple[ToolSpec, ...] = ()
         self._grammars: dict[str, Any] = {}
+        self._constrain = constrain_tool_calls
 
     @property
     def busy(self) -> bool:
@@ -174,7 +176,9 @@ class LlamaCppLLM:
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), max_tokens: int = 64
     ) -> AsyncIterator[LLMDelta]:
         self._tools = tuple(tools)
-        return self._stream(render_prompt(messages, tools), max_tokens, tuple(tools))
+        # the tools are handed on only to constrain a call the model opens
+        constrained = tuple(tools) if self._constrain else ()
+        return self._stream(render_prompt(messages, tools), max_tokens, constrained)
 
     async def _stream(
         self, prompt: str, max_tokens: int, tools: tuple[ToolSpec, ...] = ()
