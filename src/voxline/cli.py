@@ -203,6 +203,10 @@ def eval_(
     ] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="run scenarios with this tag")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="run at most this many scenarios")] = None,
+    repeat: Annotated[int, typer.Option(min=1, help="run each scenario this many times")] = 1,
+    voice_tail: Annotated[
+        float, typer.Option(min=1, help="voice mode: seconds the caller waits for the last answer")
+    ] = 15.0,
     out: Annotated[Path, typer.Option(help="folder for eval.json and eval.md")] = Path("out/eval"),
     judge_url: Annotated[
         str | None,
@@ -232,6 +236,8 @@ def eval_(
         only=only or [],
         tags=tag or [],
         limit=limit,
+        repeat=repeat,
+        voice_tail_s=voice_tail,
         out=out,
         judge=JudgeSettings(judge_url, judge_model) if judge_url else None,
         command=" ".join(["voxline", *sys.argv[1:]]),

@@ -3,6 +3,11 @@ switch_language, collect_digits, transfers and goodbyes behave as on a call."""
 
 from __future__ import annotations
 
+import io
+import sys
+
+import pytest
+
 from voxline.agent.config import AgentConfig, LanguagesConfig, ToolConfig
 from voxline.conversation.chat import TextSession
 from voxline.engines.base import LLMDelta, ToolCall
@@ -128,3 +133,22 @@ async def test_typed_lines_count_by_their_script_in_auto_mode() -> None:
         second = await session.say("कृपया उसे बंद कर दीजिए।")
     assert first.language == "en"
     assert second.language == "hi"  # two Hindi turns in a row: the call follows the caller
+
+
+async def test_the_chat_console_runs_tool_rounds(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`voxline chat` is a TextSession on a terminal: the model's transfer_call transfers the call."""
+    from voxline import runtime
+    from voxline.engines import factory
+
+    config = agent(ToolConfig(name="transfer_call", target="sip:desk@pbx"), greeting="Hello.")
+    llm = FakeLLM([[LLMDelta(text="Putting you through. "), tool_delta("transfer_call")]])
+    monkeypatch.setattr(factory, "build_llm", lambda _agent: llm)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("A person please.\nthis line is never read\n"))
+    await runtime.chat_console(config)
+    out = capsys.readouterr().out
+    assert "agent: Hello." in out
+    assert "agent: Putting you through." in out
+    assert "(tool transfer_call" in out
+    assert "(the call was transferred to sip:desk@pbx)" in out

@@ -245,7 +245,9 @@ def _windows(words: list[str], *, cued: bool) -> set[tuple[str, ...]]:
 _FILLER_WORDS = (
     "i i'm im me my mine you you're youre your yours we we're our it it's its is am are a an the to and "
     "so oh um uh है हैं था थी का की के में से को मेरा मेरी मेरे आपका आपकी आपके मैं आप यह वह और तो जी "
-    "माझं माझे माझी तुमचं तुमचे आहे"
+    "माझं माझे माझी तुमचं तुमचे आहे "
+    # pleasantries: thanking or greeting back is manners, not parroting
+    "thanks thank goodbye bye welcome hello hi नमस्ते धन्यवाद शुक्रिया नमस्कार"
 )
 _PRONOUNS = frozenset(_FILLER_WORDS.split())
 

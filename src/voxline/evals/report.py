@@ -36,6 +36,10 @@ def summarize(results: list[ScenarioResult], meta: dict[str, Any]) -> dict[str, 
             tags[tag][0] += r.passed
             tags[tag][1] += 1
     mode = ran[0].mode if ran else (results[0].mode if results else "text")
+    runs: dict[str, list[bool]] = collections.defaultdict(list)
+    for r in ran:
+        runs[r.id].append(r.passed)
+    unstable = {i: f"{sum(p)}/{len(p)}" for i, p in runs.items() if len(p) > 1 and 0 < sum(p) < len(p)}
     return {
         **meta,
         "mode": mode,
@@ -47,6 +51,7 @@ def summarize(results: list[ScenarioResult], meta: dict[str, Any]) -> dict[str, 
             name: {"failures": n, "scenarios": len(scenarios_by_check[name])}
             for name, n in by_check.most_common()
         },
+        "unstable": unstable,
         "by_tag": {tag: {"passed": p, "scenarios": n} for tag, (p, n) in sorted(tags.items())},
         "latency_ms": {
             "what": "first sentence from the model" if mode == "text" else "caller voice-to-voice",
@@ -73,6 +78,11 @@ def to_markdown(summary: dict[str, Any]) -> str:
     ]
     if summary.get("command"):
         lines.append(f"- command: `{summary['command']}`")
+    if summary.get("repeat", 1) > 1:
+        lines.append(f"- each scenario run {summary['repeat']} times; counts are over runs")
+    if summary.get("unstable"):
+        lines += ["", "## Passed in some runs only", ""]
+        lines += [f"- `{i}`: {n}" for i, n in summary["unstable"].items()]
     if summary["failures_by_check"]:
         lines += ["", "## Failures by check", "", "| check | failures | scenarios |", "|---|---:|---:|"]
         lines += [

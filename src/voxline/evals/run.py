@@ -142,6 +142,10 @@ async def run_text(scenario: LoadedScenario, agent: AgentConfig, llm: LLM) -> Sc
 
 # ---------------------------------------------------------------- voice mode
 
+VOICE_TAIL_S = 15.0
+"""After the last caller turn, how long the caller stays on the line for the answer (simulate's 6 s
+default hangs up on an agent whose model is slow to start, e.g. on a busy CPU)."""
+
 Render = Callable[[str, str], Awaitable[Path]]
 """(text, language) → a WAV file of a caller saying it."""
 
@@ -160,6 +164,7 @@ async def run_voice(
     engines: Engines,
     render: Render,
     out_dir: Path,
+    tail_s: float = VOICE_TAIL_S,
 ) -> ScenarioResult:
     from voxline.runtime import simulate_call
 
@@ -182,6 +187,7 @@ async def run_voice(
             agent,
             wavs,
             engines=engines,
+            tail_s=tail_s,
             out=out_dir / f"{safe}.wav",
             db_path=out_dir / "calls.sqlite3",
             on_event=events.append,

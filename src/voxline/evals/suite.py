@@ -17,7 +17,15 @@ from voxline.audio.pcm import AudioChunk
 from voxline.engines.base import TTS
 from voxline.evals.judge import Judge, JudgeSettings, count_criteria
 from voxline.evals.report import summarize, write_report
-from voxline.evals.run import Mode, Render, ScenarioResult, cached_render, run_text, run_voice
+from voxline.evals.run import (
+    VOICE_TAIL_S,
+    Mode,
+    Render,
+    ScenarioResult,
+    cached_render,
+    run_text,
+    run_voice,
+)
 from voxline.evals.scenario import LoadedScenario, load_scenarios
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,10 @@ class EvalOptions:
     """Run the scenarios whose id contains any of these."""
     tags: list[str] = field(default_factory=list)
     limit: int | None = None
+    repeat: int = 1
+    voice_tail_s: float = VOICE_TAIL_S
+    """Voice mode: how long the caller waits for the answer to its last turn."""
+    """Run each scenario this many times (the model samples: a pass rate over runs is steadier)."""
     out: Path = Path("out/eval")
     judge: JudgeSettings | None = None
     command: str = ""
@@ -85,7 +97,8 @@ async def run_evals(options: EvalOptions) -> dict[str, Any]:
     models: list[str] = []
     started = time.perf_counter()
     try:
-        for group in groups.values():
+        for chosen in groups.values():
+            group = [s for s in chosen for _ in range(max(1, options.repeat))]
             agent = agent_for(group[0], options)
             agents.append(agent.name)
             models.append(agent.llm.model)
@@ -101,7 +114,10 @@ async def run_evals(options: EvalOptions) -> dict[str, Any]:
                 await warm_engines(agent, engines)
                 render = caller_renderer(options.out / "caller-audio")
                 for scenario in group:
-                    results.append(await run_voice(scenario, agent, engines, render, options.out / "calls"))
+                    calls = options.out / "calls"
+                    results.append(
+                        await run_voice(scenario, agent, engines, render, calls, options.voice_tail_s)
+                    )
                     _done(results[-1], options)
             if judge is not None:
                 for result, scenario in zip(results[-len(group) :], group, strict=True):
@@ -115,6 +131,7 @@ async def run_evals(options: EvalOptions) -> dict[str, Any]:
         "model": ", ".join(dict.fromkeys(models)),
         "command": options.command,
         "seconds": round(time.perf_counter() - started, 1),
+        "repeat": max(1, options.repeat),
         "judge": None
         if options.judge is None
         else {"model": options.judge.model, "url": options.judge.base_url},
