@@ -59,18 +59,54 @@ def serve(
         bool | None, typer.Option("--audiosocket/--no-audiosocket", help="listen for Asterisk AudioSocket")
     ] = None,
     audiosocket_port: Annotated[int | None, typer.Option(help="AudioSocket TCP port (default 9092)")] = None,
+    api_keys_file: Annotated[
+        Path | None, typer.Option(help="file of API keys, one a line (or VOXLINE_API_KEYS / _FILE)")
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="serve a non-loopback address with no authentication (unsafe)")
+    ] = False,
+    max_calls: Annotated[
+        int | None, typer.Option(min=1, help="calls at once, every way in together (default 50)")
+    ] = None,
+    retention_days: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            envvar="VOXLINE_RETENTION_DAYS",
+            help="delete call records older than this (checked hourly)",
+        ),
+    ] = None,
     log_json: LogJsonOpt = False,
     log_level: LogLevelOpt = "info",
 ) -> None:
     """Start the server: web page and WebSocket calls on HOST:PORT, SIP on 5060, AudioSocket on 9092
-    (and ARI, when the agent file configures it)."""
+    (and ARI, when the agent file configures it).
+
+    On any address but loopback, clients must authenticate: set VOXLINE_API_KEYS (see docs/security.md).
+    """
     import uvicorn
 
     from voxline.runtime import create_server_app
+    from voxline.server.security import SecurityConfigError, SecuritySettings
     from voxline.server.telephony import TelephonyOptions
 
     configure_logging(log_level, log_json)
+    try:
+        security = SecuritySettings.from_env(
+            host, api_keys_file=api_keys_file, insecure=insecure, max_calls=max_calls
+        )
+    except SecurityConfigError as exc:
+        raise _fail(str(exc)) from None
+    if security.start_refusal is not None:
+        raise _fail(security.start_refusal)  # before any model loads: fail in a second
+    if insecure:
+        typer.secho(
+            f"WARNING: --insecure: serving {host}:{port} with no authentication",
+            fg=typer.colors.RED,
+            err=True,
+        )
     config = _load(agent)
+    _warn_literal_secrets(agent)
     options = TelephonyOptions(
         sip=sip,
         sip_host=sip_host,
@@ -79,11 +115,46 @@ def serve(
         audiosocket_port=audiosocket_port,
     )
     try:
-        api = create_server_app(config, db_path=db, telephony=options)
+        api = create_server_app(
+            config, db_path=db, telephony=options, security=security, retention_days=retention_days
+        )
     except EngineError as exc:
         raise _fail(str(exc)) from None
-    log.info("voxline serving %s on http://%s:%d", config.name, host, port)
-    uvicorn.run(api, host=host, port=port, log_config=None, ws_ping_interval=20)
+    log.info("voxline serving %s on http://%s:%d (auth: %s)", config.name, host, port,
+             security.describe()["auth"])  # fmt: skip
+    uvicorn.run(api, host=host, port=port, log_config=None, **server_options(security))
+
+
+def server_options(security: Any) -> dict[str, Any]:
+    """uvicorn settings that enforce the limits: a WebSocket message over the limit is refused by
+    the protocol layer (close 1009) before the app sees it, and pings find dead peers."""
+    return {"ws_ping_interval": 20, "ws_max_size": security.ws_max_message_bytes, "ws_max_queue": 32}
+
+
+@app.command()
+def token(
+    ttl: Annotated[int, typer.Option(min=1, max=3600, help="seconds the token is valid")] = 300,
+    scope: Annotated[str, typer.Option(help="comma-separated: call (the web page), read (/calls)")] = "call",
+    subject: Annotated[str | None, typer.Option(help="who the token is for (kept in the token)")] = None,
+) -> None:
+    """Mint a short-lived token for a browser (signed with VOXLINE_TOKEN_SECRET).
+
+    Open the page as http(s)://HOST/?token=TOKEN, or pass it as /ws/call?token=TOKEN."""
+    import os
+
+    from voxline.server.tokens import MIN_SECRET_CHARS, mint_token
+
+    secret = os.environ.get("VOXLINE_TOKEN_SECRET", "")
+    if len(secret) < MIN_SECRET_CHARS:
+        raise _fail(
+            f"set VOXLINE_TOKEN_SECRET (at least {MIN_SECRET_CHARS} characters, the same as the server's); "
+            "or ask the server: POST /tokens with an API key"
+        )
+    scopes = frozenset(s.strip() for s in scope.split(",") if s.strip())
+    try:
+        typer.echo(mint_token(secret.encode(), ttl_s=ttl, scopes=scopes, subject=subject))
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 @app.command()
@@ -406,9 +477,29 @@ def doctor(
 
 @agent_app.command("check")
 def agent_check(file: Path) -> None:
-    """Validate an agent file; print the effective configuration."""
+    """Validate an agent file; print the effective configuration (secrets redacted)."""
+    from voxline.agent.secrets import redact
+
     config = _load(file)
-    typer.echo(json.dumps(config.model_dump(), indent=2, ensure_ascii=False))
+    typer.echo(json.dumps(redact(config.model_dump()), indent=2, ensure_ascii=False))
+    _warn_literal_secrets(file)
+
+
+def _warn_literal_secrets(file: Path | None) -> None:
+    """Say which secrets an agent file holds in clear (they belong in the environment)."""
+    import yaml
+
+    from voxline.agent.secrets import literal_secrets
+
+    if file is None:
+        return
+    for where in literal_secrets(yaml.safe_load(file.read_text(encoding="utf-8"))):
+        typer.secho(
+            f"warning: {where} is written in {file}; write it as ${{SOME_ENV_NAME}} and set that "
+            "variable, so the file holds no secret",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
 
 
 @agent_app.command("schema")

@@ -4,6 +4,10 @@ Writes go through one background thread with its own connection: the event loop 
 (microseconds), and the commit's fsync happens off the audio path. Each event is one short
 transaction, so a turn is durable as soon as the writer has committed it. The database runs in WAL
 mode, which also lets readers (`get_call`, `list_calls`, the HTTP API) read while a call is writing.
+
+Call ids are always the server's own; a client's name for its call is kept in `calls.label` only, so
+no client can address (or overwrite) another call's record. A write that fails (disk full, read-only
+file) is counted and shown by `health()`, which the server puts on /health and /metrics.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ CREATE TABLE IF NOT EXISTS calls (
     started_at REAL NOT NULL,
     ended_at   REAL,
     end_reason TEXT,
-    transferred_to TEXT
+    transferred_to TEXT,
+    label      TEXT
 );
 CREATE TABLE IF NOT EXISTS turns (
     call_id         TEXT NOT NULL REFERENCES calls(call_id),
@@ -60,7 +65,7 @@ CREATE INDEX IF NOT EXISTS calls_by_start ON calls(started_at);
 """
 
 _ADDED_COLUMNS = {
-    "calls": {"transferred_to": "TEXT"},
+    "calls": {"transferred_to": "TEXT", "label": "TEXT"},
     "turns": {
         "dtmf": "TEXT NOT NULL DEFAULT ''",
         "detected_language": "TEXT",
@@ -104,6 +109,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     # only an OS crash or power loss can lose the last commits. FULL would fsync every commit.
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=OFF")
+    # Purged transcripts are overwritten on disk, not left in free pages (personal data).
+    conn.execute("PRAGMA secure_delete=ON")
     return conn
 
 
@@ -151,8 +158,12 @@ class SqliteCallRecorder:
         self._read_conn = _connect(self.path)
         self._read_conn.row_factory = sqlite3.Row
         self._read_lock = threading.Lock()
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[_Job, bool] | None] = queue.Queue()
         self._closed = False
+        self._health_lock = threading.Lock()
+        self.write_errors = 0
+        self.last_write_error: str | None = None
+        self._last_write_ok = True
         self._writer = threading.Thread(target=self._write_loop, name="voxline-records", daemon=True)
         self._writer.start()
 
@@ -177,6 +188,52 @@ class SqliteCallRecorder:
             conn.executemany(_INSERT_TURN, turn_rows)
 
         self._submit(write)
+
+    def set_label(self, call_id: str, label: str) -> None:
+        """Keep a client's own name for a call (after `call_started`); never used as a key."""
+        self._submit(
+            lambda conn: conn.execute("UPDATE calls SET label = ? WHERE call_id = ?", (label, call_id))
+        )
+
+    # ------------------------------------------------------------ retention
+
+    def purge_older_than(self, cutoff_epoch: float, timeout: float | None = 60.0) -> int:
+        """Delete calls that started before `cutoff_epoch`, with their turns; returns how many calls.
+
+        Runs on the writer thread (so it never races a call's writes) and blocks until done: call it
+        from a thread, not the event loop.
+        """
+        done = threading.Event()
+        result: list[int] = []
+
+        def purge(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    "DELETE FROM turns WHERE call_id IN (SELECT call_id FROM calls WHERE started_at < ?)",
+                    (cutoff_epoch,),
+                )
+                result.append(
+                    conn.execute("DELETE FROM calls WHERE started_at < ?", (cutoff_epoch,)).rowcount
+                )
+            finally:
+                done.set()
+
+        self._submit(purge)
+        if not done.wait(timeout) or not result:
+            raise RuntimeError("purging old call records failed (see the log)")
+        return result[0]
+
+    # ------------------------------------------------------------ health
+
+    def health(self) -> dict[str, Any]:
+        """`ok` is False while the last write failed (disk full, read-only database)."""
+        with self._health_lock:
+            return {
+                "ok": self._last_write_ok,
+                "write_errors": self.write_errors,
+                "last_error": self.last_write_error,
+                "queued": self._jobs.qsize(),
+            }
 
     # ------------------------------------------------------------ reads
 
@@ -230,7 +287,7 @@ class SqliteCallRecorder:
     def flush(self, timeout: float | None = None) -> bool:
         """Block until every event recorded so far is committed. True if it was in time."""
         done = threading.Event()
-        self._submit(lambda _conn: done.set())
+        self._submit(lambda _conn: done.set(), writes=False)
         return done.wait(timeout)
 
     def close(self) -> None:
@@ -244,21 +301,36 @@ class SqliteCallRecorder:
         with self._read_lock:
             self._read_conn.close()
 
-    def _submit(self, job: _Job) -> None:
+    def _submit(self, job: _Job, *, writes: bool = True) -> None:
+        """Queue `job` for the writer; `writes` jobs decide whether records are healthy."""
         if self._closed:
             log.warning("call record dropped: recorder is closed")
             return
-        self._jobs.put(job)
+        self._jobs.put((job, writes))
 
     def _write_loop(self) -> None:
         while True:
-            job = self._jobs.get()
-            if job is None:
+            item = self._jobs.get()
+            if item is None:
                 return
+            job, writes = item
             try:
                 # One short transaction per event: durable as soon as it returns.
                 with self._write_conn:
                     self._write_conn.execute("BEGIN")
                     job(self._write_conn)
-            except Exception:  # a bad record must not stop recording the rest
-                log.exception("writing a call record failed")
+            except Exception as exc:  # a bad record must not stop recording the rest
+                with self._health_lock:
+                    self.write_errors += 1
+                    self.last_write_error = f"{type(exc).__name__}: {exc}"
+                    first_of_streak = self._last_write_ok
+                    self._last_write_ok = False
+                if first_of_streak:  # a full disk fails every write: one traceback, then a count
+                    log.exception("writing a call record failed")
+                else:
+                    log.warning("writing a call record failed again (%s; %d so far)", exc, self.write_errors)
+            else:
+                if writes and not self._last_write_ok:
+                    with self._health_lock:
+                        self._last_write_ok = True
+                    log.info("call records are being written again")

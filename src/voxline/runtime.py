@@ -22,6 +22,7 @@ from voxline.transports.base import CallIO
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from voxline.server.security import SecuritySettings
     from voxline.server.telephony import TelephonyOptions
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,11 @@ async def warm_engines(agent: AgentConfig, engines: Engines) -> None:
 
 
 def create_server_app(
-    agent: AgentConfig, db_path: Path | None = None, telephony: TelephonyOptions | None = None
+    agent: AgentConfig,
+    db_path: Path | None = None,
+    telephony: TelephonyOptions | None = None,
+    security: SecuritySettings | None = None,
+    retention_days: float | None = None,
 ) -> FastAPI:
     """The production server: models are loaded before the port opens, so a missing one fails fast.
     The agent's phone ways in (SIP, AudioSocket, ARI) start once the models are warm."""
@@ -60,7 +65,10 @@ def create_server_app(
         await warm_engines(agent, loaded)
 
     services = [TelephonyService(agent, telephony)]
-    return create_app(agent, engines=engines, warm_up=warm, db_path=db_path, services=services)
+    return create_app(
+        agent, engines=engines, warm_up=warm, db_path=db_path, services=services, security=security,
+        retention_days=retention_days,
+    )  # fmt: skip
 
 
 async def simulate_call(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -77,9 +78,11 @@ def test_matches_cpython_audioop_where_it_is_standard() -> None:
     For µ-law audioop negates negatives instead of taking the one's complement, so it differs from
     G.711 by one code at a few hundred negative segment boundaries; non-negative inputs must agree.
     """
+    if sys.version_info >= (3, 13):
+        pytest.skip("audioop was removed in Python 3.13")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        audioop = pytest.importorskip("audioop")
+        import audioop  # an ImportError below 3.13 is a broken Python: fail, do not skip
     codes = bytes(range(256))
     assert (np.frombuffer(audioop.alaw2lin(codes, 2), "<i2") == alaw_decode(codes)).all()
     assert (np.frombuffer(audioop.ulaw2lin(codes, 2), "<i2") == ulaw_decode(codes)).all()

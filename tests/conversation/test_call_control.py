@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from conversation.fakes import Script, wait_until
 from conversation.test_conversation import LONG, conversation, make_agent
 from voxline.engines.base import LLMDelta, ToolCall
@@ -157,3 +159,50 @@ async def test_transfer_to_a_named_department_is_in_the_report() -> None:
     assert h.call.transferred_to == ["201"]
     assert report.end_reason == "transferred" and report.transferred_to == "201"
     assert report.as_dict()["transferred_to"] == "201"
+
+
+@pytest.mark.parametrize("order", ["bye_first", "verdict_first"])
+async def test_a_transfer_is_recorded_whichever_comes_first_the_bye_or_the_verdict(
+    order: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: Asterisk ends our leg (the caller's side "hangs up") as the transfer completes.
+    Whether that comes before the transport knows the transfer worked, or just after, the call
+    record says transferred."""
+    agent = make_agent(tools=[{"name": "transfer_call", "target": "200"}])
+    reply = [LLMDelta(text="Putting you through."), tool_delta("transfer_call")]
+    async with conversation([reply], ["a human please"], agent) as h:
+        call = h.call
+
+        async def transfer(target: str) -> bool:
+            call.transferred_to.append(target)
+            await call.caller_hangs_up()  # the peer's BYE, or our own hang-up on success: input ends
+            if order == "bye_first":
+                await asyncio.sleep(0.3)  # ... and the NOTIFY 200 comes a little later
+            return True
+
+        monkeypatch.setattr(call, "transfer", transfer)
+        await h.until_listening(after=0)
+        call.talk(0.4)
+        report = await h.report()
+    assert call.transferred_to == ["200"]
+    assert (report.end_reason, report.transferred_to) == ("transferred", "200")
+
+
+async def test_a_caller_who_leaves_during_a_failed_transfer_is_a_caller_hangup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    agent = make_agent(tools=[{"name": "transfer_call", "target": "200"}])
+    reply = [LLMDelta(text="Putting you through."), tool_delta("transfer_call")]
+    async with conversation([reply], ["a human please"], agent) as h:
+        call = h.call
+
+        async def transfer(target: str) -> bool:
+            await call.caller_hangs_up()
+            await asyncio.sleep(0.2)
+            return False  # NOTIFY 503: the transfer did not happen
+
+        monkeypatch.setattr(call, "transfer", transfer)
+        await h.until_listening(after=0)
+        call.talk(0.4)
+        report = await h.report()
+    assert (report.end_reason, report.transferred_to) == ("caller_hangup", None)

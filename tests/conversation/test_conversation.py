@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pytest
@@ -21,8 +21,9 @@ from conversation.fakes import (
     wait_until,
 )
 from voxline.agent.config import AgentConfig
+from voxline.conversation.events import EVENT_CLASSES, ConversationEvent, TurnTimings
 from voxline.conversation.fixed_lines import render_fixed_lines
-from voxline.conversation.metrics import CallReport
+from voxline.conversation.metrics import CallReport, TurnMetrics
 from voxline.conversation.responder import static_sentences
 from voxline.conversation.session import Conversation
 from voxline.engines.base import Engines, LLMDelta
@@ -402,3 +403,27 @@ async def test_a_greeting_not_rendered_for_this_voice_is_synthesised_live() -> N
         report = await h.report()
     assert report.turns[0].agent_text == "Good morning."
     assert h.tts.spoken == ["Good evening.", "Good morning."]
+
+
+def wire_keys(event_type: type[ConversationEvent]) -> set[str]:
+    names = {item.name for item in fields(event_type)} - {"metrics"}
+    flat = {item.name for item in fields(TurnMetrics)} if event_type is TurnTimings else set()
+    return {"type", *names, *flat}
+
+
+async def test_events_have_the_shared_wire_shapes() -> None:
+    """What the page receives is exactly `voxline.conversation.events`' shapes (the test stand-in
+    conversation builds its events from the same classes, so the two cannot drift apart)."""
+    async with conversation(["We open at nine."], ["When do you open?"]) as h:
+        await h.until_listening(after=0)
+        h.call.talk(0.5)
+        await h.until_listening(after=1)
+        await h.call.caller_hangs_up()
+        await h.report()
+    shapes = {cls.type: wire_keys(cls) for cls in EVENT_CLASSES}
+    seen = {e["type"] for e in h.events}
+    assert {"state", "user_text", "agent_text", "metrics"} <= seen
+    for event in h.events:
+        assert set(event) == shapes[event["type"]], event
+    metrics = [e for e in h.events if e["type"] == "metrics"]
+    assert [e["turn"] for e in metrics] == [0, 1] and metrics[1]["voice_to_voice_ms"] > 0

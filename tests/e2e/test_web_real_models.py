@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import wave
 from collections.abc import Iterator
@@ -134,9 +135,24 @@ async def test_web_page_full_turn_with_real_models(live: tuple[LiveServer, Path]
             )
             await page.wait_for_function("window.voxlineStats.playedSamples > 48000", timeout=20000)
             caller_text = await page.text_content(".bubble.caller .text")
+            # the answered turn's latency label, from the real conversation's metrics event
+            await page.wait_for_function(
+                "[...document.querySelectorAll('.bubble.agent .latency')]"
+                ".some(n => n.textContent.includes('voice-to-voice'))",
+                timeout=20000,
+            )
+            labels = await page.eval_on_selector_all(
+                ".bubble.agent .latency", "nodes => nodes.map(n => n.textContent)"
+            )
             await page.screenshot(path=str(tmp_path / "page.png"))
             await page.click("#call")
         finally:
             await browser.close()
     assert caller_text is not None
     assert word_recall(transcripts()[QUESTION], caller_text) >= 0.6, caller_text
+    answered = [label for label in labels if "voice-to-voice" in label]
+    assert answered, labels
+    timings = {name: int(ms) for name, ms in re.findall(r"([a-z-]+(?: stop)?) (\d+) ms", answered[0])}
+    assert {"voice-to-voice", "stt", "tts"} <= timings.keys(), answered[0]
+    # voice-to-voice spans the whole reply path, so it exceeds each stage it contains
+    assert 0 < timings["stt"] < timings["voice-to-voice"] < 30000, answered[0]

@@ -71,7 +71,11 @@ async def test_health_page_and_static(live: LiveServer) -> None:
         await asyncio.sleep(0.1)  # the loop-lag monitor wakes every 10 ms
         health = (await http.get("/health")).json()
         lag = health.pop("event_loop_lag_ms")
+        records, capacity, security = health.pop("records"), health.pop("capacity"), health.pop("security")
         assert health == {"status": "ok", "models_ready": True, "agent": "test agent", "calls_active": 0}
+        assert records["ok"] is True and records["write_errors"] == 0
+        assert capacity == {"max_calls": 50, "active": {}, "refused": {}}
+        assert security == {"auth": "loopback-only", "tokens": False, "max_calls": 50}
         assert set(lag) == {"p50_ms", "p99_ms", "max_ms"}
         assert 0 <= lag["p50_ms"] <= lag["p99_ms"] <= lag["max_ms"] < 1000
         page = await http.get("/")
@@ -92,7 +96,7 @@ async def test_call_echoes_records_and_exports_metrics(
         user = await next_event(ws, "user_text")
         assert user["text"].startswith("heard 16000 samples")
         assert (await next_event(ws, "agent_text"))["text"] == "echo"
-        assert (await next_event(ws, "metrics"))["metrics"]["voice_to_voice_ms"] == 640.0
+        assert (await next_event(ws, "metrics"))["voice_to_voice_ms"] == 640.0
         echoed = b""
         while len(echoed) < 16000:  # 0.5 s of our own tone comes back, paced, in 20 ms frames
             msg = await asyncio.wait_for(ws.recv(), 5)

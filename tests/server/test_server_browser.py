@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +16,13 @@ from speech import prompt
 from voxline.agent.config import AgentConfig
 from voxline.records import SqliteCallRecorder
 from voxline.server.app import create_app
+from voxline.server.security import SecuritySettings
+from voxline.server.tokens import mint_token
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(120),
+    # (tests/test_environment.py checks, without any skip, that chromium and playwright are usable)
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium"),
 ]
 
@@ -111,5 +113,42 @@ async def test_page_calls_streams_mic_and_plays_agent_audio(live: LiveServer, tm
     assert conversation.received_samples == pytest.approx(stats["sentSamples"], abs=640)
 
 
-def test_chromium_binary_is_usable() -> None:
-    assert shutil.which(str(CHROMIUM)) is not None
+async def test_page_with_keys_configured_calls_with_a_token_and_is_refused_without(tmp_path: Path) -> None:
+    """A server that requires auth: a backend links to /?token=…; the same page without one is refused."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    secret = "p" * 40
+    security = SecuritySettings.from_env(
+        "127.0.0.1", env={"VOXLINE_API_KEYS": "k" * 32, "VOXLINE_TOKEN_SECRET": secret}
+    )
+    recorder = SqliteCallRecorder(tmp_path / "calls.sqlite3")
+    app = create_app(
+        AgentConfig(name="Keyed agent"), engines=stand_in_engines(), recorder=recorder,
+        conversation_factory=EchoConversation, security=security,
+    )  # fmt: skip
+    wav = fake_mic_wav(tmp_path / "mic.wav")
+    token = mint_token(secret.encode(), ttl_s=120)
+    try:
+        with LiveServer(app) as server:
+            async with playwright_api.async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=chromium_args(wav))
+                try:
+                    page = await browser.new_page()
+                    await page.goto(f"{server.http}/")  # no token: the call cannot start
+                    await page.click("#call")
+                    await page.wait_for_function("document.getElementById('call').textContent === 'Call'")
+                    assert await page.evaluate("window.voxlineStats.callId") is None
+                    assert not EchoConversation.instances
+
+                    await page.goto(f"{server.http}/?token={token}")
+                    await page.wait_for_function(
+                        "document.getElementById('agent').textContent === 'Keyed agent'"
+                    )
+                    await page.click("#call")
+                    await page.wait_for_function("window.voxlineStats.callId !== null", timeout=15000)
+                    await page.wait_for_function("window.voxlineStats.playedSamples > 8000", timeout=30000)
+                    await page.click("#call")
+                finally:
+                    await browser.close()
+    finally:
+        recorder.close()
+    assert EchoConversation.instances and EchoConversation.instances[0].received_samples > 8000

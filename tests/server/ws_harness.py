@@ -2,7 +2,8 @@
 
 The stand-in has the constructor of `voxline.conversation.session.Conversation`, echoes the caller's
 audio back, emits the same kinds of events, records a turn per second of caller audio, and obeys
-DTMF commands so tests can drive barge-in, hangup and crashes:
+DTMF commands so tests can drive barge-in, hangup and crashes. Its events are built from
+`voxline.conversation.events` and serialised by its `to_wire`, like the real conversation's:
   "0" → clear the sink (barge-in), "#" → end the call from the agent side, "9" → raise (a crash),
   "5" → play 1 s of a 440 Hz tone.
 """
@@ -21,6 +22,7 @@ import uvicorn
 
 from voxline.agent.config import AgentConfig
 from voxline.audio.pcm import AudioChunk
+from voxline.conversation.events import AgentText, KeyPressed, StateChanged, TurnTimings, UserText, to_wire
 from voxline.conversation.metrics import CallRecorder, CallReport, NullRecorder, TurnMetrics, TurnRecord
 from voxline.engines.base import Engines
 from voxline.transports.base import CallIO, Dtmf
@@ -31,12 +33,14 @@ VOICED_DBFS = -50.0
 class LiveServer:
     """Serve an ASGI app with uvicorn on a free local port, in a background thread."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, **options: Any) -> None:
+        """`options` go to uvicorn.Config (e.g. `voxline.cli.server_options(...)`, as `serve` runs)."""
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="auto")
+        self.app = app
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="auto", **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
@@ -114,7 +118,7 @@ class EchoConversation:
         call = self.call
         report = CallReport(call.call_id, self.agent.name, self.transport, started_at=time.time())
         self.recorder.call_started(report)
-        self.on_event({"type": "state", "state": "listening"})
+        self.on_event(to_wire(StateChanged("listening")))
         turn_audio = 0
         try:
             while True:
@@ -124,7 +128,7 @@ class EchoConversation:
                     break
                 if isinstance(item, Dtmf):
                     self.dtmf.append(item.digit)
-                    self.on_event({"type": "dtmf", "digit": item.digit})
+                    self.on_event(to_wire(KeyPressed(item.digit)))
                     if item.digit == "9":
                         raise RuntimeError("stand-in conversation crashed on purpose")
                     if item.digit == "0":
@@ -157,7 +161,7 @@ class EchoConversation:
             self.voiced_frames += level > VOICED_DBFS
 
     def _turn(self, index: int) -> TurnRecord:
-        self.on_event({"type": "state", "state": "user_speaking"})
+        self.on_event(to_wire(StateChanged("user_speaking")))
         user = f"heard {self.received_samples} samples, {self.voiced_frames} voiced frames"
         turn = TurnRecord(
             index=index,
@@ -172,8 +176,12 @@ class EchoConversation:
             ),
         )
         self.recorder.turn_finished(self.call.call_id, turn)
-        self.on_event({"type": "user_text", "turn": index, "text": user})
-        self.on_event({"type": "agent_text", "turn": index, "text": "echo", "interrupted": turn.interrupted})
-        self.on_event({"type": "metrics", "turn": index, "metrics": turn.metrics.as_dict()})
-        self.on_event({"type": "state", "state": "speaking"})
+        # the same events, built and serialised the same way, as Conversation sends after a turn
+        for event in (
+            UserText(user, "en"),
+            AgentText("echo", turn.interrupted),
+            TurnTimings(index, turn.metrics),
+            StateChanged("speaking"),
+        ):
+            self.on_event(to_wire(event))
         return turn

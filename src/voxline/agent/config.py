@@ -9,6 +9,8 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from voxline.agent.secrets import MissingEnvironment, expand_env
+
 
 class AgentConfigError(ValueError):
     """The agent file is unreadable or invalid; the message names the file and the field."""
@@ -64,9 +66,9 @@ class STTConfig(_Strict):
     beam_size: int = Field(1, ge=1, le=10)
     window: Literal["auto", "fit", "full"] = Field(
         "auto",
-        description="whisper's encoder window: 'fit' encodes the turn padded to 10 s (3x faster on CPU), "
-        "'full' the whole 30 s as whisper was trained (multilingual models need it to identify the "
-        "language); 'auto' fits English-only models",
+        description="whisper's encoder window: 'fit' encodes the turn padded to 10 s or 3x the turn (3x "
+        "faster on CPU, but more likely to drop a sentence after a full stop), 'full' the whole 30 s as "
+        "whisper was trained (multilingual models need it to identify the language); 'auto': full",
     )
 
 
@@ -137,13 +139,13 @@ class LimitsConfig(_Strict):
 class SipRegistrationConfig(_Strict):
     registrar: str = Field(description="the PBX to register with, e.g. sip:pbx.example.com:5060")
     username: str
-    password: str = ""
+    password: str = Field("", description="write it as ${SIP_PASSWORD}: read from the environment")
     domain: str | None = Field(None, description="the AOR domain; default: the registrar's host")
     expires_s: int = Field(300, ge=30, le=86400)
 
 
 SipTransport = Literal["udp", "tcp"]
-G711Codec = Literal["PCMU", "PCMA"]
+SipCodec = Literal["G722", "PCMU", "PCMA"]
 
 
 class SipConfig(_Strict):
@@ -155,9 +157,9 @@ class SipConfig(_Strict):
     user: str = Field("agent", description="the user part of our SIP URI")
     rtp_port_min: int = Field(20000, ge=0, le=65535, description="RTP ports (even); 0 and 0: any free port")
     rtp_port_max: int = Field(20999, ge=0, le=65535)
-    codecs: list[G711Codec] = Field(
-        default_factory=lambda: list[G711Codec](["PCMU", "PCMA"]),
-        description="offered/accepted in this order",
+    codecs: list[SipCodec] = Field(
+        default_factory=lambda: list[SipCodec](["G722", "PCMU", "PCMA"]),
+        description="offered/accepted in this order (G722 is wideband: 16 kHz audio)",
     )
     jitter_buffer_ms: int = Field(60, ge=0, le=1000)
     max_calls: int = Field(50, ge=1, description="more concurrent calls get 503 and OPTIONS answers 503")
@@ -175,7 +177,7 @@ class AudioSocketConfig(_Strict):
 class AriConfig(_Strict):
     url: str = Field(description="Asterisk's ARI base URL, e.g. http://127.0.0.1:8088/ari")
     username: str
-    password: str
+    password: str = Field(description="write it as ${ARI_PASSWORD}: read from the environment")
     app: str = Field("voxline", description="the Stasis application name")
     media_host: str = Field("127.0.0.1", description="where Asterisk sends external-media RTP to us")
     format: Literal["ulaw", "alaw", "slin16"] = "ulaw"
@@ -449,6 +451,10 @@ def load_agent(path: str | Path | None) -> AgentConfig:
         raw = {}
     if not isinstance(raw, dict):
         raise AgentConfigError(f"{file}: the top level must be a mapping of fields, got {type(raw).__name__}")
+    try:
+        raw = expand_env(raw)  # secrets are written as ${NAME}, never into the file
+    except MissingEnvironment as exc:
+        raise AgentConfigError(f"{file}: {exc.args[0]}") from None
     try:
         return AgentConfig.model_validate(_documents_beside(raw, file.resolve().parent))
     except ValidationError as exc:

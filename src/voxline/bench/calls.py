@@ -104,6 +104,7 @@ async def _ws_call(target: AgentTarget, call: PlacedCall) -> None:
     call.call_id = f"bench-{uuid.uuid4().hex[:10]}"
     _mark_start(call)
     io = await WebSocketCallerCall.connect(target.ws_url, call.call_id, WS_RATE)
+    call.call_id = io.call_id  # the server's id of the record (ours is kept as its label)
     try:
         await call.caller(io)
     finally:
@@ -139,6 +140,7 @@ async def place_calls(
         config = SipConfig(
             port=0, transports=["udp"], rtp_port_min=0, rtp_port_max=0, user="bench",
             jitter_buffer_ms=CALLER_JITTER_BUFFER_MS, max_calls=max(50, 2 * concurrency),
+            codecs=["PCMU"],  # the benchmark's line is G.711 (docs/benchmark-telephony.md), not G.722
         )  # fmt: skip
         endpoint = SipEndpoint(config, lambda io: asyncio.sleep(0))
         await endpoint.start()

@@ -20,6 +20,7 @@ from voxline.bench.calls import PlacedCall
 from voxline.bench.report import CRITICAL_PATH as REPORT_PATH
 from voxline.bench.report import STAGES
 from voxline.bench.utterances import word_recall
+from voxline.bench.ws_client import auth_headers
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ async def fetch_records(http_url: str | None, calls: Sequence[PlacedCall], since
     if http_url is None or not calls:
         return
     await asyncio.sleep(RECORD_WAIT_S)
-    async with httpx.AsyncClient(base_url=http_url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=http_url, timeout=10, headers=auth_headers()) as client:
         listed = (await client.get("/calls", params={"limit": 1000})).json()
         fresh = sorted(
             (c for c in listed if c["started_at"] >= since_epoch - 1.0 and c["transport"] == "sip"),

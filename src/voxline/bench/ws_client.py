@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -41,7 +42,8 @@ class WebSocketCallerCall(CallIO):
     @classmethod
     async def connect(cls, url: str, call_id: str, rate: int = 16000) -> WebSocketCallerCall:
         """Open the socket, send the start frame, and wait for the server's `ready`."""
-        ws = await connect(url, max_size=None)
+        ws = await connect(url, max_size=None, additional_headers=auth_headers())
+        # `call_id` travels as the call's label; the server names the call itself (see `ready`).
         start = {"type": "start", "sample_rate": rate, "format": "s16le", "call_id": call_id}
         await ws.send(json.dumps(start))
         call = cls(ws, call_id, rate)
@@ -52,6 +54,7 @@ class WebSocketCallerCall(CallIO):
                 event = json.loads(message)
                 call.events.append(event)
                 if event.get("type") == "ready":
+                    call.call_id = str(event.get("call_id") or call_id)
                     return call
                 if event.get("type") == "error":
                     await ws.close()
@@ -87,3 +90,9 @@ class WebSocketCallerCall(CallIO):
     async def aclose(self) -> None:
         await super().aclose()
         await self._ws.close()
+
+
+def auth_headers() -> dict[str, str]:
+    """The API key for a server that requires one (VOXLINE_API_KEY), as a bearer header."""
+    key = os.environ.get("VOXLINE_API_KEY", "").strip()
+    return {"Authorization": f"Bearer {key}"} if key else {}

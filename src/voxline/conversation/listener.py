@@ -108,12 +108,8 @@ class Listener:
         self._detector = TurnDetector(TurnParams.from_agent(agent), frame_s=self._frame_s)
         self._pad_s = agent.vad.speech_pad_ms / 1000
         self._resampler: StreamResampler | None = None
-        if call.input_rate != self._rate:
-            # soxr's HQ filter releases upsampled audio in ~100 ms blocks, which would delay every
-            # barge-in by up to that much; the quick cubic mode streams with no block delay, and
-            # 8 kHz telephone audio has nothing above 4 kHz for a sharper filter to protect.
-            quality = "QQ" if call.input_rate < self._rate else "HQ"
-            self._resampler = StreamResampler(call.input_rate, self._rate, quality=quality)
+        self._input_rate = 0
+        """The rate of the chunks the resampler was built for (0: none seen yet)."""
         self._pending = np.zeros(0, dtype=np.int16)
         self._audio_t = 0.0
         self._frames: collections.deque[tuple[float, Int16Array]] = collections.deque()
@@ -137,6 +133,8 @@ class Listener:
 
     def feed(self, chunk: AudioChunk, now: float) -> None:
         """Process one inbound chunk that arrived at clock time `now`."""
+        if chunk.sample_rate != self._input_rate:
+            self._use_input_rate(chunk.sample_rate)
         audio = self._resampler.process(chunk) if self._resampler else chunk
         self._pending = np.concatenate([self._pending, audio.samples])
         n = self._frame_samples
@@ -146,6 +144,20 @@ class Listener:
             # this frame's last sample arrived `pending` samples before the chunk's last one
             offset = now - self._pending.size / self._rate - self._audio_t
             self._on_frame(frame, offset)
+
+    def _use_input_rate(self, rate: int) -> None:
+        """Build the resampler from the rate the audio itself carries, not the call's first guess:
+        an AudioSocket call learns its rate only with the first audio frame (8 kHz until then)."""
+        if self._input_rate:
+            log.info("caller audio changed rate from %d to %d Hz", self._input_rate, rate)
+        self._input_rate = rate
+        self._resampler = None
+        if rate != self._rate:
+            # soxr's HQ filter releases upsampled audio in ~100 ms blocks, which would delay every
+            # barge-in by up to that much; the quick cubic mode streams with no block delay, and
+            # 8 kHz telephone audio has nothing above 4 kHz for a sharper filter to protect.
+            quality = "QQ" if rate < self._rate else "HQ"
+            self._resampler = StreamResampler(rate, self._rate, quality=quality)
 
     def _on_frame(self, frame: Int16Array, offset: float) -> None:
         probability = self._vad.probability(frame.astype(np.float32) / 32768.0)

@@ -22,6 +22,19 @@ from voxline.agent.config import AgentConfig, CollectDigitsConfig
 from voxline.audio.clock import Clock
 from voxline.audio.pcm import AudioChunk
 from voxline.conversation.digits import CollectResult, DigitCollector, KeyRun
+from voxline.conversation.events import (
+    AgentSaid,
+    AgentText,
+    ConversationEvent,
+    DigitsCollected,
+    KeyPressed,
+    LanguageSwitched,
+    StateChanged,
+    ToolCalled,
+    TurnTimings,
+    UserText,
+    to_wire,
+)
 from voxline.conversation.guard import (
     ReplyGuard,
     accepts_offer,
@@ -64,6 +77,9 @@ Heard = tuple[Transcript, LanguageGuess | None]
 MAX_TOOL_ROUNDS = 3
 GOODBYE_GRACE_S = 15.0
 """How long the goodbye at max_call_s may take before the line is cut."""
+TRANSFER_SETTLE_S = 15.0
+"""How long a caller hang-up that arrives mid-transfer waits for the transport's verdict on it (the
+SIP transport bounds its own wait for the NOTIFY well within this)."""
 FIRST_CLAUSE_WORDS = 2
 """A first clause this long ("I'm sorry,") is spoken before its sentence is complete."""
 
@@ -184,6 +200,8 @@ class Conversation:
         self._guard: ReplyGuard | None = None
         self._offered_transfer = False
         """The agent's last words offered a colleague: a plain "yes" now transfers the call."""
+        self._transferring: tuple[str, asyncio.Future[bool]] | None = None
+        """(target, the transport's transfer) once a transfer started; it outlives a cancelled turn."""
 
     # ------------------------------------------------------------ text entry point
 
@@ -332,7 +350,8 @@ class Conversation:
             await self._on_key(event)
         elif isinstance(event, CallerHangup):
             self._drop_prepared()
-            self.report.end_reason = "caller_hangup"
+            if not await self._transfer_succeeded():
+                self.report.end_reason = "caller_hangup"
             await self._cancel_agent_turn()
             self.call.sink.clear()
 
@@ -384,7 +403,7 @@ class Conversation:
             return
         self._reprompts = 0
         log.info("caller said %r", text)
-        self._emit({"type": "user_text", "text": text, "language": transcript.language if transcript else ""})
+        self._emit(UserText(text, transcript.language if transcript else ""))
         notes, keys = self._keypad.caller_spoke()
         for note in notes:
             self.history.add_user(note)
@@ -662,7 +681,7 @@ class Conversation:
         """The call has just switched: say so in the new language (its voice), then answer the turn
         in it, unless the turn was only the request (the switch line answers that)."""
         line = self.language.line("switched")
-        self._emit({"type": "language", "language": language.reply_language, "requested": language.requested})
+        self._emit(LanguageSwitched(language.reply_language, language.requested))
         await self._play(turn, self._new_line(line))
         if not language.requested:
             await self._answer(turn)
@@ -686,14 +705,7 @@ class Conversation:
         for n, call in enumerate(reply.tool_calls):
             call.id = call.id or f"call_{self._turn_index}_{n}"
             turn.record.tool_calls.append(call.name)
-            self._emit(
-                {
-                    "type": "tool_call",
-                    "turn": turn.record.index,
-                    "name": call.name,
-                    "arguments": call.arguments,
-                }
-            )
+            self._emit(ToolCalled(turn.record.index, call.name, call.arguments))
             outcome = await self.tools.execute(call, ctx)
             if outcome.action is ToolAction.HANG_UP:
                 self.history.add_tool_result(call, "The call is ending.")
@@ -724,19 +736,45 @@ class Conversation:
         if not self.language.request(language):
             return f"The call is already in {name}."
         turn.record.language, turn.record.language_switched = language, True
-        self._emit({"type": "language", "language": language, "requested": True})
+        self._emit(LanguageSwitched(language, requested=True))
         await self._play(turn, self._new_line(self.language.line("switched")))
         return f"The call is now in {name}."
 
     async def _transfer(self, target: str) -> bool:
         """Blind transfer once the caller has heard everything queued. False if the line can't."""
         await self.call.sink.drain()
-        if not await self.call.transfer(target):
+        # The far end ends our leg when the transfer completes, and its BYE may come before or after
+        # the news that the transfer worked: the transfer runs on its own (shielded from the turn's
+        # cancellation) so a caller hang-up meanwhile can wait for its verdict.
+        pending = asyncio.ensure_future(self.call.transfer(target))
+        pending.add_done_callback(lambda f: f.cancelled() or f.exception())  # logged where awaited
+        self._transferring = (target, pending)
+        if not await asyncio.shield(pending):
             log.warning("transfer to %s failed", target)
             return False
+        self._record_transfer(target)
+        return True
+
+    async def _transfer_succeeded(self) -> bool:
+        """The caller's side ended: if that is a transfer in flight completing, record it as one."""
+        if self._transferring is None:
+            return False
+        target, pending = self._transferring
+        try:
+            ok = await asyncio.wait_for(asyncio.shield(pending), TRANSFER_SETTLE_S)
+        except TimeoutError:
+            log.warning("the caller left while the transfer to %s was undecided", target)
+            return False
+        except Exception:
+            log.exception("transfer to %s failed", target)
+            return False
+        if ok:
+            self._record_transfer(target)
+        return ok
+
+    def _record_transfer(self, target: str) -> None:
         self.report.end_reason = "transferred"
         self.report.transferred_to = target
-        return True
 
     async def _hang_up(self, reason: str) -> None:
         await self.call.sink.drain()
@@ -804,7 +842,7 @@ class Conversation:
         turn.record.agent_text = f"{turn.record.agent_text} {heard}".strip()
         turn.record.agent_full_text = f"{turn.record.agent_full_text} {reply.full_text}".strip()
         if heard:  # each line as it is said (agent_text comes once the whole turn is over)
-            self._emit({"type": "agent_said", "turn": turn.record.index, "text": heard})
+            self._emit(AgentSaid(turn.record.index, heard))
 
     def _close_turn(self, turn: _AgentTurn) -> None:
         record, m = turn.record, turn.record.metrics
@@ -821,8 +859,8 @@ class Conversation:
                 m.voice_to_voice_ms = (audible[0].first_audio_out_at - turn.user_speech_end) * 1000
         self.report.turns.append(record)
         self._safely(self.recorder.turn_finished, self.call.call_id, record)
-        self._emit({"type": "agent_text", "text": record.agent_text, "interrupted": record.interrupted})
-        self._emit({"type": "metrics", "turn": record.index, **m.as_dict()})
+        self._emit(AgentText(record.agent_text, record.interrupted))
+        self._emit(TurnTimings(record.index, m))
         log.info(
             "turn %d%s: %s",
             record.index,
@@ -837,7 +875,7 @@ class Conversation:
         if key is None:
             return
         log.info("caller pressed %s", key)
-        self._emit({"type": "dtmf", "digit": key})
+        self._emit(KeyPressed(key))
         if self._closing:
             return
         self._silence_deadline = None
@@ -895,7 +933,7 @@ class Conversation:
             on_waiting=lambda: self._set_state(State.LISTENING),
         )
         turn.record.dtmf += result.digits
-        self._emit({"type": "digits", "digits": result.digits, "reason": result.reason})
+        self._emit(DigitsCollected(result.digits, result.reason))
         self._set_state(State.THINKING)
         return result
 
@@ -942,11 +980,11 @@ class Conversation:
     def _set_state(self, state: State) -> None:
         if state != self.state:
             self.state = state
-            self._emit({"type": "state", "state": state.value})
+            self._emit(StateChanged(state.value))
 
-    def _emit(self, event: dict[str, Any]) -> None:
+    def _emit(self, event: ConversationEvent) -> None:
         if self.on_event is not None:
-            self._safely(self.on_event, event)
+            self._safely(self.on_event, to_wire(event))
 
     def _epoch(self, t: float) -> float:
         """A clock time as wall-clock epoch seconds (for the report)."""

@@ -46,6 +46,11 @@ FIT_MIN_WINDOW_SAMPLES = 10 * WHISPER_RATE
 """Shorter windows make whisper repeat itself ("I lost my card. I lost my card."): with 10 s, tiny.en
 is about as accurate as with 30 s (WER 6.0 % vs 4.3 % on our 29 English telephone turns, base 4.7 %
 vs 3.9 %, Hindi unchanged) in a third of the time."""
+FIT_WINDOW_PER_SPEECH = 3
+"""A fitted window is at least this many times the turn: with the turn over about half of it, tiny.en
+loops ("... How can I help you today? How can I help you today? ..." six times) on a two-sentence turn
+with a 3 s pause (6.3 s in 10 s: looped in 3 of 3 Piper renders; in 15 s: fine; 8.3 s in 15 s: looped;
+turns at a third of the window or less never looped)."""
 MAX_NEW_TOKENS = 96
 NO_SPEECH_THRESHOLD = 0.6
 LOG_PROB_THRESHOLD = -1.0
@@ -176,11 +181,16 @@ class WhisperSTT:
         repetition_penalty: float = 1.0,
         window: str = "auto",
     ) -> None:
-        """`window="fit"` encodes the turn plus silence up to 10 s instead of whisper's whole 30 s
-        window: the encoder's cost follows its input length, so a phone turn costs a third as much
-        (~115 ms instead of ~360 ms for tiny.en on 2 cores). `"full"` is whisper's own way. `"auto"`
-        fits English-only models and gives multilingual ones the full window, which their language
-        identification needs (Hindi was identified in 7 of 12 Kokoro turns with a fitted window)."""
+        """`window="fit"` encodes the turn plus silence up to 10 s (or three times the turn) instead of
+        whisper's whole 30 s window: the encoder's cost follows its input length, so a phone turn costs
+        a third as much (~115 ms instead of ~360 ms for tiny.en on 2 cores). `"full"` is whisper's own
+        way, and `"auto"` (the default) is now `"full"` for every model: on the fitted window the
+        no-timestamp decoder is about twice as ready to end the transcript at a sentence's full stop
+        (P(end of text) after the first sentence of a two-sentence Piper line: median 9 %, worst 17 %
+        over 20 renders, against 4.5 % and 7 % on the full window), which is how it once dropped a
+        turn's second sentence in CI, and greedy decoding has no second chance. Multilingual models
+        need the full window anyway for language identification (Hindi was identified in 7 of 12
+        Kokoro turns with a fitted window)."""
         if window not in ("auto", "fit", "full"):
             raise ValueError(f"window must be 'auto', 'fit' or 'full', not {window!r}")
         try:
@@ -192,7 +202,7 @@ class WhisperSTT:
             str(model), device=device, compute_type=compute_type, cpu_threads=cpu_threads
         )
         self.multilingual: bool = bool(self._model.model.is_multilingual)
-        self._fit_window = window == "fit" or (window == "auto" and not self.multilingual)
+        self._fit_window = window == "fit"
         self._beam_size = beam_size
         self._max_new_tokens = max_new_tokens
         self._no_repeat_ngram_size = no_repeat_ngram_size
@@ -294,10 +304,13 @@ class WhisperSTT:
 
         extractor = self._model.feature_extractor
         samples = samples[:WINDOW_SAMPLES]
-        if self._fit_window and samples.size + FIT_PAD_SAMPLES < WINDOW_SAMPLES:
+        fitted = max(
+            samples.size + FIT_PAD_SAMPLES, FIT_MIN_WINDOW_SAMPLES, FIT_WINDOW_PER_SPEECH * samples.size
+        )
+        if self._fit_window and fitted < WINDOW_SAMPLES:
             # Pad with silent *audio*, not with zero features: whisper's log-mel scale is relative to
             # the loudest frame, and zeros there are not silence (the model then hallucinates).
-            pad = max(FIT_PAD_SAMPLES, FIT_MIN_WINDOW_SAMPLES - samples.size)
+            pad = fitted - samples.size
             padded = np.concatenate([samples, np.zeros(pad, samples.dtype)])
             features = extractor(padded)
             # the encoder halves the frame rate with a stride-2 convolution: keep the length even

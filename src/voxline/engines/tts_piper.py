@@ -45,8 +45,12 @@ class PiperTTS:
         return iterate_in_thread(lambda stop: self._synthesize(text, stop))
 
     def _synthesize(self, text: str, stop: threading.Event) -> Iterator[AudioChunk]:
-        for piece in self._voice.synthesize(text, self._syn_config):
-            if stop.is_set():
+        # Piper makes each sentence when asked for it: check the stop flag before asking, so a closed
+        # stream finishes at most the sentence under way instead of making one more for nobody.
+        pieces = iter(self._voice.synthesize(text, self._syn_config))
+        while not stop.is_set():
+            piece = next(pieces, None)
+            if piece is None:
                 return
             yield AudioChunk(piece.audio_int16_array.reshape(-1), int(piece.sample_rate))
 

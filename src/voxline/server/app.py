@@ -3,12 +3,21 @@
 Engines are built and warmed once at startup (the lifespan) and shared by every call. Each call
 runs in its own uvicorn connection task; a call that crashes is logged with its call id and closed,
 and nothing it does can reach another call.
+
+Every request first passes the SecurityGate (Host, Origin, per-source rate limit, credentials; see
+voxline.server.gate), and every call takes a slot of the process-wide CallCapacity. Record reads run
+in a thread: a /calls poll must never delay the audio the event loop is pacing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
+import json
 import logging
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,16 +25,23 @@ from pathlib import Path
 from typing import Any, Protocol, cast, runtime_checkable
 
 from fastapi import FastAPI, HTTPException, Query, WebSocket
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 
 from voxline.agent.config import AgentConfig
 from voxline.audio.clock import Clock
-from voxline.conversation.metrics import CallRecorder, CallReport
+from voxline.capacity import CallCapacity
+from voxline.conversation.events import CallFailed, to_wire
+from voxline.conversation.metrics import CallRecorder, CallReport, TurnRecord
 from voxline.engines._threaded import run_model
 from voxline.engines.base import Engines
 from voxline.logs import call_id_var
-from voxline.server.metrics import MetricsRecorder, ServerMetrics
+from voxline.server.gate import SecurityGate
+from voxline.server.metrics import MetricsRecorder, ServerMetrics, security_lines
+from voxline.server.ratelimit import SourceRateLimiter
+from voxline.server.security import SecuritySettings
+from voxline.server.tokens import DEFAULT_TTL_S, MAX_TTL_S, mint_token
 from voxline.transports.base import CallIO
 from voxline.transports.websocket import StartRejected, WebSocketCall
 
@@ -33,6 +49,7 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 CLOSE_TRY_AGAIN_LATER = 1013
+RETENTION_INTERVAL_S = 3600.0
 
 
 class AppService(Protocol):
@@ -69,6 +86,17 @@ class ServerState:
     engines: Engines | None = None
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     ready: bool = False
+    security: SecuritySettings = field(default_factory=SecuritySettings.local)
+    capacity: CallCapacity = field(default_factory=lambda: CallCapacity(SecuritySettings().max_calls))
+    refused: Counter[int] = field(default_factory=Counter)
+    """HTTP/WebSocket requests the gate refused, by status code."""
+    purged_calls: int = 0
+
+
+class TokenRequest(BaseModel):
+    ttl_s: int = Field(DEFAULT_TTL_S, ge=1, le=MAX_TTL_S)
+    scope: list[str] = Field(default_factory=lambda: ["call"])
+    subject: str | None = Field(None, max_length=64)
 
 
 def _default_conversation_factory(*args: Any, **kwargs: Any) -> Runnable:
@@ -90,6 +118,9 @@ def create_app(
     conversation_factory: ConversationFactory | None = None,
     clock: Clock | None = None,
     services: Sequence[AppService] = (),
+    security: SecuritySettings | None = None,
+    retention_days: float | None = None,
+    retention_interval_s: float = RETENTION_INTERVAL_S,
 ) -> FastAPI:
     """Build the server app.
 
@@ -97,6 +128,8 @@ def create_app(
     loading models blocks); `warm_up(engines)` then runs once before the server accepts requests.
     `recorder` defaults to a SqliteCallRecorder at `db_path` (default `$VOXLINE_DATA_DIR/calls.sqlite3`),
     which the app closes (flushing queued records) at shutdown; a recorder passed in is the caller's.
+    `security` defaults to loopback with no keys (SecuritySettings.local); `retention_days` purges
+    records older than that at start and every `retention_interval_s`.
     """
     if engines is None and engines_factory is None:
         raise ValueError("create_app needs engines or an engines_factory")
@@ -105,7 +138,11 @@ def create_app(
         from voxline.records import SqliteCallRecorder
 
         recorder = owned_recorder = SqliteCallRecorder(db_path)
-    state = ServerState(agent=agent, recorder=recorder, engines=engines)
+    security = security or SecuritySettings.local()
+    state = ServerState(
+        agent=agent, recorder=recorder, engines=engines, security=security,
+        capacity=CallCapacity(security.max_calls),
+    )  # fmt: skip
     make_conversation = conversation_factory or _default_conversation_factory
     call_recorder = MetricsRecorder(recorder, state.metrics)
 
@@ -121,6 +158,13 @@ def create_app(
             await warm_up(state.engines)
         state.ready = True
         state.metrics.loop_lag.start()
+        for warning in security.warnings:
+            log.warning("%s", warning)
+        retention = None
+        if retention_days is not None:
+            retention = asyncio.get_running_loop().create_task(
+                _purge_forever(state, retention_days, retention_interval_s), name="records-retention"
+            )
         started: list[AppService] = []
         try:
             for service in services:
@@ -130,6 +174,10 @@ def create_app(
             yield
         finally:
             state.ready = False
+            if retention is not None:
+                retention.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await retention
             await state.metrics.loop_lag.stop()
             for service in reversed(started):
                 try:
@@ -140,6 +188,12 @@ def create_app(
                 owned_recorder.close()
 
     app = FastAPI(title="voxline", lifespan=lifespan)
+    app.add_middleware(
+        SecurityGate,
+        settings=security,
+        limiter=SourceRateLimiter(security.ws_connects_per_minute),
+        refused=state.refused,
+    )
     app.state.voxline = state
     app.state.voxline_runner = _CallRunner(make_conversation, call_recorder, clock)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -150,13 +204,22 @@ def create_app(
 
     @app.get("/health")
     async def health() -> JSONResponse:
-        body = {
-            "status": "ok" if state.ready else "loading",
+        records = _records_health(state)
+        status = "loading" if not state.ready else "degraded" if not records.get("ok", True) else "ok"
+        body: dict[str, Any] = {
+            "status": status,
             "models_ready": state.ready,
             "agent": agent.name,
             "calls_active": state.metrics.calls_active,
             "event_loop_lag_ms": state.metrics.loop_lag_ms(),
+            "records": records,
+            "capacity": state.capacity.describe(),
+            "security": security.describe(),
         }
+        if security.insecure:
+            body["insecure"] = True
+        if security.warnings:
+            body["warnings"] = list(security.warnings)
         for service in services:
             describe = getattr(service, "describe", None)
             if callable(describe):
@@ -164,32 +227,69 @@ def create_app(
         return JSONResponse(body, status_code=200 if state.ready else 503)
 
     @app.get("/calls")
-    async def list_calls(limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
-        return _store(state).list_calls(limit)
+    async def list_calls(limit: int = Query(50, ge=1, le=1000)) -> Response:
+        store = _store(state)
+        return await asyncio.to_thread(lambda: _json(store.list_calls(limit)))
 
     @app.get("/calls/{call_id}")
-    async def get_call(call_id: str) -> dict[str, Any]:
-        record = _store(state).get_call(call_id)
+    async def get_call(call_id: str) -> Response:
+        store = _store(state)
+        record = None if len(call_id) > 64 else await asyncio.to_thread(store.get_call, call_id)
         if record is None:
-            raise HTTPException(404, f"no call {call_id!r}")
-        return record
+            raise HTTPException(404, "no such call")
+        return await asyncio.to_thread(_json, record)
+
+    @app.post("/tokens")
+    async def tokens(request: TokenRequest) -> dict[str, Any]:
+        """Mint a short-lived token (needs an API key): a backend hands it to a browser."""
+        if security.token_secret is None:
+            raise HTTPException(404, "tokens are not enabled: set VOXLINE_API_KEYS or VOXLINE_TOKEN_SECRET")
+        try:
+            token = mint_token(
+                security.token_secret, ttl_s=request.ttl_s, scopes=frozenset(request.scope),
+                subject=request.subject,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return {
+            "token": token,
+            "expires_at": int(time.time()) + request.ttl_s,
+            "scope": sorted(request.scope),
+        }
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(state.metrics.render(), media_type="text/plain; version=0.0.4")
+        extra = security_lines(
+            records=_records_health(state), capacity=state.capacity.describe(), refused=dict(state.refused),
+            purged=state.purged_calls,
+        )  # fmt: skip
+        return PlainTextResponse(state.metrics.render() + extra, media_type="text/plain; version=0.0.4")
 
     @app.websocket("/ws/call")
     async def ws_call(websocket: WebSocket) -> None:
         if not state.ready or state.engines is None:
             await websocket.accept()
-            await websocket.send_json({"type": "error", "message": "models are still loading, try again"})
+            await websocket.send_json(to_wire(CallFailed("models are still loading, try again")))
             await websocket.close(CLOSE_TRY_AGAIN_LATER)
             return
-        try:
-            call = await WebSocketCall.accept(websocket, clock=clock)
-        except StartRejected:
+        slot = state.capacity.try_acquire("websocket")
+        if slot is None:
+            await websocket.accept()
+            reason = state.capacity.refusal_reason()
+            await websocket.send_json(to_wire(CallFailed(reason)))
+            await websocket.close(CLOSE_TRY_AGAIN_LATER, "at capacity")
+            log.warning("websocket call refused: %s", reason)
             return
-        await _run_call(call, state, make_conversation, call_recorder, clock, "websocket", call.send_event)
+        with slot:
+            try:
+                call = await WebSocketCall.accept(
+                    websocket, clock=clock, max_frame_bytes=security.ws_max_message_bytes
+                )
+            except StartRejected:
+                return
+            await _run_call(
+                call, state, make_conversation, call_recorder, clock, "websocket", call.send_event
+            )
 
     return app
 
@@ -205,6 +305,9 @@ async def _run_call(
 ) -> None:
     """Run one call's conversation to the end, whatever the transport; a crash ends only this call."""
     token = call_id_var.set(call.call_id)
+    label = getattr(call, "label", None)
+    if label:
+        recorder = _LabelledRecorder(recorder, state.recorder, label)
     state.metrics.call_started()
     failed = False
     log.info("%s call started", transport)
@@ -221,7 +324,7 @@ async def _run_call(
         failed = True
         log.exception("call crashed")
         if on_event is not None:
-            on_event({"type": "error", "message": "the call failed on the server"})
+            on_event(to_wire(CallFailed("the call failed on the server")))
         await call.hangup("error")
     finally:
         state.metrics.call_ended(error=failed)
@@ -239,7 +342,14 @@ def call_handler(app: FastAPI, transport: str) -> Callable[[CallIO], Awaitable[N
             log.warning("%s call refused: models are still loading", transport)
             await call.hangup("not_ready")
             return
-        await _run_call(call, state, runner.make_conversation, runner.recorder, runner.clock, transport)
+        slot = state.capacity.try_acquire(transport)
+        if slot is None:
+            log.warning("%s call refused: %s", transport, state.capacity.refusal_reason())
+            await call.hangup("over_capacity")
+            await call.aclose()
+            return
+        with slot:
+            await _run_call(call, state, runner.make_conversation, runner.recorder, runner.clock, transport)
 
     return handle
 
@@ -249,6 +359,56 @@ class _CallRunner:
     make_conversation: ConversationFactory
     recorder: CallRecorder
     clock: Clock | None
+
+
+class _LabelledRecorder:
+    """Passes every event on, and keeps the client's label for its call once the call row exists."""
+
+    def __init__(self, inner: CallRecorder, store: CallRecorder, label: str) -> None:
+        self.inner = inner
+        self.store = store
+        self.label = label
+
+    def call_started(self, report: CallReport) -> None:
+        self.inner.call_started(report)
+        set_label = getattr(self.store, "set_label", None)
+        if callable(set_label):
+            set_label(report.call_id, self.label)
+
+    def turn_finished(self, call_id: str, turn: TurnRecord) -> None:
+        self.inner.turn_finished(call_id, turn)
+
+    def call_ended(self, report: CallReport) -> None:
+        self.inner.call_ended(report)
+
+
+def _json(body: object) -> Response:
+    """A JSON response serialized by the caller (in a thread: a thousand records take milliseconds)."""
+    return Response(json.dumps(body, ensure_ascii=False).encode(), media_type="application/json")
+
+
+def _records_health(state: ServerState) -> dict[str, Any]:
+    health = getattr(state.recorder, "health", None)
+    return dict(health()) if callable(health) else {"ok": True}
+
+
+async def _purge_forever(state: ServerState, retention_days: float, interval_s: float) -> None:
+    """Delete records older than the retention period now and every `interval_s` (personal data)."""
+    purge = getattr(state.recorder, "purge_older_than", None)
+    if not callable(purge):
+        log.warning("retention is set but this recorder cannot purge; nothing will be deleted")
+        return
+    while True:
+        cutoff = time.time() - retention_days * 86400.0
+        try:
+            purged = await asyncio.to_thread(purge, cutoff)
+        except Exception:
+            log.exception("purging old call records failed")
+        else:
+            state.purged_calls += purged
+            if purged:
+                log.info("retention: purged %d call records older than %g days", purged, retention_days)
+        await asyncio.sleep(interval_s)
 
 
 def _caller_left(call: CallIO) -> bool:

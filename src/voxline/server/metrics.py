@@ -124,6 +124,35 @@ class ServerMetrics:
         return {k: round(v, 2) for k, v in self.loop_lag.summary().items() if k != "samples"}
 
 
+def security_lines(
+    *, records: dict[str, object], capacity: dict[str, object], refused: dict[int, int], purged: int
+) -> str:
+    """The exposition lines for record health, the call budget and refused requests."""
+    out: list[str] = []
+
+    def metric(name: str, kind: str, doc: str, samples: list[tuple[str, float]]) -> None:
+        out.extend([f"# HELP {name} {doc}", f"# TYPE {name} {kind}"])
+        out.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+
+    write_errors = records.get("write_errors", 0)
+    metric("voxline_records_ok", "gauge", "1 while call records are being written, 0 after a failed write.",
+           [("", 1.0 if records.get("ok", True) else 0.0)])  # fmt: skip
+    metric("voxline_record_write_errors_total", "counter", "Call record writes that failed (disk full...).",
+           [("", float(write_errors) if isinstance(write_errors, int) else 0.0)])  # fmt: skip
+    metric("voxline_records_purged_total", "counter", "Call records deleted by the retention setting.",
+           [("", float(purged))])  # fmt: skip
+    max_calls = capacity.get("max_calls", 0)
+    metric("voxline_call_capacity", "gauge", "Calls the process takes at once, every way in together.",
+           [("", float(max_calls) if isinstance(max_calls, int) else 0.0)])  # fmt: skip
+    over = capacity.get("refused", {})
+    by_transport = sorted(over.items()) if isinstance(over, dict) else []
+    metric("voxline_calls_refused_capacity_total", "counter", "Calls refused because the budget was full.",
+           [(f'{{transport="{t}"}}', float(n)) for t, n in by_transport])  # fmt: skip
+    metric("voxline_http_refused_total", "counter", "Requests the security gate refused, by status.",
+           [(f'{{status="{code}"}}', float(n)) for code, n in sorted(refused.items())])  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
 class MetricsRecorder:
     """A CallRecorder that feeds ServerMetrics and passes every event on to the real recorder."""
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from voxline.audio.clock import Clock, MonotonicClock
 from voxline.audio.pcm import AudioChunk
-from voxline.audio.resample import StreamResampler
+from voxline.audio.resample import StreamResampler, resample
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,34 @@ class PacedSink(abc.ABC):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+    def set_output_rate(self, rate: int) -> None:
+        """Emit frames at another rate from now on (the peer's rate became known, or changed),
+        converting what is queued but not yet played; `played_s`/`queued_s` carry on unchanged."""
+        old_rate = self.output_rate
+        if rate == old_rate:
+            return
+        parts = [f.samples for f in self._frames] + [self._partial]
+        pending = np.concatenate(parts).astype(np.int16) if parts else np.zeros(0, np.int16)
+        if pending.size:
+            pending = resample(AudioChunk(pending, old_rate), rate).samples
+        # Keep the accounting in samples of the new rate: played + pending == queued, as before.
+        self._played_samples = round(self._played_samples * rate / old_rate)
+        self._queued_samples = self._played_samples + int(pending.size)
+        self.output_rate = rate
+        self.frame_samples = round(rate * FRAME_S)
+        self.frame_s = self.frame_samples / rate
+        self._resamplers.clear()  # their state belongs to the old output rate
+        self._frames.clear()
+        n_full = pending.size // self.frame_samples
+        for i in range(n_full):
+            frame = pending[i * self.frame_samples : (i + 1) * self.frame_samples]
+            self._frames.append(AudioChunk(frame.copy(), rate))
+        self._partial = pending[n_full * self.frame_samples :].copy()
+        if self._frames:
+            self._drained.clear()
+        else:
+            self._drained.set()
 
     # -- transport hooks
     @abc.abstractmethod

@@ -7,17 +7,21 @@ Client → server:
 1. First frame, JSON text: ``{"type": "start", "sample_rate": 16000, "format": "s16le"}``.
    ``sample_rate`` must be an integer in 8000..48000 and ``format`` must be ``"s16le"``; otherwise
    the server sends ``{"type": "error", "message": ...}`` and closes with code 1003.
-   An optional ``"call_id"`` string is accepted (else the server makes one).
-2. Then any number of binary frames: signed 16-bit little-endian mono PCM at ``sample_rate``, of any
-   size (20 ms is what the web page sends). A frame with an odd byte count is refused with an error
-   frame and dropped; the call goes on.
+   An optional ``"call_id"`` string (1-64 characters) is kept as the call's *label* only: the
+   server always makes the call id itself, so no client can name (or overwrite) another call.
+2. Then any number of binary frames: signed 16-bit little-endian mono PCM at ``sample_rate``, up to
+   ``max_frame_bytes`` (64 KiB by default; 20 ms is what the web page sends). A frame with an odd byte
+   count is refused with an error frame and dropped; the call goes on. A larger frame ends the call:
+   an error frame, then close 1009. Audio is taken at most ~2 s ahead of real time (InboundPacer);
+   a faster sender is slowed by TCP back-pressure. After 50 bad frames the call is closed (1008).
 3. Optional JSON text frames: ``{"type": "dtmf", "digit": "5"}`` (0-9, *, #, A-D) and
    ``{"type": "hangup"}``. Anything else (bad JSON, unknown type, bad digit) gets an error frame; the
    call goes on.
 
 Server → client:
 
-- ``{"type": "ready", "call_id": ...}`` once the start frame is accepted.
+- ``{"type": "ready", "call_id": ..., "label": ...}`` once the start frame is accepted (``call_id``
+  is the server's id of the call's record; ``label`` is the client's ``call_id``, or null).
 - Binary frames of s16le mono audio at the client's ``sample_rate``, 20 ms each, paced in real time,
   so the client can play them as they come with a small jitter buffer.
 - The conversation's events as JSON text (``state``, ``user_text``, ``agent_text``, ``metrics``, …).
@@ -43,6 +47,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from voxline.audio.clock import Clock
 from voxline.audio.pcm import AudioChunk
 from voxline.transports.base import CallIO, Dtmf, PacedSink
+from voxline.transports.inbound_pacing import InboundPacer
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,17 @@ DTMF_DIGITS = frozenset("0123456789*#ABCD")
 CLOSE_NORMAL = 1000
 CLOSE_UNSUPPORTED = 1003
 CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+DEFAULT_MAX_FRAME_BYTES = 64 * 1024
+MAX_CLIENT_ERRORS = 50
+"""Bad frames a call tolerates (each gets an error frame) before it is closed with 1008: a client
+spraying garbage must not fill the log and its own unread outbox for the length of a call."""
+LOGGED_CLIENT_ERRORS = 5
+
+
+def new_call_id() -> str:
+    """A server-made call id: 128 random bits, so ids can be neither chosen nor guessed."""
+    return uuid.uuid4().hex
 
 
 class StartRejected(ValueError):
@@ -160,17 +176,32 @@ class WebSocketCall(CallIO):
     """One call on an accepted WebSocket whose start frame has been read. Use `WebSocketCall.accept`."""
 
     def __init__(
-        self, websocket: WebSocket, call_id: str, sample_rate: int, clock: Clock | None = None
+        self,
+        websocket: WebSocket,
+        call_id: str,
+        sample_rate: int,
+        clock: Clock | None = None,
+        *,
+        label: str | None = None,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
         self._ws = websocket
         self._outbox = _Outbox(websocket)
         super().__init__(call_id, sample_rate, WebSocketSink(self._outbox, sample_rate, clock))
+        self.label = label
+        self.max_frame_bytes = max_frame_bytes
+        self._inbound = InboundPacer(sample_rate)
+        self._client_errors = 0
         self._ended = False
         self._outbox.start()
 
     @classmethod
     async def accept(
-        cls, websocket: WebSocket, clock: Clock | None = None, start_timeout_s: float = 10.0
+        cls,
+        websocket: WebSocket,
+        clock: Clock | None = None,
+        start_timeout_s: float = 10.0,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> WebSocketCall:
         """Accept the socket, read and validate the start frame, and send `ready`.
 
@@ -188,12 +219,14 @@ class WebSocketCall(CallIO):
         try:
             if text is None:
                 raise ValueError("the first frame must be a JSON text start message, not binary")
-            rate, call_id = parse_start(text)
+            if len(text) > max_frame_bytes:
+                raise ValueError(f"the start frame is over {max_frame_bytes} bytes")
+            rate, label = parse_start(text)
         except ValueError as exc:
             await _refuse(websocket, str(exc), CLOSE_UNSUPPORTED)
             raise StartRejected(str(exc)) from None
-        call = cls(websocket, call_id or uuid.uuid4().hex[:12], rate, clock)
-        call.send_event({"type": "ready", "call_id": call.call_id, "sample_rate": rate})
+        call = cls(websocket, new_call_id(), rate, clock, label=label, max_frame_bytes=max_frame_bytes)
+        call.send_event({"type": "ready", "call_id": call.call_id, "label": label, "sample_rate": rate})
         return call
 
     def send_event(self, event: dict[str, Any]) -> None:
@@ -212,14 +245,25 @@ class WebSocketCall(CallIO):
                 self.hangup_reason = self.hangup_reason or "caller_disconnected"
                 return None
             data = message.get("bytes")
+            text = message.get("text")
+            size = len(data) if data is not None else len(text or "")
+            if size > self.max_frame_bytes:
+                reason = f"frame of {size} bytes is over the {self.max_frame_bytes}-byte limit"
+                await self._end_for_abuse("frame_too_large", reason, CLOSE_TOO_BIG, "frame too large")
+                return None
+            if self._client_errors >= MAX_CLIENT_ERRORS:
+                reason = f"{self._client_errors} bad frames: closing the call"
+                await self._end_for_abuse("protocol_errors", reason, CLOSE_POLICY, "too many bad frames")
+                return None
             if data is not None:
                 if len(data) % 2:
                     self._error(f"audio frames must hold whole s16le samples, got {len(data)} bytes")
                     continue
                 if data:
+                    await self._inbound.admit(len(data) // 2)
                     return AudioChunk.from_bytes(data, self.input_rate)
                 continue
-            result = self._control(message.get("text") or "")
+            result = self._control(text or "")
             if result is not None:
                 return result
         return None
@@ -244,8 +288,21 @@ class WebSocketCall(CallIO):
             self._error(f"unknown message type {kind!r}")
         return None
 
+    async def _end_for_abuse(self, hangup_reason: str, message: str, code: int, close_reason: str) -> None:
+        """End the call at once (an oversized frame, a stream of bad ones): a flood is not worth parsing."""
+        self._ended = True
+        self.hangup_reason = hangup_reason
+        await self.sink.aclose()
+        self._outbox.drop_audio()
+        log.warning("websocket call closed: %s", message)
+        self._outbox.put(json.dumps({"type": "error", "message": message}))
+        await self._outbox.drained(within_s=1.0)
+        await _close(self._ws, code, close_reason)
+
     def _error(self, message: str) -> None:
-        log.warning("websocket client error: %s", message)
+        self._client_errors += 1
+        if self._client_errors <= LOGGED_CLIENT_ERRORS:
+            log.warning("websocket client error: %s", message)
         self._outbox.put(json.dumps({"type": "error", "message": message}))
 
     async def hangup(self, reason: str = "normal") -> None:
@@ -276,7 +333,7 @@ async def _refuse(websocket: WebSocket, message: str, code: int) -> None:
     await _close(websocket, code)
 
 
-async def _close(websocket: WebSocket, code: int) -> None:
+async def _close(websocket: WebSocket, code: int, reason: str | None = None) -> None:
     if websocket.client_state == WebSocketState.CONNECTED:
         with contextlib.suppress(Exception):  # already closing from the other side
-            await websocket.close(code)
+            await websocket.close(code, reason)

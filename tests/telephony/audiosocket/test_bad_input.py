@@ -53,8 +53,8 @@ async def test_bad_peer_is_closed_and_other_call_is_unaffected(
         assert all(k in (0x00,) for k in bad.kinds_received)  # at most a polite hangup frame
         assert not good.ended.is_set()
         assert await streaming == 60
-        assert await wait_until(lambda: len(good.audio_frames) >= 60, 2.0)
-        assert b"".join(f.payload for f in good.audio_frames) == b"".join(good.sent_audio)
+        assert await wait_until(lambda: len(good.sound_frames) >= 60, 2.0)
+        assert b"".join(f.payload for f in good.sound_frames) == b"".join(good.sent_audio)
         assert server.active_calls == 1
     finally:
         await good.close()

@@ -25,11 +25,13 @@ class BaresipResult:
     returncode: int
     log: str
     heard: Path | None
-    """What baresip received (decoded agent audio), 8 kHz mono WAV."""
+    """What baresip received (decoded agent audio), mono WAV at the codec's rate."""
     sent: Path | None
 
 
-def write_config(folder: Path, microphone: Path, record_dir: Path) -> int:
+def write_config(
+    folder: Path, microphone: Path, record_dir: Path, codec_modules: tuple[str, ...] = ("g711.so",)
+) -> int:
     """Write baresip's config and accounts into `folder`; returns its console port."""
     folder.mkdir(parents=True, exist_ok=True)
     record_dir.mkdir(parents=True, exist_ok=True)
@@ -48,7 +50,7 @@ def write_config(folder: Path, microphone: Path, record_dir: Path) -> int:
         "cons_listen": f"127.0.0.1:{cons_port}",
         "snd_path": str(record_dir),
     }
-    modules = ["g711.so", "aufile.so", "aubridge.so", "alsa.so", "sndfile.so", "cons.so"]
+    modules = [*codec_modules, "aufile.so", "aubridge.so", "alsa.so", "sndfile.so", "cons.so"]
     apps = ["account.so", "menu.so"]
     text = "\n".join(f"{k}\t\t{v}" for k, v in lines.items())
     text += "\n" + "\n".join(f"module\t\t{m}" for m in modules)
@@ -58,11 +60,18 @@ def write_config(folder: Path, microphone: Path, record_dir: Path) -> int:
     return cons_port
 
 
-async def call(uri: str, microphone: Path, folder: Path, seconds: float) -> BaresipResult:
-    """Dial `uri`, talk for `seconds`, hang up; return the recordings."""
+async def call(
+    uri: str,
+    microphone: Path,
+    folder: Path,
+    seconds: float,
+    codec_modules: tuple[str, ...] = ("g711.so",),
+) -> BaresipResult:
+    """Dial `uri`, talk for `seconds`, hang up; return the recordings. `codec_modules` in the order
+    baresip should offer them (e.g. ("g722.so", "g711.so") for wideband first)."""
     assert BARESIP, "baresip is not installed (apt install baresip-core)"
     record_dir = folder / "rec"
-    write_config(folder / "cfg", microphone, record_dir)
+    write_config(folder / "cfg", microphone, record_dir, codec_modules)
     proc = await asyncio.create_subprocess_exec(
         BARESIP, "-f", str(folder / "cfg"), "-e", f"/dial {uri}", "-t", str(int(seconds)),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=folder,

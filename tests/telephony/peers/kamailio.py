@@ -23,6 +23,8 @@ from telephony.peers.ports import free_port
 
 KAMAILIO = shutil.which("kamailio") or ("/usr/sbin/kamailio" if Path("/usr/sbin/kamailio").exists() else None)
 CONFIG_TEMPLATE = Path(__file__).with_name("kamailio.cfg.in")
+REGISTRAR_TEMPLATE = Path(__file__).with_name("kamailio_registrar.cfg.in")
+"""A registrar with digest auth for REGISTER (401) and INVITE (401 or 407): no dispatcher."""
 
 
 # the xlog lines of kamailio.cfg.in
@@ -46,8 +48,18 @@ class InDialog:
 
 
 class Kamailio:
-    def __init__(self, folder: Path, backends: Sequence[int], *, probing: bool = True) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        backends: Sequence[int],
+        *,
+        probing: bool = True,
+        template: Path = CONFIG_TEMPLATE,
+        password: str = "",
+    ) -> None:
         self.folder = folder
+        self.template = template
+        self.password = password
         self.port = free_port()
         self.backends = list(backends)
         self.probing = probing
@@ -66,8 +78,9 @@ class Kamailio:
         self.folder.mkdir(parents=True, exist_ok=True)
         dispatcher = self.folder / "dispatcher.list"
         dispatcher.write_text("".join(f"1 {self.backend_uri(port)}\n" for port in self.backends))
-        config = CONFIG_TEMPLATE.read_text()
+        config = self.template.read_text()
         config = config.replace("@LISTEN@", f"udp:{self.address}")
+        config = config.replace("@PASSWORD@", self.password)
         config = config.replace("@DISPATCHER_LIST@", str(dispatcher))
         config = config.replace("@PROBING_MODE@", "1" if self.probing else "0")
         path = self.folder / "kamailio.cfg"
@@ -158,10 +171,15 @@ class Kamailio:
 
 @contextlib.asynccontextmanager
 async def running_kamailio(
-    folder: Path, backends: Sequence[int], *, probing: bool = True
+    folder: Path,
+    backends: Sequence[int],
+    *,
+    probing: bool = True,
+    template: Path = CONFIG_TEMPLATE,
+    password: str = "",
 ) -> AsyncIterator[Kamailio]:
     for attempt in range(3):
-        kamailio = Kamailio(folder, backends, probing=probing)
+        kamailio = Kamailio(folder, backends, probing=probing, template=template, password=password)
         try:
             await kamailio.start()
             break

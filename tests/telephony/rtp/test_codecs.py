@@ -1,4 +1,4 @@
-"""The G.711 codecs as RTP payload formats."""
+"""The G.711 codecs as RTP payload formats (G.722: test_g722.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import pytest
 from voxline.audio.g711 import alaw_encode, ulaw_encode
 from voxline.audio.pcm import AudioChunk
 from voxline.telephony.rtp import CODECS, PCMA, PCMU, Codec
+from voxline.telephony.rtp.codecs import G722
 
 
 def test_static_payload_types() -> None:
     assert (PCMU.payload_type, PCMA.payload_type) == (0, 8)
-    assert CODECS == {"PCMU": PCMU, "PCMA": PCMA}
+    assert CODECS == {"PCMU": PCMU, "PCMA": PCMA, "G722": G722}
+    assert G722.payload_type == 9
     assert PCMU.clock_rate == PCMA.clock_rate == 8000
 
 
@@ -36,4 +38,4 @@ def test_wrong_rate_and_unknown_codec_are_refused() -> None:
     with pytest.raises(ValueError, match="8000 Hz"):
         PCMU.encode(AudioChunk.silence(0.02, 16000))
     with pytest.raises(ValueError, match="unsupported codec"):
-        Codec("G722", 9)
+        Codec("G729", 18)

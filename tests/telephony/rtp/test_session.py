@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from voxline.audio.clock import VirtualClock
+from voxline.audio.pacing import EventLoopLagMonitor
 from voxline.audio.pcm import AudioChunk
 from voxline.telephony.rtp import PCMA, PCMU, RtpPacket, RtpSession
 from voxline.telephony.rtp.packet import seq_delta, ts_delta
@@ -81,7 +82,40 @@ async def test_packets_are_paced_20ms_apart_with_consistent_headers(
     assert np.mean((gaps > 0.010) & (gaps < 0.030)) > 0.8
     assert 0.85 < packets[-1][0] - packets[0][0] < 1.2
     assert session.stats.packets_out == 50
-    assert session.stats.send_jitter_ms_p99() < 200.0
+
+
+async def test_send_jitter_and_loop_lag_stay_near_the_published_figures() -> None:
+    """README: p99 packet send jitter under 10 ms (the median call of 150); docs/performance.md: event
+    loop lag p99 ~2 ms. Three 1 s streams, one after another, each on a fresh session.
+
+    Spread over 20 runs of one stream on this 2-core machine while five other engineers loaded it
+    (load average 2-5): send-lateness p99 median 2.1-2.3 ms, p90 2.2-5.1 ms, max 3.7-20 ms; median
+    lateness 0.65-0.93 ms; loop lag p99 median 1.5-2.6 ms, max 1.9-8.1 ms. With three more busy
+    processes on top (2.5x oversubscribed): p99 median 6-14 ms, max 15-31 ms; median lateness max
+    6.6 ms; loop lag p99 median 6-16 ms. Single stalls of 20-50 ms come from other processes, so the
+    p99 bounds hold for the best of the three streams and the median for every one: a regression that
+    makes every packet late (drift, a blocking call per frame, a slower pacer) fails all three.
+    """
+    p99s, lag_p99s = [], []
+    for _ in range(3):
+        session = await RtpSession.open(HOST, 0, call_id="jitter")
+        peer = await UdpPeer.open()
+        try:
+            session.set_remote(HOST, peer.port)
+            async with EventLoopLagMonitor(interval_s=0.01) as monitor:
+                await session.sink.send(tone(1.0))
+                await session.sink.drain()
+                await peer.wait_for(50)
+            lateness = session.stats.send_lateness_ms()
+            assert len(lateness) == 50
+            assert statistics.median(lateness) < 10.0, lateness
+            p99s.append(session.stats.send_jitter_ms_p99())
+            lag_p99s.append(monitor.p99_ms)
+        finally:
+            peer.close()
+            await session.aclose()
+    assert min(p99s) < 10.0, p99s
+    assert min(lag_p99s) < 10.0, lag_p99s
 
 
 async def test_timestamps_keep_real_time_across_silence(session: RtpSession, peer: UdpPeer) -> None:

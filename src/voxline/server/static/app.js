@@ -54,7 +54,7 @@ function showText(role, event) {
 }
 
 function showMetrics(event) {
-  const m = event.metrics ?? event;
+  const m = event; // flat: {"type": "metrics", "turn": 0, "stt_ms": ..., ...} (conversation/events.py)
   const parts = [
     ["voice-to-voice", m.voice_to_voice_ms], ["stt", m.stt_ms],
     ["llm", m.llm_first_token_ms], ["tts", m.tts_first_audio_ms], ["barge-in stop", m.barge_in_stop_ms],
@@ -116,7 +116,8 @@ async function startCall() {
     await ctx.resume();
 
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/ws/call`);
+    const query = accessToken ? `?token=${encodeURIComponent(accessToken)}` : "";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/call${query}`);
     ws.binaryType = "arraybuffer";
     call = { ws, ctx, mic, capture, player };
     ws.onopen = () => ws.send(JSON.stringify({ type: "start", sample_rate: WIRE_RATE, format: "s16le" }));
@@ -167,12 +168,16 @@ function sendDtmf(digit) {
   return true;
 }
 
+// A server that requires auth: the backend that serves this page links to it as /?token=<token>
+// (minted by `voxline token` or POST /tokens); the page passes it on /ws/call (docs/security.md).
+const accessToken = new URLSearchParams(location.search).get("token");
+
 button.addEventListener("click", () => (call ? endCall() : startCall()));
 // Keys 0-9, * and # send DTMF during a call (for menus and "press 1" flows).
 document.addEventListener("keydown", (e) => {
   if (/^[0-9*#]$/.test(e.key) && sendDtmf(e.key)) e.preventDefault();
 });
 
-fetch("/health").then((r) => r.json()).then((h) => {
+fetch("/health", { headers: accessToken ? { Authorization: `Bearer ${accessToken}` } : {} }).then((r) => r.json()).then((h) => {
   if (h.agent) document.getElementById("agent").textContent = h.agent;
 }).catch(() => {});

@@ -3,6 +3,16 @@
 Asterisk has no flush for audio it has already received, so barge-in only works if we never get
 ahead of real time: the sink writes one frame per tick and, if the socket has not taken the previous
 one yet (the peer is not reading), drops the frame instead of queueing it on the wire.
+
+Two things keep a call alive the way Asterisk's code expects (see docs/asterisk.md):
+
+- The `AudioSocket()` application hangs up after 2 s with no frame in either direction, and Asterisk
+  forwards the caller's frames only while the channel produces them. So while the agent has nothing
+  to say the sink sends a silence frame of the call's kind every 20 ms: it costs nothing, keeps the
+  line up, and barge-in stays exact because nothing is ever queued ahead.
+- When the caller's frames stop (silence suppression, hold, a dialplan `Wait()`), `receive()` hands
+  out silence in real time once a frame is overdue, as the RTP jitter buffer does, so the endpointer
+  sees the pause that ends the caller's turn.
 """
 
 from __future__ import annotations
@@ -12,11 +22,8 @@ import contextlib
 import logging
 import uuid
 
-import numpy as np
-
 from voxline.audio.clock import Clock
 from voxline.audio.pcm import AudioChunk
-from voxline.audio.resample import resample
 from voxline.telephony.audiosocket.protocol import (
     AUDIO_RATES,
     DEFAULT_AUDIO_KIND,
@@ -35,17 +42,44 @@ log = logging.getLogger(__name__)
 READ_SIZE = 65536
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 CLOSE_TIMEOUT_S = 1.0
+SILENCE_AFTER_S = 0.06
+"""How late the caller's next frame may be before we hand out silence in its place (as RTP does)."""
+MAX_SILENCE_BEHIND_S = 0.5
+"""After a longer stall (a suspended process) skip ahead instead of releasing seconds of silence."""
 
 
 class AudioSocketSink(PacedSink):
-    """Writes each paced frame as one audio frame of the peer's kind; sends nothing when idle."""
+    """Writes each paced frame as one audio frame of the peer's kind, and a silence frame of that
+    kind on each idle tick (with `keepalive`), so Asterisk's 2-second inactivity timer never fires."""
 
-    def __init__(self, writer: asyncio.StreamWriter, kind: int, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        writer: asyncio.StreamWriter,
+        kind: int,
+        clock: Clock | None = None,
+        *,
+        keepalive: bool = True,
+    ) -> None:
         super().__init__(AUDIO_RATES[kind], clock)
         self._writer = writer
         self.kind = kind
+        self.keepalive = keepalive
         self.frames_dropped = 0
         """Frames thrown away because the peer was not reading (each is 20 ms the caller missed)."""
+        self.silence_frames_sent = 0
+        self._silence = b""
+
+    async def _idle(self) -> None:
+        if not self.keepalive:
+            return
+        transport = self._writer.transport
+        if transport.is_closing() or transport.get_write_buffer_size() > 0:
+            return  # a peer that is not reading misses nothing when silence is skipped
+        payload_size = 2 * self.frame_samples
+        if len(self._silence) != 3 + payload_size or self._silence[0] != self.kind:
+            self._silence = encode_frame(self.kind, bytes(payload_size))
+        self._writer.write(self._silence)
+        self.silence_frames_sent += 1
 
     async def _emit(self, frame: AudioChunk) -> None:
         transport = self._writer.transport
@@ -63,31 +97,7 @@ class AudioSocketSink(PacedSink):
     def adopt_kind(self, kind: int) -> None:
         """Switch the outbound audio to another kind, converting what is queued but not yet played."""
         self.kind = kind
-        rate = AUDIO_RATES[kind]
-        old_rate = self.output_rate
-        if rate == old_rate:
-            return
-        parts = [f.samples for f in self._frames] + [self._partial]
-        pending = np.concatenate(parts).astype(np.int16) if parts else np.zeros(0, np.int16)
-        if pending.size:
-            pending = resample(AudioChunk(pending, old_rate), rate).samples
-        # Keep the accounting in samples of the new rate: played + pending == queued, as before.
-        self._played_samples = round(self._played_samples * rate / old_rate)
-        self._queued_samples = self._played_samples + int(pending.size)
-        self.output_rate = rate
-        self.frame_samples = round(rate * FRAME_S)
-        self.frame_s = self.frame_samples / rate
-        self._resamplers.clear()  # their state belongs to the old output rate
-        self._frames.clear()
-        n_full = pending.size // self.frame_samples
-        for i in range(n_full):
-            frame = pending[i * self.frame_samples : (i + 1) * self.frame_samples]
-            self._frames.append(AudioChunk(frame.copy(), rate))
-        self._partial = pending[n_full * self.frame_samples :].copy()
-        if self._frames:
-            self._drained.clear()
-        else:
-            self._drained.set()
+        self.set_output_rate(AUDIO_RATES[kind])
 
 
 class AudioSocketCall(CallIO):
@@ -113,6 +123,12 @@ class AudioSocketCall(CallIO):
         self._sink = AudioSocketSink(writer, DEFAULT_AUDIO_KIND, clock)
         super().__init__(str(call_uuid), AUDIO_RATES[DEFAULT_AUDIO_KIND], self._sink)
         self._heard_audio = False
+        self._audio_end = 0.0
+        """Clock time up to which the caller's audio (frames, or silence we filled in) has covered."""
+        self.silence_filled_s = 0.0
+        """Seconds of silence handed out because the caller's frames stopped coming."""
+        self._filling = False
+        self._read_task: asyncio.Task[bytes] | None = None
         self._ended = False
         """The session is over (either side); receive() returns None from now on."""
         self._closed = False
@@ -130,7 +146,9 @@ class AudioSocketCall(CallIO):
                 await self.hangup("protocol_error")
                 return None
             if frame is None:
-                data = await self._read()
+                data = await self._read(self._silence_due())
+                if data is None:
+                    return self._fill_silence()
                 if not data:
                     if not self._ended:
                         log.info("AudioSocket peer closed the connection")
@@ -145,18 +163,56 @@ class AudioSocketCall(CallIO):
                 return item
         return None
 
-    async def _read(self) -> bytes:
+    async def _read(self, deadline: float | None) -> bytes | None:
+        """The next bytes from the peer (b"" once it closed), or None if `deadline` came first.
+
+        One read task lives across calls, so a deadline never cancels a read half done."""
+        if self._read_task is None:
+            self._read_task = asyncio.ensure_future(self._reader.read(READ_SIZE))
+            # a read still pending when the call ends finishes (EOF) with nobody awaiting it
+            self._read_task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        if deadline is not None and not self._read_task.done():
+            sleeper = asyncio.ensure_future(self._sink.clock.sleep_until(deadline))
+            try:
+                await asyncio.wait({self._read_task, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+            if not self._read_task.done():
+                return None
+        task, self._read_task = self._read_task, None
         try:
-            return await self._reader.read(READ_SIZE)
+            return await task
         except (ConnectionError, OSError) as exc:
             log.info("AudioSocket read failed: %s", exc)
             return b""
+
+    def _silence_due(self) -> float | None:
+        """When the caller's next frame is overdue and silence takes its place (None: not yet
+        heard any audio, so there is no rate or turn to keep time for)."""
+        if not self._heard_audio:
+            return None
+        return self._audio_end + SILENCE_AFTER_S
+
+    def _fill_silence(self) -> AudioChunk:
+        """One frame of silence in place of a frame the caller did not send, in real time."""
+        now = self._sink.clock.now()
+        if now - SILENCE_AFTER_S - self._audio_end > MAX_SILENCE_BEHIND_S:
+            self._audio_end = now - SILENCE_AFTER_S - FRAME_S
+        if not self._filling:
+            self._filling = True
+            log.debug("AudioSocket peer sent no audio for %.0f ms; hearing silence", SILENCE_AFTER_S * 1000)
+        self._audio_end += FRAME_S
+        self.silence_filled_s += FRAME_S
+        return AudioChunk.silence(FRAME_S, self.input_rate)
 
     async def _handle(self, frame: Frame) -> AudioChunk | Dtmf | None:
         if frame.is_audio:
             if frame.kind != self.audio_kind or not self._heard_audio:
                 self._adopt(frame.kind)
-            return AudioChunk.from_bytes(frame.payload, self.input_rate)
+            chunk = AudioChunk.from_bytes(frame.payload, self.input_rate)
+            self._audio_end = max(self._audio_end, self._sink.clock.now()) + chunk.duration_s
+            self._filling = False
+            return chunk
         if frame.kind == Kind.DTMF:
             digit = frame.payload.decode("latin-1").upper()
             if digit in DTMF_DIGITS:

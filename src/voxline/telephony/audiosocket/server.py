@@ -129,6 +129,7 @@ class AudioSocketServer:
         call_id_var.set(str(call_uuid))  # this task's context only: every log line of the call carries it
         call = AudioSocketCall(reader, writer, call_uuid, decoder, self._clock)
         self._calls.add(call)
+        call.sink.start()  # keep-alive silence from the first tick (Asterisk hangs up after 2 s without)
         log.info("AudioSocket call from %s started", peer)
         try:
             await self._on_call(call)

@@ -23,12 +23,21 @@ class RtpCall(CallIO):
         on_hangup: Callable[[str], Awaitable[None]],
         on_transfer: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
-        super().__init__(call_id, session.codec.clock_rate, session.sink)
         self.session = session
+        super().__init__(call_id, session.codec.clock_rate, session.sink)
         self._on_hangup = on_hangup
         self._on_transfer = on_transfer
         self._hung_up = False
         self._extra = {"call_id": call_id}
+
+    @property
+    def input_rate(self) -> int:
+        """The negotiated codec's audio rate: the call exists before the offer/answer picks it."""
+        return self.session.codec.clock_rate
+
+    @input_rate.setter
+    def input_rate(self, rate: int) -> None:
+        pass  # always the codec's
 
     def inject_dtmf(self, dtmf: Dtmf) -> None:
         """A key press that came by signalling (SIP INFO), delivered in order with the media."""

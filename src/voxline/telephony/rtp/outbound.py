@@ -53,7 +53,8 @@ class RtpSender:
 
     @property
     def frame_samples(self) -> int:
-        return round(self.codec.clock_rate * FRAME_S)
+        """One frame in RTP clock ticks (G.722: 160, though the frame holds 320 samples)."""
+        return round(self.codec.timestamp_rate * FRAME_S)
 
     def timestamp_at(self, t: float) -> int:
         """The RTP timestamp of clock time `t`: whole frames of real time since the last one asked."""
@@ -85,7 +86,7 @@ class RtpSender:
         """One RFC 4733 event, paced on the clock: a start packet with the marker bit, an update every
         50 ms, then three end packets one frame apart, all carrying the event's start timestamp and the
         duration so far (the start packet covers its first frame)."""
-        rate = self.codec.clock_rate
+        rate = self.codec.timestamp_rate
         total = max(1, round(duration_ms * rate / 1000))
         start = self.clock.now()
         timestamp = self.timestamp_at(start)
@@ -116,7 +117,7 @@ class RtpSender:
 
 
 class RtpSink(PacedSink):
-    """20 ms G.711 frames on the monotonic clock; silence is not sent at all."""
+    """20 ms frames of the call's codec on the monotonic clock; silence is not sent at all."""
 
     def __init__(self, sender: RtpSender, clock: Clock, call_id: str = "") -> None:
         super().__init__(sender.codec.clock_rate, clock)

@@ -23,6 +23,7 @@ import socket
 import numpy as np
 
 from voxline.audio.clock import Clock, MonotonicClock
+from voxline.audio.dtmf_detect import DtmfDetector
 from voxline.audio.pcm import AudioChunk
 from voxline.telephony.rtp.codecs import PCMU, Codec
 from voxline.telephony.rtp.jitter import JitterBuffer, Playout
@@ -93,13 +94,14 @@ class RtpSession:
         self.local_host, self.local_port = sock.getsockname()[:2]
         self.call_id = call_id
         self.clock = clock
+        codec = codec.for_stream()
         self.codec = codec
         self.dtmf_payload_type = dtmf_payload_type
         self.stats = RtpStats()
         self._sender = RtpSender(clock, self.stats, codec, call_id)
         self.sink: PacedSink = RtpSink(self._sender, clock, call_id)
-        self._jitter = JitterBuffer(self.stats, max_wait_s=jitter_ms / 1000, clock_rate=codec.clock_rate)
-        self._dtmf = DtmfReceiver(codec.clock_rate)
+        self._jitter = JitterBuffer(self.stats, max_wait_s=jitter_ms / 1000, clock_rate=codec.timestamp_rate)
+        self._dtmf = DtmfReceiver(codec.timestamp_rate)
         self._ready: collections.deque[AudioChunk | Dtmf] = collections.deque(maxlen=READY_LIMIT)
         self._wakeup = asyncio.Event()
         self._bucket = _TokenBucket(FLOOD_RATE_PPS, FLOOD_BURST, clock.now())
@@ -109,6 +111,10 @@ class RtpSession:
         self._candidate_count = 0
         self._latched_seen = 0.0
         self._last_decoded: AudioChunk | None = None
+        self.inband_dtmf = False
+        """Look for keypad tones in the audio (SIP, when the offer/answer agreed no telephone-event;
+        never on ARI, whose keys come as events)."""
+        self._inband: DtmfDetector | None = None
         self._input_ended = False
         self._closed = False
         self._dtmf_lock = asyncio.Lock()
@@ -166,8 +172,13 @@ class RtpSession:
         self._sender.remote = address
 
     def set_codec(self, codec: Codec, dtmf_payload_type: int | None) -> None:
+        """Use the codec the offer/answer agreed on: the sink follows its audio rate (G.722: 16 kHz)."""
+        if codec.timestamp_rate != self.codec.timestamp_rate:
+            raise ValueError(f"cannot switch the RTP clock from {self.codec.timestamp_rate} Hz mid-call")
+        codec = codec.for_stream()
         self.codec = codec
         self._sender.codec = codec
+        self.sink.set_output_rate(codec.clock_rate)
         self.dtmf_payload_type = dtmf_payload_type
 
     def set_hold(self, on_hold: bool) -> None:
@@ -266,7 +277,9 @@ class RtpSession:
                 now = self.clock.now()
                 self._queue_dtmf(self._dtmf.expire(now))
                 for playout in self._jitter.pop(now):
-                    self._ready.append(self._decode(playout))
+                    chunk = self._decode(playout)
+                    self._ready.append(chunk)
+                    self._detect_inband(chunk)
             if self._ready:
                 return self._ready.popleft()
             deadlines = [
@@ -274,17 +287,31 @@ class RtpSession:
             ]
             await self._wait(min(deadlines, default=None))
 
+    def _detect_inband(self, chunk: AudioChunk) -> None:
+        """A peer that negotiated no telephone-event sends its keys as tones in the audio."""
+        if not self.inband_dtmf:
+            return
+        if self._inband is None:
+            log.info("no telephone-event negotiated: listening for in-band DTMF", extra=self._extra)
+            self._inband = DtmfDetector()
+        for key in self._inband.feed(chunk):
+            self.stats.dtmf_in += 1
+            log.info("in-band DTMF %s (%d ms)", key.digit, key.duration_ms, extra=self._extra)
+            self._ready.append(Dtmf(key.digit, key.duration_ms))
+
     def _decode(self, playout: Playout) -> AudioChunk:
         rate = self.codec.clock_rate
+        ticks_to_samples = rate / self.codec.timestamp_rate
         if playout.payload is not None:
             chunk = self.codec.decode(playout.payload)
             self._last_decoded = chunk
             return chunk
-        samples = np.zeros(playout.samples, dtype=np.int16)
+        count = round(playout.samples * ticks_to_samples)  # the jitter buffer counts RTP clock ticks
+        samples = np.zeros(count, dtype=np.int16)
         last = self._last_decoded
         if playout.lost and last is not None and last.num_samples:
             # Conceal a lost packet with the last one, halved, then silence: no click, no stutter.
-            n = min(playout.samples, last.num_samples)
+            n = min(count, last.num_samples)
             samples[:n] = last.samples[:n] // 2
         self._last_decoded = None
         return AudioChunk(samples, rate)

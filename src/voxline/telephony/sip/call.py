@@ -56,6 +56,9 @@ class SipCall(RtpCall):
 
     transfer_timeout_s = 10.0
     """How long to wait for the NOTIFY saying the transfer target answered."""
+    bye_notify_grace_s = 1.0
+    """After the peer's BYE ends a transfer in flight, how long its final NOTIFY may still take
+    (Asterisk sends both once the caller has gone; over UDP either may arrive first)."""
     bye_timeout_s = 5.0
 
     def __init__(self, call_id: str, session: RtpSession, dialog: Dialog, sender: DialogSender) -> None:
@@ -66,6 +69,7 @@ class SipCall(RtpCall):
         self.ended = asyncio.Event()
         """Set once the dialog is over (BYE either way, or a failed set-up)."""
         self._transfer_result: asyncio.Future[int] | None = None
+        self._refer_to: str | None = None
         self.media: CallMedia | None = None
         """The offer/answer state, for re-INVITEs."""
 
@@ -73,10 +77,28 @@ class SipCall(RtpCall):
     def sip_call_id(self) -> str:
         return self.dialog.call_id
 
+    @property
+    def awaiting_notify(self) -> bool:
+        """The peer accepted our REFER and has not yet said how the transfer ended."""
+        waiter = self._transfer_result
+        return self._refer_to is not None and waiter is not None and not waiter.done()
+
     def bye_from_remote(self) -> None:
         self.bye_received = True
         self.ended.set()
+        if self.awaiting_notify:
+            # The peer ends our leg once the caller is on the way to the target; its final NOTIFY
+            # may still be in flight behind this BYE. Give it a moment, then take the BYE as done.
+            log.info("BYE while the transfer to %s awaits its NOTIFY; waiting %.1f s for it",
+                     self._refer_to, self.bye_notify_grace_s)  # fmt: skip
+            asyncio.get_running_loop().call_later(self.bye_notify_grace_s, self._bye_settles_transfer)
         self.remote_hangup("caller_hangup")
+
+    def _bye_settles_transfer(self) -> None:
+        waiter = self._transfer_result
+        if waiter is not None and not waiter.done():
+            log.info("no NOTIFY after the BYE; the peer ended our leg after accepting the REFER: transferred")
+            waiter.set_result(200)
 
     def notify_received(self, request: SipRequest) -> None:
         """A NOTIFY of the REFER subscription: resolve the transfer once the sipfrag is final."""
@@ -102,6 +124,7 @@ class SipCall(RtpCall):
             log.warning("transfer refused: %s", exc)
             return False
         self._transfer_result = asyncio.get_running_loop().create_future()
+        self._refer_to = None
         response = await self._sender.send_in_dialog(
             self.dialog,
             "REFER",
@@ -110,6 +133,7 @@ class SipCall(RtpCall):
         if not 200 <= response.status < 300:
             log.warning("REFER to %s rejected: %d %s", refer_to, response.status, response.reason)
             return False
+        self._refer_to = refer_to
         try:
             status = await asyncio.wait_for(self._transfer_result, self.transfer_timeout_s)
         except TimeoutError:
@@ -117,11 +141,26 @@ class SipCall(RtpCall):
             log.info("no final NOTIFY for the transfer to %s; hanging up anyway", refer_to)
             status = 200
         if status >= 300:
-            log.warning("transfer to %s failed: %d; the call goes on", refer_to, status)
+            log.warning(
+                "transfer to %s failed: %d%s; the call goes on", refer_to, status, _refer_hint(status)
+            )
             return False
         log.info("transferred to %s", refer_to)
+        self.hangup_reason = "transferred"  # even if the peer's BYE came first: it was the transfer
         await self.hangup("transferred")
         return True
+
+
+def _refer_hint(status: int) -> str:
+    """What a failed transfer's NOTIFY status usually means on Asterisk (see docs/asterisk.md)."""
+    if status == 400:
+        return (
+            " (Asterisk answers 400 when our channel is not bridged to the caller: reach the agent"
+            " through Dial(PJSIP/...), not straight from dialplan applications)"
+        )
+    if status == 404:
+        return " (Asterisk: the target does not exist in the endpoint's context)"
+    return ""
 
 
 def _party_uri(dialog: Dialog) -> str:

@@ -65,6 +65,7 @@ class CallMedia:
         # Static types are the norm, but a peer may map G.711 to a dynamic number: send what it expects.
         codec = dataclasses.replace(CODECS[negotiated.codec], payload_type=negotiated.payload_type)
         self.session.set_codec(codec, negotiated.dtmf_payload_type)
+        self.session.inband_dtmf = negotiated.dtmf_payload_type is None
         if negotiated.remote_host != UNSPECIFIED and negotiated.remote_port > 0:
             self.session.set_remote(negotiated.remote_host, negotiated.remote_port)
         self.session.set_hold(negotiated.on_hold)

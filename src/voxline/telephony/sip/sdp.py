@@ -1,4 +1,4 @@
-"""SDP offers and answers for a G.711 voice endpoint (RFC 4566 syntax, RFC 3264 offer/answer).
+"""SDP offers and answers for a G.711/G.722 voice endpoint (RFC 4566 syntax, RFC 3264 offer/answer).
 
 We only ever answer: parse the caller's offer, pick the first codec of our preference it carries
 (its payload type numbers are kept, as RFC 3264 §6.1 asks), find its 8 kHz telephone-event payload
@@ -26,7 +26,7 @@ STATIC_PAYLOADS: dict[int, tuple[str, int]] = {
     13: ("CN", 8000),
     18: ("G729", 8000),
 }
-DEFAULT_PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}
+DEFAULT_PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8, "G722": 9}
 _RTP_PROTOS = ("RTP/AVP", "RTP/AVPF")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -174,7 +174,7 @@ def parse_sdp(data: bytes | str) -> SessionDescription:
 
 @dataclass(frozen=True)
 class NegotiatedMedia:
-    codec: str  # "PCMU" | "PCMA"
+    codec: str  # "G722" | "PCMU" | "PCMA"
     payload_type: int
     dtmf_payload_type: int | None
     remote_host: str
@@ -256,6 +256,7 @@ def build_sdp(
         if codec not in types or not _TOKEN_RE.fullmatch(codec):
             raise ValueError(f"no payload type for codec {codec!r}")
         pts.append(types[codec])
+        # G722 too: its RTP clock is 8000 though it carries 16 kHz audio (RFC 3551 §4.5.2)
         rtpmap.append(f"a=rtpmap:{types[codec]} {codec}/8000")
     if dtmf_payload_type is not None:
         pts.append(dtmf_payload_type)

@@ -49,7 +49,7 @@ class _Invite:
         self.call_id = new_call_id(host)
         self.seq = 0
 
-    def build(self, auth: tuple[str, str] | None = None) -> SipRequest:
+    def build(self, *auth: tuple[str, str]) -> SipRequest:
         self.seq += 1
         transport = self.peer.transport
         headers = Headers()
@@ -62,8 +62,8 @@ class _Invite:
         headers.add("Contact", self.endpoint.contact(transport))
         headers.add("Allow", ", ".join(ALLOWED_METHODS))
         headers.add("Content-Type", "application/sdp")
-        if auth is not None:
-            headers.add(*auth)
+        for name, value in auth:
+            headers.add(name, value)
         return SipRequest("INVITE", self.uri, headers, self.sdp)
 
 
@@ -166,19 +166,21 @@ async def _place(
     reack: asyncio.Task[None] | None = None
     try:
         request = invite.build()
-        authenticated = False
+        # Each challenge kind is answered once: a proxy (407) in front of a PBX (401) challenges twice,
+        # and the second INVITE must carry both answers. The same kind again means wrong credentials.
+        answers: dict[str, tuple[str, str]] = {}
         while True:
             try:
                 txn = await endpoint.start_client(request, peer)
             except (OSError, ConnectionError):
                 return "unreachable"
             response, cancelled = await _final_response(endpoint, txn, deadline)
-            if response.status in (401, 407) and not authenticated and endpoint.config.registration:
+            if response.status in (401, 407) and endpoint.config.registration:
                 creds = endpoint.config.registration
                 answer = credentials_header(request, response, creds.username, creds.password)
-                if answer is not None:
-                    authenticated = True
-                    request = invite.build(answer)
+                if answer is not None and answer[0] not in answers:
+                    answers[answer[0]] = answer
+                    request = invite.build(*answers.values())
                     continue
             break
         if not 200 <= response.status < 300:
