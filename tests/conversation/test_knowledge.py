@@ -84,3 +84,14 @@ def test_example_needs_a_reply_or_a_tool() -> None:
     AgentConfig.model_validate({"examples": [{"caller": "A person please.", "tool": "transfer_call"}]})
     with pytest.raises(ValidationError, match="needs what the agent says"):
         AgentConfig.model_validate({"examples": [{"caller": "Hi"}]})
+
+
+def test_the_bank_agents_faq_document_answers_its_questions(tmp_path: Path) -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples" / "agents"
+    agent_file = tmp_path / "bank.yaml"
+    agent_file.write_text(f"knowledge: {{documents: [{examples / 'bank-faq.md'}], top_k: 1}}\n")
+    knowledge = Knowledge.from_config(load_agent(agent_file).knowledge)
+    assert knowledge is not None and knowledge.size == 11
+    assert "five working days" in knowledge.note_for("How long until my new card arrives?")
+    assert "closed on Sunday" in knowledge.note_for("Are your branches open on Sunday?")
+    assert "photo ID" in knowledge.note_for("What do I need to open an account?")
