@@ -92,19 +92,16 @@ def test_policy_replaces_a_refusal_with_the_handover_and_ends_the_reply() -> Non
     assert [f.kind for f in policy.flags] == ["refusal"]
 
 
-def test_policy_holds_an_apology_clause_until_its_sentence_shows_what_it_is() -> None:
+def test_an_early_apology_clause_is_spoken_and_judged_with_the_rest_of_its_sentence() -> None:
     policy = ReplyPolicy(guard=bank_ivr_guard(), handover=HANDOVER)
-    assert policy.accept("I'm sorry,") is None  # could open a refusal: not spoken yet
-    assert policy.accept("but I can't help with that.") == HANDOVER
+    assert policy.accept("I'm sorry,") == "I'm sorry,"  # the first words are not held back
+    assert policy.accept("but I can't see your PIN.") == HANDOVER  # "sorry, but I can't …"
+    assert [f.kind for f in policy.flags] == ["refusal"]
 
     kind = ReplyPolicy(guard=bank_ivr_guard(), handover=HANDOVER)
-    assert kind.accept("I'm sorry,") is None
-    assert kind.accept("that sounds stressful.") == "I'm sorry, that sounds stressful."
-    assert kind.accept("") is None
-
-    last = ReplyPolicy(guard=bank_ivr_guard(), handover=HANDOVER)
-    assert last.accept("I'm sorry,") is None
-    assert last.accept("") == "I'm sorry,"  # the reply ended on the clause: say it
+    assert kind.accept("I'm sorry,") == "I'm sorry,"
+    assert kind.accept("that sounds stressful.") == "that sounds stressful."
+    assert not kind.flags
 
 
 def test_a_leak_after_a_good_sentence_keeps_the_good_one() -> None:

@@ -32,7 +32,8 @@ async def test_a_refusal_is_never_heard_and_a_yes_to_the_offer_transfers() -> No
         refused = await session.say("I lost my debit card, please block it.")
         accepted = await session.say("Yes please.")
         report = await session.close()
-    assert refused.text == HANDOVER
+    # the early clause "I'm sorry," is spoken at once; the refusal that follows it never is
+    assert refused.text == f"I'm sorry, {HANDOVER}"
     assert report.turns[1].guarded == ["refusal: I'm sorry, but I can't assist with that."]
     assert len(llm.requests) == 1  # the yes was answered by the call itself, not the model
     assert accepted.tool_calls == [{"name": "transfer_call", "arguments": {}}]

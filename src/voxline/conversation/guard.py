@@ -26,10 +26,6 @@ _REFUSAL = re.compile(
     r"|\bunable\s+to\s+(?:assist|help)\b",
     re.IGNORECASE,
 )
-_REFUSAL_START = re.compile(
-    r"^\s*(?:i'?m\s+(?:so\s+|very\s+)?sorry|i\s+apologi[sz]e|unfortunately|i'?m\s+afraid)\b", re.I
-)
-"""How a refusal usually starts: a first clause like this is held until its sentence is complete."""
 
 _INTERNAL = re.compile(
     r"\b(?:the|a)\s+(?:caller|user)\b"  # the model talking about the person it is talking to
@@ -127,10 +123,6 @@ class ReplyGuard:
         if self._internal and _ngrams(_words(sentence), OVERLAP_WORDS) & self._internal:
             return Flag("leak", sentence)
         return None
-
-    @staticmethod
-    def may_start_refusal(clause: str) -> bool:
-        return bool(_REFUSAL_START.search(clause))
 
 
 _SMALL_NUMBERS = """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen

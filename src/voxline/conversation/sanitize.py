@@ -115,7 +115,8 @@ class ReplyPolicy:
         is introduced with "As I said,", a short one, a question or a second one in a reply is dropped."""
         self._recalled = False
         self._sentences = 0
-        self._held = ""
+        self._clause = ""
+        """The early first clause just spoken, judged again with the rest of its sentence."""
         self.done = False
         self.rejected: list[str] = []
         self.flags: list[Flag] = []
@@ -125,25 +126,25 @@ class ReplyPolicy:
         if self.done:
             return None
         cleaned = clean_sentence(chunk)
-        ending = not cleaned  # the reply's last (empty) piece: a held clause is said as it is
-        if self._held:
-            cleaned, self._held = f"{self._held} {cleaned}".strip(), ""
+        opening, self._clause = self._clause, ""
         if not cleaned:
             return None
         if self.language is not None and not script_matches(cleaned, self.language):
             self.rejected.append(cleaned)
             return None
         if self.guard is not None:
-            if not ending and ends_in_clause(cleaned) and self.guard.may_start_refusal(cleaned):
-                self._held = cleaned  # "I'm sorry," may open a refusal: wait for the sentence
-                return None
-            flag = self.guard.check(cleaned, self.grounds, self.caller, strays=bool(self.off_topic))
+            # an early first clause ("I'm sorry,") is spoken at once, so the first words are not held
+            # back; the rest of its sentence is judged together with it ("… but I can't help")
+            sentence = f"{opening} {cleaned}".strip()
+            flag = self.guard.check(sentence, self.grounds, self.caller, strays=bool(self.off_topic))
             if flag is not None:
                 self.flags.append(flag)
                 self.done = True
                 if flag.kind == "off_topic" and self.off_topic:
                     return self.off_topic
                 return self.handover or None
+            if ends_in_clause(cleaned):
+                self._clause = cleaned
             if sentence_key(cleaned) in self.said_before:
                 if self._recalled or len(cleaned.split()) <= REPEAT_DROP_WORDS or is_question(cleaned):
                     return None
