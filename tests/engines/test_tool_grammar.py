@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from voxline.engines.base import ToolSpec
 from voxline.engines.llm_llamacpp import tool_call_schema
 
@@ -38,6 +36,7 @@ def test_several_tools_are_one_of_them_each_with_its_parameters() -> None:
 
 
 def test_the_schema_compiles_to_a_llama_cpp_grammar() -> None:
-    grammar_module = pytest.importorskip("llama_cpp.llama_grammar")
-    grammar = grammar_module.LlamaGrammar.from_json_schema(json.dumps(tool_call_schema([END, TRANSFER])))
+    from llama_cpp.llama_grammar import LlamaGrammar  # setup installs llama-cpp-python
+
+    grammar = LlamaGrammar.from_json_schema(json.dumps(tool_call_schema([END, TRANSFER])))
     assert "transfer_call" in grammar._grammar  # the rule set names the tool
