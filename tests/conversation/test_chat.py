@@ -142,7 +142,12 @@ async def test_the_chat_console_runs_tool_rounds(
     from voxline import runtime
     from voxline.engines import factory
 
-    config = agent(ToolConfig(name="transfer_call", target="sip:desk@pbx"), greeting="Hello.")
+    # the model's own transfer_call (not the call's transfer on a request for a person)
+    config = agent(
+        ToolConfig(name="transfer_call", target="sip:desk@pbx"),
+        greeting="Hello.",
+        guard={"transfer_on_request": False},
+    )
     llm = FakeLLM([[LLMDelta(text="Putting you through. "), tool_delta("transfer_call")]])
     monkeypatch.setattr(factory, "build_llm", lambda _agent: llm)
     monkeypatch.setattr(sys, "stdin", io.StringIO("A person please.\nthis line is never read\n"))

@@ -120,3 +120,29 @@ async def test_max_tokens_gives_length_and_close_stops_promptly(llm, monkeypatch
     assert after[-1].finish_reason == "length"
     print(f"\nclose + next 4-token generation: {(time.perf_counter() - started) * 1000:.0f} ms")
     assert llm.count_tokens("hello world") == 2
+
+
+DEPARTMENTS = [
+    ToolSpec("end_call", "End the phone call after saying goodbye."),
+    ToolSpec(
+        "transfer_call",
+        "Transfer the caller. Departments: cards, loans.",
+        {
+            "type": "object",
+            "properties": {"department": {"type": "string", "enum": ["cards", "loans"]}},
+            "required": ["department"],
+        },
+    ),
+]
+
+
+async def test_a_tool_call_is_written_under_the_tools_grammar(llm) -> None:  # type: ignore[no-untyped-def]
+    ask = [
+        Message("system", "You are Maya at a bank. For the card team, call transfer_call."),
+        Message("user", "My card was stolen, transfer me to the card team."),
+    ]
+    out, _ = await collect(llm.stream(ask, DEPARTMENTS, max_tokens=64))
+    calls = [d.tool_call for d in out if d.tool_call]
+    assert [(c.name, c.arguments) for c in calls] == [("transfer_call", {"department": "cards"})]
+    assert out[-1].finish_reason == "tool_calls"
+    assert "<tool_call>" not in "".join(d.text for d in out)

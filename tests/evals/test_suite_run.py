@@ -16,6 +16,7 @@ from voxline.evals.suite import EvalOptions, run_evals
 AGENT = """
 name: Test bank
 greeting: Hello, test bank.
+guard: {enabled: false}  # the harness must see the scripted refusal, not the guard's handover
 tools:
   - name: transfer_call
     target: sip:desk@pbx

@@ -82,6 +82,9 @@ class LLMConfig(_Strict):
     context_tokens: int = Field(2048, ge=512, le=131072)
     history_tokens: int = Field(768, ge=64, description="budget for the conversation after the system prompt")
     threads: int | None = Field(None, ge=1, le=256)
+    constrain_tool_calls: bool = Field(
+        True, description="llama_cpp: write a tool call the model opens under a grammar of the tools' schemas"
+    )
 
 
 class VoiceConfig(_Strict):
@@ -390,6 +393,73 @@ class LanguageTexts(_Strict):
     )
 
 
+class FaqEntry(_Strict):
+    """One question the line often hears, with the answer the agent may give."""
+
+    question: str = Field(min_length=1, description="how a caller might ask it (words to match on)")
+    answer: str = Field(min_length=1, description="the facts the agent may say")
+
+
+class KnowledgeConfig(_Strict):
+    """What the agent knows beyond its persona. Searched per caller turn (SQLite FTS5, BM25); the best
+    matches go to the model after the cached prompt, so a long FAQ costs no prefill on other turns."""
+
+    faq: list[FaqEntry] = Field(default_factory=list)
+    documents: list[str] = Field(
+        default_factory=list,
+        description="text or markdown files (relative to the agent file), searched paragraph by paragraph",
+    )
+    top_k: int = Field(2, ge=1, le=8, description="passages given to the model per turn")
+    max_chars: int = Field(600, ge=50, le=4000, description="cap on the passages' total length per turn")
+
+
+class ExampleExchange(_Strict):
+    """A caller line and how the agent answers it: shown to the model in its (cached) system prompt."""
+
+    caller: str = Field(min_length=1)
+    agent: str = Field("", description="what the agent says")
+    tool: str | None = Field(None, description="a tool the agent calls after saying it (e.g. transfer_call)")
+    arguments: dict[str, Any] = Field(default_factory=dict, description="the tool call's arguments")
+
+    @model_validator(mode="after")
+    def _does_something(self) -> ExampleExchange:
+        if not self.agent.strip() and not self.tool:
+            raise ValueError("an example needs what the agent says, a tool, or both")
+        return self
+
+
+class GuardConfig(_Strict):
+    """The last check before speech: a refusal or internal text (notes, menu names, tool names,
+    instructions) in a reply is never spoken; the handover line and offer are said instead."""
+
+    enabled: bool = True
+    handover: str = Field(
+        "I can't do that myself, but a colleague can help you with it. Shall I put you through?",
+        description="said instead of a refusal or a leak; ends with the offer of a transfer",
+    )
+    handover_again: str = Field(
+        "As I said, a colleague can sort that out for you. Would you like me to transfer you?",
+        description="said instead of `handover` once the caller has heard it in this call",
+    )
+    off_topic: str | None = Field(
+        None,
+        description="when set, a sentence whose words are mostly in nothing the agent was told (persona, "
+        "knowledge, the call) is about something else (the weather) and this is said instead; "
+        "for agents whose persona and knowledge cover what they talk about",
+    )
+    colleague_only: list[str] = Field(
+        default_factory=list,
+        description="actions only a colleague takes (e.g. block, freeze): the agent never says it does them",
+    )
+    transfer_on_yes: bool = Field(
+        True,
+        description="a caller who says yes to an offer of a colleague is transferred (needs transfer_call)",
+    )
+    transfer_on_request: bool = Field(
+        True, description="a caller who asks for a person is transferred at once (needs transfer_call)"
+    )
+
+
 class AgentConfig(_Strict):
     name: str = "voxline assistant"
     persona: str = "You are a friendly, efficient phone agent. You help callers quickly and politely."
@@ -416,6 +486,11 @@ class AgentConfig(_Strict):
     )
     ivr: IvrConfig = IvrConfig()
     webhook: WebhookConfig | None = Field(None, description="POST each finished call's record here")
+    knowledge: KnowledgeConfig = KnowledgeConfig()
+    examples: list[ExampleExchange] = Field(
+        default_factory=list, description="example exchanges the model sees in its system prompt"
+    )
+    guard: GuardConfig = GuardConfig()
 
     @model_validator(mode="after")
     def _languages_agree(self) -> AgentConfig:
@@ -456,7 +531,7 @@ def load_agent(path: str | Path | None) -> AgentConfig:
     except MissingEnvironment as exc:
         raise AgentConfigError(f"{file}: {exc.args[0]}") from None
     try:
-        return AgentConfig.model_validate(raw)
+        return AgentConfig.model_validate(_documents_beside(raw, file.resolve().parent))
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -464,6 +539,15 @@ def load_agent(path: str | Path | None) -> AgentConfig:
             what = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
             problems.append(f"  {where}: {what}")
         raise AgentConfigError(f"{file}: invalid agent definition\n" + "\n".join(problems)) from exc
+
+
+def _documents_beside(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Knowledge documents named relative to the agent file, as absolute paths."""
+    knowledge = raw.get("knowledge")
+    if not isinstance(knowledge, dict) or not isinstance(knowledge.get("documents"), list):
+        return raw
+    documents = [str(folder / d) if isinstance(d, str) else d for d in knowledge["documents"]]
+    return {**raw, "knowledge": {**knowledge, "documents": documents}}
 
 
 DEFAULT_AGENT_FILE = Path(__file__).parent / "defaults" / "bank.yaml"

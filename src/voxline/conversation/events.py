@@ -13,6 +13,8 @@ Wire shapes (JSON objects, `type` first):
   {"type": "tool_call", "turn": 0, "name": "transfer_call", "arguments": {...}}
   {"type": "agent_said", "turn": 0, "text": ...}   (each line as the caller heard it)
   {"type": "error", "message": ...}
+  {"type": "tool_call", "turn": 1, "name": "transfer_call", "arguments": {...}}
+  {"type": "agent_said", "turn": 1, "text": ...}   (each line as it is said; agent_text ends the turn)
 """
 
 from __future__ import annotations

@@ -60,6 +60,16 @@ class History:
         message = Message("assistant", text, tool_calls=list(tool_calls or []), interrupted=interrupted)
         self._entries.append(_Entry(message))
 
+    def attach_tool_calls(self, tool_calls: list[ToolCall]) -> None:
+        """The last agent turn also made these calls (found after it was recorded)."""
+        last = self._entries[-1].message if self._entries else None
+        if last is None or last.role != "assistant":
+            self._entries.append(_Entry(Message("assistant", "", tool_calls=list(tool_calls))))
+            return
+        self._entries[-1] = _Entry(
+            Message("assistant", last.content, tool_calls=list(tool_calls), interrupted=last.interrupted)
+        )
+
     def add_tool_result(self, call: ToolCall, result: str) -> None:
         self._entries.append(_Entry(Message("tool", result, tool_call_id=call.id, name=call.name)))
 

@@ -58,6 +58,9 @@ class TurnRecord:
     """The call switched to `language` with this turn."""
     wrong_script_text: str = ""
     """What the model wrote in the wrong language or script and the caller did not hear."""
+    guarded: list[str] = field(default_factory=list)
+    """Sentences the reply guard kept from the caller, as 'refusal: …' or 'leak: …' (the handover
+    line was said instead)."""
     metrics: TurnMetrics = field(default_factory=TurnMetrics)
 
     def as_dict(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from voxline.agent.config import AgentConfig
@@ -28,22 +29,52 @@ def language_rule(agent: AgentConfig) -> str:
     return CALLER_LANGUAGE_RULE
 
 
+def agent_rules(agent: AgentConfig) -> list[str]:
+    """The rules the prompt lists: the style rules, the language rule, then the agent's own."""
+    rules = [*STYLE_RULES, language_rule(agent)]
+    return rules + [r.strip() for r in agent.rules if r.strip() and r.strip() not in rules]
+
+
+def tool_rules(names: set[str]) -> list[str]:
+    lines = []
+    if "end_call" in names:
+        lines.append("- When the caller is done or says goodbye, say a short goodbye and call end_call.")
+    if "transfer_call" in names:
+        lines.append("- If the caller asks for a person, call transfer_call.")
+    if "collect_digits" in names:
+        lines.append("- To get a number the caller types on their keypad, call collect_digits.")
+    if "switch_language" in names:
+        lines.append("- If the caller asks to speak another language, call switch_language.")
+    if names - {"end_call", "transfer_call", "collect_digits", "switch_language"}:
+        lines.append("- Use the other tools when they help; never invent their results.")
+    return lines
+
+
+def example_lines(agent: AgentConfig) -> list[str]:
+    """The agent file's example exchanges, as a transcript with tool calls in the model's own format."""
+    lines: list[str] = []
+    for example in agent.examples:
+        lines.append(f"Caller: {example.caller.strip()}")
+        said = example.agent.strip()
+        if example.tool:
+            call = json.dumps({"name": example.tool, "arguments": example.arguments}, ensure_ascii=False)
+            said = f"{said} <tool_call>{call}</tool_call>".strip()
+        lines.append(f"You: {said}")
+    return lines
+
+
 def build_system_prompt(agent: AgentConfig, tools: Sequence[ToolSpec] = ()) -> str:
     lines = [agent.persona.strip(), "", "Rules:"]
-    rules = [*STYLE_RULES, language_rule(agent)]
-    rules += [r.strip() for r in agent.rules if r.strip() and r.strip() not in rules]
-    lines += [f"- {rule}" for rule in rules]
+    lines += [f"- {rule}" for rule in agent_rules(agent)]
     names = {t.name for t in tools}
     if names:
-        lines += ["", "Tools:"]
-        if "end_call" in names:
-            lines.append("- When the caller is done or says goodbye, say a short goodbye and call end_call.")
-        if "transfer_call" in names:
-            lines.append("- If the caller asks for a person, call transfer_call.")
-        if "collect_digits" in names:
-            lines.append("- To get a number the caller types on their keypad, call collect_digits.")
-        if "switch_language" in names:
-            lines.append("- If the caller asks to speak another language, call switch_language.")
-        if names - {"end_call", "transfer_call", "collect_digits", "switch_language"}:
-            lines.append("- Use the other tools when they help; never invent their results.")
+        lines += ["", "Tools:", *tool_rules(names)]
+    if agent.examples:
+        lines += ["", "Example replies:", *example_lines(agent)]
     return "\n".join(lines)
+
+
+def internal_texts(agent: AgentConfig, tools: Sequence[ToolSpec] = ()) -> list[str]:
+    """What the model is told but must never read out: how to behave (not the agent's own rules: a
+    caller may well hear "I will never ask for your PIN") and the tool instructions."""
+    return [*STYLE_RULES, language_rule(agent), *tool_rules({t.name for t in tools})]

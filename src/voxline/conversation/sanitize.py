@@ -8,7 +8,9 @@ no sentence in the wrong script (small models drift into English, or Urdu, in a 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
+from voxline.conversation.guard import Flag, ReplyGuard, sentence_key
 from voxline.language.script import expected_script, script_shares
 
 _EMOJI = re.compile(
@@ -84,30 +86,86 @@ def script_matches(text: str, language: str) -> bool:
 
 class ReplyPolicy:
     """Across the sentences of one reply: at most `max_sentences`, stop after a question, and (with
-    `language`) only sentences in that language's script; the others are kept in `rejected`."""
+    `language`) only sentences in that language's script; the others are kept in `rejected`.
+    With a `guard`, a refusal, internal text, a figure not in `grounds` (what the model was told) or
+    the caller's digits read back from `caller` is replaced by `handover` and ends the reply; the
+    flagged sentences are kept in `flags`."""
 
-    def __init__(self, max_sentences: int = 2, language: str | None = None) -> None:
+    def __init__(
+        self,
+        max_sentences: int = 2,
+        language: str | None = None,
+        guard: ReplyGuard | None = None,
+        handover: str = "",
+        grounds: str | None = None,
+        caller: str = "",
+        said_before: Collection[str] = (),
+        off_topic: str = "",
+    ) -> None:
         self.max_sentences = max_sentences
         self.language = language
+        self.guard = guard
+        self.handover = handover
+        self.grounds = grounds
+        self.caller = caller
+        self.off_topic = off_topic
+        """Said instead of a sentence about something the agent was never told of (else `handover`)."""
+        self.said_before = said_before
+        """`sentence_key`s of what the agent already said in this call: a long sentence said again
+        is introduced with "As I said,", a short one, a question or a second one in a reply is dropped."""
+        self._recalled = False
         self._sentences = 0
+        self._clause = ""
+        """The early first clause just spoken, judged again with the rest of its sentence."""
         self.done = False
         self.rejected: list[str] = []
+        self.flags: list[Flag] = []
 
     def accept(self, chunk: str) -> str | None:
         """The cleaned chunk if it may be spoken, else None (nothing speakable, or reply is over)."""
         if self.done:
             return None
         cleaned = clean_sentence(chunk)
+        opening, self._clause = self._clause, ""
         if not cleaned:
             return None
         if self.language is not None and not script_matches(cleaned, self.language):
             self.rejected.append(cleaned)
             return None
+        if self.guard is not None:
+            # an early first clause ("I'm sorry,") is spoken at once, so the first words are not held
+            # back; the rest of its sentence is judged together with it ("… but I can't help")
+            sentence = f"{opening} {cleaned}".strip()
+            flag = self.guard.check(sentence, self.grounds, self.caller, strays=bool(self.off_topic))
+            if flag is not None:
+                self.flags.append(flag)
+                self.done = True
+                if flag.kind == "off_topic" and self.off_topic:
+                    return self.off_topic
+                return self.handover or None
+            if ends_in_clause(cleaned):
+                self._clause = cleaned
+            if sentence_key(cleaned) in self.said_before:
+                if self._recalled or len(cleaned.split()) <= REPEAT_DROP_WORDS or is_question(cleaned):
+                    return None
+                self._recalled = True
+                cleaned = f"As I said, {_lower_first(cleaned)}"
         if ends_sentence(cleaned) or not ends_in_clause(cleaned):
             self._sentences += 1
         if self._sentences >= self.max_sentences or is_question(cleaned):
             self.done = True
         return cleaned
+
+
+REPEAT_DROP_WORDS = 5
+"""A repeated sentence this short ("I'm sorry to hear that.") is dropped rather than recalled."""
+
+
+def _lower_first(text: str) -> str:
+    first = text.split(" ", 1)[0]
+    if first == "I" or first.startswith(("I'", "I’")) or first[1:2].isupper():
+        return text
+    return text[:1].lower() + text[1:]
 
 
 def ends_in_clause(text: str) -> bool:

@@ -35,9 +35,20 @@ from voxline.conversation.events import (
     UserText,
     to_wire,
 )
+from voxline.conversation.guard import (
+    ReplyGuard,
+    accepts_offer,
+    announces_transfer,
+    asks_for_person,
+    offers_transfer,
+    pick_department,
+    sentence_key,
+    split_sentences,
+)
 from voxline.conversation.history import History
 from voxline.conversation.ivr import TRANSFER_FAILED_LINE, IvrNavigator, IvrStep
 from voxline.conversation.keypad import Keypad, read_key
+from voxline.conversation.knowledge import Knowledge, last_caller_text, with_knowledge
 from voxline.conversation.language import LanguagePolicy, TurnLanguage, language_name, transcribe_turn
 from voxline.conversation.listener import (
     CallerHangup,
@@ -48,13 +59,14 @@ from voxline.conversation.listener import (
     UserTurn,
 )
 from voxline.conversation.metrics import CallRecorder, CallReport, NullRecorder, TurnRecord
-from voxline.conversation.prompt import build_system_prompt
+from voxline.conversation.prompt import build_system_prompt, internal_texts
 from voxline.conversation.responder import Reply, static_text
 from voxline.conversation.sanitize import ReplyPolicy
 from voxline.conversation.tools import ToolAction, ToolContext, ToolOutcome, ToolRegistry, says_goodbye
 from voxline.conversation.turns import BargeInFalse, BargeInPause, NoiseDiscarded, SpeechResumed, SpeechStart
 from voxline.conversation.webhook import WebhookSender, call_payload, default_sender
 from voxline.engines.base import Engines, LanguageGuess, LLMDelta, Message, ToolCall, Transcript
+from voxline.engines.toolcalls import new_call_id
 from voxline.language.normalize import normalize_for_speech
 from voxline.logs import call_id_var
 from voxline.transports.base import CallIO
@@ -111,6 +123,10 @@ class _PreparedAnswer:
     reply: Reply
     generating: asyncio.Task[None]
     started_at: float
+
+
+async def _tool_delta(call: ToolCall) -> AsyncIterator[LLMDelta]:
+    yield LLMDelta(tool_call=call, finish_reason="tool_calls")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +198,10 @@ class Conversation:
         self._background: set[asyncio.Task[None]] = set()
         self._backchannels = {"".join(normalise_words(b)) for b in agent.turn.backchannels}
         self._keypad = Keypad(agent.ivr, self.clock)
+        self._knowledge = Knowledge.for_agent(agent.knowledge)
+        self._guard: ReplyGuard | None = None
+        self._offered_transfer = False
+        """The agent's last words offered a colleague: a plain "yes" now transfers the call."""
         self._transferring: tuple[str, asyncio.Future[bool]] | None = None
         """(target, the transport's transfer) once a transfer started; it outlives a cancelled turn."""
         self._webhooks = webhooks
@@ -236,7 +256,12 @@ class Conversation:
             sender.submit(self.agent.webhook, call_payload(self.report, self.tool_log))
 
     async def _run(self) -> None:
-        self.history.system_prompt = build_system_prompt(self.agent, self.tools.specs())
+        specs = self.tools.specs()
+        self.history.system_prompt = build_system_prompt(self.agent, specs)
+        if self.agent.guard.enabled:
+            self._guard = ReplyGuard.for_agent(
+                self.agent, internal_texts(self.agent, specs), [t.name for t in specs]
+            )
         self.call.sink.on_playback_start = self._on_playback_start
         self.call.sink.start()
         self._call_deadline = self.clock.now() + self.agent.limits.max_call_s
@@ -407,11 +432,14 @@ class Conversation:
         record.metrics.endpointing_ms = (event.t_decided - event.t_last_speech) * 1000
         record.metrics.stt_ms = stt_ms
         agent_turn = _AgentTurn(record, user_speech_end=event.t_last_speech)
+        offered, self._offered_transfer = self._offered_transfer, False
         if self._turn_index > self.agent.limits.max_turns:
             goodbye = self.language.line("goodbye")
             self._start(agent_turn, self._say(agent_turn, goodbye, hang_up="max_turns"))
         elif language.switched:
             self._start(agent_turn, self._switch_language(agent_turn, language))
+        elif self._wants_a_person(text, offered):
+            self._start(agent_turn, self._call_tool(agent_turn, self._transfer_call(text)))
         else:
             agent_turn.answering = True
             self._start(agent_turn, self._answer(agent_turn, language.reply_language))
@@ -482,10 +510,7 @@ class Conversation:
         if not text or self._is_backchannel(text):
             return
         language = self.language.current
-        llm = self.engines.llm
-        history = self.history.with_user(text)
-        messages = history.messages_for_llm(self.agent.llm.history_tokens, llm.count_tokens)
-        messages = self.language.with_reply_note(messages, language)
+        messages = self._messages_for_llm(self.history.with_user(text), language)
         reply = self._answer_reply(messages, language, held=True)
         generating = asyncio.create_task(reply.generate(), name="prepared-answer")
         self._prepared = _PreparedAnswer(key, messages, language, reply, generating, self.clock.now())
@@ -564,11 +589,9 @@ class Conversation:
 
     async def _answer(self, turn: _AgentTurn, language: str | None = None) -> None:
         """The model's answer, in `language` (default: the call's)."""
-        llm = self.engines.llm
         for _ in range(MAX_TOOL_ROUNDS):
             language = language or self.language.current
-            messages = self.history.messages_for_llm(self.agent.llm.history_tokens, llm.count_tokens)
-            messages = self.language.with_reply_note(messages, language)
+            messages = self._messages_for_llm(self.history, language)
             prepared = self._take_prepared(messages, language)
             if prepared is not None:
                 reply = prepared.reply
@@ -579,12 +602,20 @@ class Conversation:
                 reply = self._answer_reply(messages, language)
             turn.llm_replies.append(reply)
             await self._play(turn, reply, prepared.generating if prepared else None)
+            if reply.policy is not None and reply.policy.flags:
+                turn.record.guarded += [f"{f.kind}: {f.text}" for f in reply.policy.flags]
             if not reply.full_text and not reply.tool_calls:
                 # silence after the caller spoke is the worst answer: ask them to say it again
                 rejected = reply.policy.rejected if reply.policy else []
                 await self._say_fallback(turn, rejected, language)
                 return
+            if not reply.tool_calls and "transfer_call" in self.tools and announces_transfer(reply.full_text):
+                # the model said it is transferring the caller but wrote no call: make the call
+                log.info("the reply announced a transfer without calling transfer_call; calling it")
+                reply.tool_calls.append(self._transfer_call(reply.full_text, turn.record.user_text))
+                self.history.attach_tool_calls(reply.tool_calls)
             if not reply.tool_calls:
+                self._offered_transfer = offers_transfer(reply.full_text)
                 if (
                     "end_call" in self.tools
                     and says_goodbye(turn.record.user_text)
@@ -598,9 +629,64 @@ class Conversation:
             if not await self._run_tools(turn, reply):
                 return
 
+    def _messages_for_llm(self, history: History, language: str) -> list[Message]:
+        """History as the model reads it; after it (outside the cached prefix) the knowledge that
+        matches the caller's last turn, then the reply-language note."""
+        messages = history.messages_for_llm(self.agent.llm.history_tokens, self.engines.llm.count_tokens)
+        messages = with_knowledge(messages, self._knowledge)
+        return self.language.with_reply_note(messages, language)
+
+    def _wants_a_person(self, text: str, offered: bool) -> bool:
+        """Transfer without asking the model: the caller asked for a person, or said yes to the
+        colleague the agent offered (a small model often talks on instead of calling transfer_call)."""
+        if "transfer_call" not in self.tools:
+            return False
+        rules = self.agent.guard
+        if rules.transfer_on_request and asks_for_person(text):
+            log.info("the caller asked for a person; transferring")
+            return True
+        if rules.transfer_on_yes and offered and accepts_offer(text):
+            log.info("the caller accepted the offer of a colleague; transferring")
+            return True
+        return False
+
+    def _transfer_call(self, *context: str) -> ToolCall:
+        """transfer_call as the conversation makes it; with named departments, the one the recent
+        turns name (else a general one, else none: the tool then asks the model to ask)."""
+        config = self.agent.tool("transfer_call")
+        departments = list(config.targets or {}) if config else []
+        arguments: dict[str, Any] = {}
+        if departments:
+            recent = [m.content for m in reversed(self.history.messages[-4:])]
+            department = pick_department(departments, *context, *recent)
+            if department:
+                arguments["department"] = department
+        return ToolCall("transfer_call", arguments, new_call_id())
+
+    async def _call_tool(self, turn: _AgentTurn, call: ToolCall) -> None:
+        """A tool call the conversation makes for the model (the caller said yes to a transfer)."""
+        reply = self._new_reply(_tool_delta(call))
+        await self._play(turn, reply)
+        if await self._run_tools(turn, reply):
+            await self._answer(turn)
+
     def _answer_reply(self, messages: list[Message], language: str, *, held: bool = False) -> Reply:
         deltas = self.engines.llm.stream(messages, self.tools.specs(), self.agent.llm.max_tokens)
-        policy = ReplyPolicy(language=language if self.language.needs_reply_note() else None)
+        # the guard's patterns and handover line are English
+        guard = self._guard if language == "en" else None
+        said = [m.content for m in messages if m.role == "assistant"]
+        handover = self.agent.guard.handover
+        if any(handover in text for text in said):
+            handover = self.agent.guard.handover_again
+        policy = ReplyPolicy(
+            language=language if self.language.needs_reply_note() else None,
+            guard=guard,
+            handover=handover,
+            off_topic=self.agent.guard.off_topic or "",
+            grounds=" ".join(m.content for m in messages),
+            caller=last_caller_text(messages),
+            said_before={sentence_key(s) for text in said for s in split_sentences(text)} if guard else (),
+        )
         return self._new_reply(deltas, policy=policy, language=language, held=held)
 
     async def _switch_language(self, turn: _AgentTurn, language: TurnLanguage) -> None:

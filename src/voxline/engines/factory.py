@@ -174,6 +174,7 @@ def _load_llm(agent: AgentConfig, llm_model: Path | str) -> LLM:
             n_ctx=agent.llm.context_tokens,
             n_threads=agent.llm.threads or 2,
             temperature=agent.llm.temperature,
+            constrain_tool_calls=agent.llm.constrain_tool_calls,
         )
     else:
         from voxline.engines.llm_openai import OpenAIChatLLM

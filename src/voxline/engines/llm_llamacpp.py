@@ -6,24 +6,58 @@ iterator (barge-in) stops the model within one token. One generation runs at a t
 
 The prompt is built by `chatml` so its prefix is byte-stable; llama-cpp-python then only evaluates
 the tokens after the longest common prefix with the previous prompt (the warm system prompt).
+
+Speech streams unconstrained (a grammar would slow every token). The moment the model opens a tool
+call (`<tool_call>`, or a reply that starts as a bare JSON object), the free text stops and the call
+is written under a grammar built from the tools' JSON schemas: a small model can then only produce a
+well-formed call to a tool that exists, with arguments its schema allows (a department from the
+enum, not an invented one). The constrained part continues the same prompt, so it reuses the cache.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from voxline.engines._threaded import iterate_in_thread, run_model
 from voxline.engines.base import EngineError, LLMDelta, Message, ModelNotInstalledError, ToolSpec
 from voxline.engines.chatml import STOP_STRINGS, render_prompt, render_system_prefix
-from voxline.engines.toolcalls import ToolCallParser
+from voxline.engines.toolcalls import CLOSE_TAG, OPEN_TAG, ToolCallParser
 
 FinishReason = Literal["stop", "length", "tool_calls"]
+CALL_MAX_TOKENS = 96
+"""A tool call's JSON under the grammar: name and a few arguments."""
+
+
+def tool_call_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
+    """JSON schema of one call: `{"name": <one of the tools>, "arguments": <its parameters>}`."""
+    options = [
+        {
+            "type": "object",
+            "properties": {"name": {"const": t.name}, "arguments": _closed(t.parameters)},
+            "required": ["name", "arguments"],
+        }
+        for t in tools
+    ]
+    return options[0] if len(options) == 1 else {"oneOf": options}
+
+
+def _closed(parameters: dict[str, Any]) -> dict[str, Any]:
+    """The parameters as an object schema (an empty one for a tool without parameters)."""
+    schema = dict(parameters or {})
+    schema.setdefault("type", "object")
+    schema.setdefault("properties", {})
+    return schema
+
+
+def _starts_bare_json(text: str) -> bool:
+    return text.lstrip().startswith(("{", "```"))
 
 
 _LOAD_LOCK = threading.Lock()
@@ -108,12 +142,15 @@ class LlamaCppLLM:
         n_threads: int = 2,
         temperature: float = 0.3,
         n_gpu_layers: int = 0,
+        constrain_tool_calls: bool = True,
     ) -> None:
         self.name = f"llama_cpp:{Path(str(model)).name}"
         self._llama = _load_llama(model, n_ctx, n_threads, n_gpu_layers)
         self._temperature = temperature
         self._lock = asyncio.Lock()
         self._tools: tuple[ToolSpec, ...] = ()
+        self._grammars: dict[str, Any] = {}
+        self._constrain = constrain_tool_calls
 
     @property
     def busy(self) -> bool:
@@ -139,11 +176,15 @@ class LlamaCppLLM:
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), max_tokens: int = 64
     ) -> AsyncIterator[LLMDelta]:
         self._tools = tuple(tools)
-        return self._stream(render_prompt(messages, tools), max_tokens)
+        # the tools are handed on only to constrain a call the model opens
+        constrained = tuple(tools) if self._constrain else ()
+        return self._stream(render_prompt(messages, tools), max_tokens, constrained)
 
-    async def _stream(self, prompt: str, max_tokens: int) -> AsyncIterator[LLMDelta]:
+    async def _stream(
+        self, prompt: str, max_tokens: int, tools: tuple[ToolSpec, ...] = ()
+    ) -> AsyncIterator[LLMDelta]:
         async with self._lock:
-            items = iterate_in_thread(lambda stop: self._generate(prompt, max_tokens, stop))
+            items = iterate_in_thread(lambda stop: self._generate(prompt, max_tokens, stop, tools))
             parser = ToolCallParser()
             finish: FinishReason = "stop"
             try:
@@ -164,14 +205,78 @@ class LlamaCppLLM:
                 await items.aclose()
 
     def _generate(
-        self, prompt: str, max_tokens: int, stop: threading.Event
+        self, prompt: str, max_tokens: int, stop: threading.Event, tools: tuple[ToolSpec, ...] = ()
     ) -> Iterator[str | tuple[str, FinishReason]]:
+        """The reply's text; with tools, a tool call it opens is finished under the tools' grammar."""
+        written = ""
+        held = ""  # text that may be the start of `<tool_call>`, not yet handed on
+        free = self._complete(prompt, max_tokens, stop)
+        call_prompt: str | None = None
+        try:
+            for item in free:
+                if isinstance(item, tuple):
+                    if held:
+                        yield held
+                    yield item
+                    return
+                if not tools:
+                    yield item
+                    continue
+                written += item
+                held += item
+                if _starts_bare_json(written):
+                    # a call without its tags: write it again, properly, under the grammar
+                    call_prompt = prompt + f"{OPEN_TAG}\n"
+                    break
+                at = held.find(OPEN_TAG)
+                if at >= 0:
+                    if held[:at]:
+                        yield held[:at]
+                    call_prompt = prompt + written[: len(written) - len(held) + at] + f"{OPEN_TAG}\n"
+                    break
+                keep = _open_tag_prefix(held)
+                if len(held) > keep:
+                    yield held[: len(held) - keep]
+                    held = held[len(held) - keep :]
+            else:
+                if held:
+                    yield held
+        finally:
+            free.close()  # the free generation ends before the constrained one starts
+        if call_prompt is not None:
+            yield from self._constrained_call(call_prompt, stop, tools)
+
+    def _constrained_call(
+        self, prompt: str, stop: threading.Event, tools: tuple[ToolSpec, ...]
+    ) -> Iterator[str | tuple[str, FinishReason]]:
+        call = ""
+        finish: FinishReason = "stop"
+        for item in self._complete(prompt, CALL_MAX_TOKENS, stop, grammar=self._grammar(tools)):
+            if isinstance(item, tuple):
+                finish = item[1]
+            else:
+                call += item
+        yield f"{OPEN_TAG}\n{call.strip()}\n{CLOSE_TAG}"
+        yield ("finish", finish)
+
+    def _grammar(self, tools: tuple[ToolSpec, ...]) -> Any:
+        schema = json.dumps(tool_call_schema(tools), sort_keys=True)
+        if schema not in self._grammars:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            self._grammars[schema] = LlamaGrammar.from_json_schema(schema, verbose=False)
+        return self._grammars[schema]
+
+    def _complete(
+        self, prompt: str, max_tokens: int, stop: threading.Event, grammar: Any = None
+    ) -> Generator[str | tuple[str, FinishReason], None, None]:
         chunks: Iterator[dict[str, Any]] = self._llama.create_completion(
             prompt,
             max_tokens=max_tokens,
             temperature=self._temperature,
             stop=list(STOP_STRINGS),
             stream=True,
+            grammar=grammar,
         )
         try:
             for chunk in chunks:
@@ -186,3 +291,11 @@ class LlamaCppLLM:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
+
+
+def _open_tag_prefix(text: str) -> int:
+    """Length of the longest suffix of `text` that could begin `<tool_call>`."""
+    for size in range(min(len(OPEN_TAG) - 1, len(text)), 0, -1):
+        if text.endswith(OPEN_TAG[:size]):
+            return size
+    return 0
