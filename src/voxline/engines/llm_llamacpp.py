@@ -82,6 +82,17 @@ def extra_buffers_wanted() -> bool:
     return not cpu_has_amx()
 
 
+def with_extra_buffers(defaults: Any, wanted: bool) -> Any:
+    """llama.cpp's model-defaults function, with `use_extra_bufts` set to `wanted`."""
+
+    def patched() -> Any:
+        params = defaults()
+        params.use_extra_bufts = wanted
+        return params
+
+    return patched
+
+
 @contextlib.contextmanager
 def _model_params(use_extra_bufts: bool) -> Iterator[None]:
     """`Llama()` takes no `use_extra_bufts`; it reads the library's defaults, so set them for one load."""
@@ -89,13 +100,7 @@ def _model_params(use_extra_bufts: bool) -> Iterator[None]:
 
     with _LOAD_LOCK:
         original = lib.llama_model_default_params
-
-        def defaults() -> Any:
-            params = original()
-            params.use_extra_bufts = use_extra_bufts
-            return params
-
-        lib.llama_model_default_params = defaults
+        lib.llama_model_default_params = with_extra_buffers(original, use_extra_bufts)
         try:
             yield
         finally:

@@ -6,23 +6,15 @@ llama.cpp as voxline, crash fix included, or the comparison is not of the same m
 from __future__ import annotations
 
 import runpy
-from typing import Any
 
 
 def main() -> None:
     import llama_cpp.llama_cpp as lib
 
-    from voxline.engines.llm_llamacpp import extra_buffers_wanted
+    from voxline.engines.llm_llamacpp import extra_buffers_wanted, with_extra_buffers
 
-    original = lib.llama_model_default_params
-    wanted = extra_buffers_wanted()
-
-    def defaults() -> Any:
-        params = original()
-        params.use_extra_bufts = wanted
-        return params
-
-    lib.llama_model_default_params = defaults
+    defaults = lib.llama_model_default_params
+    lib.llama_model_default_params = with_extra_buffers(defaults, extra_buffers_wanted())
     runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 
 
