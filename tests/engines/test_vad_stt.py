@@ -98,7 +98,9 @@ async def multi_sentence_turns() -> list[tuple[str, AudioChunk]]:
     pauses between them), and two recorded prompts one after the other, at 8 kHz like a phone line."""
     from voxline.engines.tts_piper import PiperTTS
 
-    tts = PiperTTS(ModelCatalog().resolve("en_US-joe-medium", "tts"))
+    # unvaried: Piper samples noise per call, and one CI render of "How can I help you today?" was
+    # heard as "I hope you today" by every window; the fixture must be the same sound everywhere
+    tts = PiperTTS(ModelCatalog().resolve("en_US-joe-medium", "tts"), varied=False)
     turns = []
     for line in TWO_SENTENCE_LINES:
         first, second = [c async for c in tts.stream(line)]

@@ -14,7 +14,9 @@ from voxline.engines.base import ModelNotInstalledError
 
 
 class PiperTTS:
-    def __init__(self, model_path: Path, *, speed: float = 1.0, threads: int = 1) -> None:
+    def __init__(
+        self, model_path: Path, *, speed: float = 1.0, threads: int = 1, varied: bool = True
+    ) -> None:
         try:
             import onnxruntime
             from piper import PiperVoice, SynthesisConfig
@@ -37,6 +39,11 @@ class PiperTTS:
         self._voice: Any = PiperVoice(session=session, config=config)
         # Piper's speed knob is the phoneme length: 2x speed = half the length.
         self._syn_config: Any = SynthesisConfig(length_scale=config.length_scale / speed)
+        if not varied:
+            # VITS samples noise on every call, so the same line never sounds quite the same twice;
+            # fixtures and evals that must hear identical audio on every machine turn it off.
+            self._syn_config.noise_scale = 0.0
+            self._syn_config.noise_w_scale = 0.0
         self.sample_rate: int = int(config.sample_rate)
         self.name = f"piper:{model_path.stem}"
 
