@@ -517,7 +517,7 @@ class AgentConfig(_Strict):
         allowed = self.languages.allowed
         if allowed and self.language not in allowed:
             raise ValueError(f"language {self.language!r} must be one of languages.allowed {allowed}")
-        speaks = set(allowed) | {self.language}
+        speaks = set(self.spoken_languages)
         if self.languages.mode != "fixed" and len(speaks) < 2:
             raise ValueError(f"languages.mode {self.languages.mode} needs two or more languages.allowed")
         for section in ("voices", "texts"):
@@ -525,6 +525,13 @@ class AgentConfig(_Strict):
             if unknown:
                 raise ValueError(f"{section} for {unknown}: not languages this agent speaks {sorted(speaks)}")
         return self
+
+    @property
+    def spoken_languages(self) -> tuple[str, ...]:
+        """Every language this agent speaks, its own `language` first, then `languages.allowed` in
+        order: the one place the agent's languages are worked out (a `fixed` call still keeps to
+        `language`; see LanguagePolicy)."""
+        return tuple(dict.fromkeys([self.language, *self.languages.allowed]))
 
     def tool(self, name: str) -> ToolConfig | None:
         return next((t for t in self.tools if t.name == name), None)

@@ -7,8 +7,9 @@ Two lines sit on a latency path every time they are said:
 - each other language's "switched" line: spoken first in the turn where a call changes language,
   by that language's voice (Kokoro, slow on a CPU).
 
-They are split and rewritten exactly as a Reply would hand them to their voice (`static_sentences`,
-then the language's speech normaliser), so the reply finds them in `Engines.line_audio`.
+They are split and rewritten by the very function a Reply uses to hand a fixed line to its voice
+(`static_speech`, with the language's `speech_normalizer`), so the reply finds them in
+`Engines.line_audio`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from dataclasses import dataclass
 
 from voxline.agent.config import AgentConfig
 from voxline.conversation.language import LanguagePolicy
-from voxline.conversation.responder import static_sentences
+from voxline.conversation.responder import static_speech
 from voxline.engines.base import Engines
-from voxline.language.normalize import normalize_for_speech
+from voxline.language.normalize import speech_normalizer
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,7 @@ async def render_fixed_lines(agent: AgentConfig, engines: Engines) -> RenderedLi
     sentences, audio_s = 0, 0.0
     for language, line in lines_to_render(agent):
         tts = engines.tts_for(language)
-        for sentence in static_sentences(line):
-            text = normalize_for_speech(sentence, language) or sentence
+        for text in static_speech(line, speech_normalizer(language)):
             try:
                 audio_s += await engines.line_audio.render(tts, text)
             except Exception:

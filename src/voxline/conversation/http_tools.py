@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
@@ -24,19 +25,13 @@ import httpx
 
 from voxline.agent.config import HttpToolConfig
 from voxline.agent.env import MissingEnvironment, expand_env
+from voxline.language.registry import LineTable
 
 log = logging.getLogger(__name__)
 
-FILLER_LINES: dict[str, str] = {
-    "en": "One moment while I check that.",
-    "hi": "एक पल रुकिए, मैं देख रही हूँ।",
-    "mr": "एक क्षण थांबा, मी तपासून पाहते.",
-}
-FAILURE_LINES: dict[str, str] = {
-    "en": "Sorry, I can't check that right now. I can transfer you to a colleague if you like.",
-    "hi": "माफ़ कीजिए, मैं अभी यह जाँच नहीं कर पा रही हूँ। आप चाहें तो मैं आपको किसी सहकर्मी से जोड़ सकती हूँ।",
-    "mr": "माफ करा, मी आत्ता हे तपासू शकत नाही. हवे असल्यास मी तुम्हाला सहकाऱ्याकडे जोडू शकते.",
-}
+# Each language's own lines (voxline.language.languages), read live from the registry.
+FILLER_LINES: Mapping[str, str] = LineTable("tool_filler")
+FAILURE_LINES: Mapping[str, str] = LineTable("tool_failure")
 ANSWERABLE_STATUSES = frozenset({400, 404, 409, 422})
 """Refusals that are an answer ("no such card"): the model hears them and tells the caller."""
 MAX_RESULT_CHARS = 1200
@@ -45,7 +40,7 @@ the conversation."""
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def tool_line(lines: dict[str, str], configured: str | None, language: str, agent_language: str) -> str:
+def tool_line(lines: Mapping[str, str], configured: str | None, language: str, agent_language: str) -> str:
     """The agent file's line when the call is in the agent's language, else the built-in one."""
     if configured and language == agent_language:
         return configured

@@ -17,58 +17,83 @@ detected as, and speaks the lines (greeting, switched, fallback, ...) it returns
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from voxline.agent.config import AgentConfig
 from voxline.audio.pcm import AudioChunk
 from voxline.conversation.language_request import requested_language
 from voxline.engines.base import Engines, LanguageGuess, Message, Transcript
-from voxline.language.script import script_of
+from voxline.language import registry
+from voxline.language.script import OTHER_SCRIPTS, script_of, writes_in
 
 log = logging.getLogger(__name__)
 
 LineKind = Literal["greeting", "reprompt", "goodbye", "switched", "fallback"]
-
-LANGUAGE_NAMES: dict[str, tuple[str, str]] = {
-    "en": ("English", "English"),
-    "hi": ("Hindi", "हिंदी"),
-    "mr": ("Marathi", "मराठी"),
-}
-"""Code → (English name, native name)."""
-
-DEVANAGARI_LANGUAGES = frozenset({"hi", "mr", "ne", "sa"})
 
 SCRIPT_CONFIDENCE_MARGIN = 0.2
 """How far below `min_confidence` a turn may be identified and still count, when its transcript is
 in the guessed language's script (Devanagari words back the guess: a 0.56 Hindi turn that came out
 as Hindi words is Hindi)."""
 
-# Said when the agent file gives no line of that kind in that language (the top-level greeting,
-# reprompt and goodbye are in the agent's own language and are used for it).
-BUILT_IN_LINES: dict[str, dict[LineKind, str]] = {
-    "en": {
-        "greeting": "Hello, thanks for calling. How can I help you today?",
-        "reprompt": "Are you still there? How can I help you?",
-        "goodbye": "Thank you for calling. Goodbye.",
-        "switched": "Okay, let's continue in English.",
-        "fallback": "Sorry, could you say that again?",
-    },
-    "hi": {
-        "greeting": "नमस्ते, कॉल करने के लिए धन्यवाद। मैं आपकी क्या मदद कर सकती हूँ?",
-        "reprompt": "क्या आप लाइन पर हैं? मैं आपकी क्या मदद कर सकती हूँ?",
-        "goodbye": "कॉल करने के लिए धन्यवाद। नमस्ते।",
-        "switched": "ठीक है, अब हम हिंदी में बात करते हैं।",
-        "fallback": "माफ़ कीजिए, क्या आप फिर से बता सकते हैं?",
-    },
-    "mr": {
-        "greeting": "नमस्कार, फोन केल्याबद्दल धन्यवाद. मी तुमची काय मदत करू शकते?",
-        "reprompt": "तुम्ही लाईनवर आहात का? मी तुमची काय मदत करू शकते?",
-        "goodbye": "फोन केल्याबद्दल धन्यवाद. नमस्कार.",
-        "switched": "ठीक आहे, आता आपण मराठीत बोलूया.",
-        "fallback": "माफ करा, तुम्ही पुन्हा सांगू शकाल का?",
-    },
-}
+
+class _BuiltInLines(Mapping[str, Mapping[LineKind, str]]):
+    """Language → kind → the language's own line, said when the agent file gives no line of that
+    kind in that language (the top-level greeting, reprompt and goodbye are in the agent's own
+    language and are used for it). Read live from the registry."""
+
+    def __getitem__(self, code: str) -> Mapping[LineKind, str]:
+        language = registry.find(code)
+        if language is None:
+            raise KeyError(code)
+        return {kind: language.lines[kind] for kind in _LINE_KINDS if kind in language.lines}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(registry.codes())
+
+    def __len__(self) -> int:
+        return len(registry.codes())
+
+
+class _LanguageNames(Mapping[str, tuple[str, str]]):
+    """Code → (English name, native name), read live from the registry."""
+
+    def __getitem__(self, code: str) -> tuple[str, str]:
+        language = registry.find(code)
+        if language is None:
+            raise KeyError(code)
+        return language.english_name, language.native_name
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(registry.codes())
+
+    def __len__(self) -> int:
+        return len(registry.codes())
+
+
+class _WrittenIn(Set[str]):
+    """The languages written in one script, read live from the registry (and the scripts voxline
+    knows of languages it has no module for)."""
+
+    def __init__(self, script: str) -> None:
+        self.script = script
+
+    def __contains__(self, code: object) -> bool:
+        return isinstance(code, str) and writes_in(code, self.script)
+
+    def __iter__(self) -> Iterator[str]:
+        known = [*registry.codes(), *OTHER_SCRIPTS]
+        return (code for code in dict.fromkeys(known) if writes_in(code, self.script))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+_LINE_KINDS: tuple[LineKind, ...] = get_args(LineKind)
+DEVANAGARI_LANGUAGES: Set[str] = _WrittenIn("devanagari")
+BUILT_IN_LINES: Mapping[str, Mapping[LineKind, str]] = _BuiltInLines()
+LANGUAGE_NAMES: Mapping[str, tuple[str, str]] = _LanguageNames()
 
 
 def language_name(code: str) -> str:
@@ -78,7 +103,7 @@ def language_name(code: str) -> str:
 def reply_instruction(language: str) -> str:
     """The per-turn note that tells the model which language to answer in."""
     english, native = LANGUAGE_NAMES.get(language, (language, language))
-    if language in DEVANAGARI_LANGUAGES:
+    if writes_in(language, "devanagari"):
         return f"Reply only in {english} ({native}), written in Devanagari script."
     if language == "en":
         return "Reply only in English."
@@ -105,8 +130,7 @@ class LanguagePolicy:
         self.agent = agent
         self.mode = agent.languages.mode
         self.default = agent.language
-        allowed = [agent.language, *(a for a in agent.languages.allowed if a != agent.language)]
-        self.allowed: tuple[str, ...] = tuple(allowed) if self.mode != "fixed" else (agent.language,)
+        self.allowed: tuple[str, ...] = agent.spoken_languages if self.mode != "fixed" else (agent.language,)
         self.current = agent.language
         self._streak: tuple[str, int] = (agent.language, 0)
         """(language, caller turns in a row confidently in it) while it differs from `current`."""
@@ -181,7 +205,7 @@ class LanguagePolicy:
         threshold = self.agent.languages.min_confidence
         if not text or script_of(text) != "devanagari":
             return detected, probability >= threshold
-        scripted = [a for a in self.allowed if a in DEVANAGARI_LANGUAGES]
+        scripted = [a for a in self.allowed if writes_in(a, "devanagari")]
         if detected in scripted:
             return detected, probability >= threshold - SCRIPT_CONFIDENCE_MARGIN
         if len(scripted) == 1:

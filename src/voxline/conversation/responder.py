@@ -66,6 +66,24 @@ def static_sentences(text: str) -> list[str]:
     return [sentence for piece in pieces if (sentence := clean_sentence(piece))]
 
 
+def spoken_form(sentence: str, speech_text: Callable[[str], str] | None) -> str:
+    """The text a Reply's voice reads for `sentence`: its `speech_text` rewrite, or the sentence as
+    written when there is none, the rewrite comes out empty, or it fails."""
+    if speech_text is None:
+        return sentence
+    try:
+        return speech_text(sentence) or sentence
+    except Exception:
+        log.exception("text normalisation failed for %r; speaking it as written", sentence)
+        return sentence
+
+
+def static_speech(text: str, speech_text: Callable[[str], str] | None) -> list[str]:
+    """What a Reply of `static_text(text)` (no policy) with `speech_text` hands its voice, sentence
+    by sentence: the keys `LineAudio` must hold for that reply to find the line."""
+    return [spoken_form(sentence, speech_text) for sentence in static_sentences(text)]
+
+
 async def _aclose(iterator: object) -> None:
     close = getattr(iterator, "aclose", None)
     if close is not None:
@@ -305,13 +323,7 @@ class Reply:
         return len(self._sentences), 0.0
 
     def _for_tts(self, text: str) -> str:
-        if self._speech_text is None:
-            return text
-        try:
-            return self._speech_text(text) or text
-        except Exception:
-            log.exception("text normalisation failed for %r; speaking it as written", text)
-            return text
+        return spoken_form(text, self._speech_text)
 
     def _ms_since_start(self) -> float:
         return (self._clock.now() - self.metrics.started_at) * 1000

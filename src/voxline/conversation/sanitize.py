@@ -11,6 +11,7 @@ import re
 from collections.abc import Collection
 
 from voxline.conversation.guard import Flag, ReplyGuard, sentence_key
+from voxline.language import registry
 from voxline.language.script import expected_script, script_shares
 
 _EMOJI = re.compile(
@@ -37,7 +38,8 @@ _SPEAKABLE = re.compile(r"\w")
 
 STAGE_DIRECTION_MAX_WORDS = 4
 
-_CHECKED_LANGUAGES = frozenset({"en", "hi", "mr", "ne"})
+_ALSO_CHECKED = frozenset({"ne"})
+"""Besides the registered languages: Nepali, which an STT may report for a Devanagari turn."""
 MIN_SCRIPT_SHARE = 0.5
 """A Hindi sentence may hold a Latin "ATM" or "SMS"; most of its letters must still be Devanagari."""
 
@@ -78,7 +80,7 @@ def is_question(text: str) -> bool:
 def script_matches(text: str, language: str) -> bool:
     """Is `text` written in `language`'s script? True for languages we have no script for, and for
     text without letters (a number is fine in any language)."""
-    if language not in _CHECKED_LANGUAGES:
+    if registry.find(language) is None and language not in _ALSO_CHECKED:
         return True
     shares = script_shares(text)
     return not shares or shares.get(expected_script(language), 0.0) >= MIN_SCRIPT_SHARE

@@ -64,7 +64,7 @@ def _llm_model(catalog: ModelCatalog, cfg: LLMConfig) -> Path | str:
 
 def _check_stt_languages(agent: AgentConfig) -> None:
     """An English-only whisper would transcribe Hindi or Marathi callers as English gibberish."""
-    others = sorted({agent.language, *agent.languages.allowed} - {"en"})
+    others = sorted(set(agent.spoken_languages) - {"en"})
     if others and agent.stt.model.lower().endswith(".en"):
         raise EngineError(
             f"agent {agent.name!r} speaks {', '.join(others)} but stt.model {agent.stt.model!r} is "
@@ -73,7 +73,7 @@ def _check_stt_languages(agent: AgentConfig) -> None:
 
 
 def _candidates(agent: AgentConfig) -> list[str]:
-    return list(dict.fromkeys([agent.language, *agent.languages.allowed]))
+    return list(agent.spoken_languages)
 
 
 def _build_lid(agent: AgentConfig, stt: STT) -> LanguageIdentifier | None:
@@ -152,10 +152,10 @@ def whisper_prompts(agent: AgentConfig) -> dict[str, str] | None:
     request switches the call (on_request and auto mode); None keeps whisper's built-in ones."""
     if agent.languages.mode not in ("on_request", "auto"):
         return None
-    from voxline.engines.stt_whisper import DEFAULT_PROMPTS
+    from voxline.language.registry import default_stt_prompts
     from voxline.language.requests import request_priming_prompts
 
-    return request_priming_prompts(_spoken_languages(agent), DEFAULT_PROMPTS)
+    return request_priming_prompts(agent.spoken_languages, default_stt_prompts())
 
 
 def build_llm(agent: AgentConfig, catalog: ModelCatalog | None = None) -> LLM:
@@ -198,7 +198,3 @@ async def warm_up(engines: Engines, system_prompt: str, tools: Sequence[ToolSpec
     for tts in (engines.tts, engines.fallback_tts, *engines.voices.values()):
         if tts is not None:
             await tts.warm_up()
-
-
-def _spoken_languages(agent: AgentConfig) -> list[str]:
-    return list(agent.languages.allowed) or [agent.language]

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 from voxline.audio.pcm import AudioChunk
 from voxline.engines.base import LanguageGuess
+from voxline.language.registry import same_speech
 
 if TYPE_CHECKING:
     from voxline.engines.stt_whisper import WhisperSTT
 
 # Spoken Hindi and Urdu are one language (Hindustani) that only the script tells apart, and whisper
-# splits its guess between them; when the agent allows Hindi but not Urdu, Urdu's share is Hindi's.
-_SAME_SPEECH: dict[str, tuple[str, ...]] = {"hi": ("ur",)}
+# splits its guess between them; when the agent allows Hindi but not Urdu, Urdu's share is Hindi's
+# (each language's module says which it is heard as: `same_speech`).
 
 
 def restrict_to_candidates(
@@ -37,7 +38,7 @@ def restrict_to_candidates(
         pool = {}
         for language in allowed:
             mass = probabilities.get(language, 0.0)
-            for twin in _SAME_SPEECH.get(language, ()):
+            for twin in same_speech(language):
                 if twin not in allowed:
                     mass += probabilities.get(twin, 0.0)
             pool[language] = mass

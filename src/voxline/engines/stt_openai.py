@@ -13,7 +13,7 @@ import httpx
 from voxline.audio.pcm import AudioChunk
 from voxline.engines._http import openai_client
 from voxline.engines.base import EngineError, LanguageGuess, Transcript
-from voxline.engines.stt_whisper import DEFAULT_PROMPTS
+from voxline.language.registry import default_stt_prompts, same_speech
 
 
 def to_wav_bytes(audio: AudioChunk) -> bytes:
@@ -58,7 +58,7 @@ class OpenAISTT:
         self.name = f"openai-stt:{model}"
         self.multilingual = multilingual
         self._model = model
-        self._prompts = dict(DEFAULT_PROMPTS if prompts is None else prompts)
+        self._prompts = dict(default_stt_prompts() if prompts is None else prompts)
         self._client = openai_client(base_url, api_key, timeout_s)
 
     async def aclose(self) -> None:
@@ -103,10 +103,12 @@ class OpenAISTT:
         allowed = list(candidates or [])
         heard = transcript.language
         probability = transcript.language_probability
-        if heard == "ur" and "hi" in allowed and "ur" not in allowed:
-            again = await self.transcribe(audio, "hi")
-            transcript = Transcript(again.text, "hi", probability, transcript.compute_ms + again.compute_ms)
-            heard = "hi"
+        spoken_alike = next((a for a in allowed if heard not in allowed and heard in same_speech(a)), None)
+        if spoken_alike is not None:  # Urdu heard where Hindi is allowed: ask again as Hindi
+            again = await self.transcribe(audio, spoken_alike)
+            compute_ms = transcript.compute_ms + again.compute_ms
+            transcript = Transcript(again.text, spoken_alike, probability, compute_ms)
+            heard = spoken_alike
         if allowed and heard not in allowed:
             return transcript, LanguageGuess(allowed[0], 0.0, {heard: probability})
         return transcript, LanguageGuess(heard, probability, {heard: probability})

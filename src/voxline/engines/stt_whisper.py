@@ -34,7 +34,8 @@ from voxline.audio.resample import resample
 from voxline.engines._threaded import run_model
 from voxline.engines.base import LanguageGuess, ModelNotInstalledError, Transcript
 from voxline.engines.lid_whisper import restrict_to_candidates
-from voxline.language.script import script_shares
+from voxline.language.registry import default_stt_prompts
+from voxline.language.script import script_shares, writes_in
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,9 @@ MAX_NEW_TOKENS = 96
 NO_SPEECH_THRESHOLD = 0.6
 LOG_PROB_THRESHOLD = -1.0
 
-DEVANAGARI_LANGUAGES = frozenset({"hi", "mr", "ne", "sa"})
-
-# Short, everyday phone-call lines in the script we want back. Whisper continues the style of the
-# text before the audio, so a Devanagari prompt tips base towards Devanagari output for Hindi.
-DEFAULT_PROMPTS: dict[str, str] = {
-    "hi": "नमस्ते, मैं आपकी क्या मदद कर सकती हूँ? जी हाँ, मुझे मेरे खाते के बारे में जानना है।",
-    "mr": "नमस्कार, मी आपली काय मदत करू शकते? हो, मला माझ्या खात्याबद्दल माहिती हवी आहे.",
-}
+# Each language's steering prompt is its module's `stt_prompt` (voxline.language.languages): short,
+# everyday phone-call lines in the script we want back. Whisper continues the style of the text
+# before the audio, so a Devanagari prompt tips base towards Devanagari output for Hindi.
 
 
 LOOP_REPEATS = 3
@@ -225,7 +221,7 @@ class WhisperSTT:
         self._max_new_tokens = max_new_tokens
         self._no_repeat_ngram_size = no_repeat_ngram_size
         self._repetition_penalty = repetition_penalty
-        self._prompts = dict(DEFAULT_PROMPTS if prompts is None else prompts)
+        self._prompts = dict(default_stt_prompts() if prompts is None else prompts)
         self.stats = WhisperStats()
         # CTranslate2 can run requests in parallel, but on a small CPU two at once only makes both
         # slow; serialising keeps each turn's latency predictable. The lock also guards the caches.
@@ -362,13 +358,13 @@ class WhisperSTT:
         decoded = self._decode(window, language, prompt, devanagari_only=False)
         self.stats.decodes += 1
         # Mostly not Devanagari: Urdu script or romanised. A Latin loanword ("ATM") alone is fine.
-        if language in DEVANAGARI_LANGUAGES and decoded.text and devanagari_share(decoded.text) < 0.5:
+        if writes_in(language, "devanagari") and decoded.text and devanagari_share(decoded.text) < 0.5:
             log.info("whisper wrote %s in another script (%r); decoding it again", language, decoded.text)
             self.stats.redecodes += 1
             counts = self.stats.redecodes_by_language
             counts[language] = counts.get(language, 0) + 1
             # stronger steering: the built-in Devanagari prompt even if steering was turned off
-            decoded = self._decode(window, language, prompt or DEFAULT_PROMPTS.get(language), True)
+            decoded = self._decode(window, language, prompt or default_stt_prompts().get(language), True)
         return decoded
 
     def _decode(self, window: _Window, language: str, prompt: str | None, devanagari_only: bool) -> _Decoded:

@@ -13,15 +13,13 @@ from pathlib import Path
 from voxline.agent.config import AgentConfig, VoiceConfig
 from voxline.engines.base import TTS, ModelNotInstalledError
 from voxline.engines.catalog import ModelCatalog
+from voxline.language import registry
 
 KOKORO_MODEL = "kokoro-82m"
 KOKORO_DEFAULT_STYLE = "jf_alpha"
 """Only Japanese styles ship on PyPI; with `lang` "hi" or "en-us" they still speak intelligibly."""
-KOKORO_STYLE_FOR_LANG = {"hi": "jf_gongitsune"}
-"""Measured with whisper base: gongitsune's Hindi is identified as Hindi most often of the five."""
-
-FESTIVAL_VOICES = {"hi": "hindi_NSK_diphone", "mr": "marathi_NSK_diphone"}
-"""Language → the festival voice Debian packages for it (festvox-hi-nsk, festvox-mr-nsk)."""
+# A language's own voice per engine is in its module (voxline.language.languages: `default_voices`),
+# e.g. Hindi's kokoro style jf_gongitsune and festival's Debian NSK voices for Hindi and Marathi.
 
 _DEFAULT_VOICE = VoiceConfig().voice  # piper's voice name: means "unset" for the other engines
 
@@ -53,7 +51,7 @@ def festival_voice_name(config: VoiceConfig) -> str:
     voice = config.voice
     if voice == _DEFAULT_VOICE and config.lang:
         voice = config.lang
-    voice = FESTIVAL_VOICES.get(voice, voice)
+    voice = default_voice("festival", voice) or voice
     return voice.removeprefix("voice_")
 
 
@@ -61,7 +59,13 @@ def kokoro_style(config: VoiceConfig) -> str:
     """The configured style, or with the voice left unset the best one for `lang`."""
     if config.voice != _DEFAULT_VOICE:
         return config.voice
-    return KOKORO_STYLE_FOR_LANG.get(config.lang or "", KOKORO_DEFAULT_STYLE)
+    return default_voice("kokoro", config.lang) or KOKORO_DEFAULT_STYLE
+
+
+def default_voice(engine: str, language: str | None) -> str | None:
+    """The voice `engine` speaks `language` (a code exactly as registered: "hi") with, or None."""
+    known = registry.find(language)
+    return known.default_voices.get(engine) if known is not None else None
 
 
 def _resolve(config: VoiceConfig, catalog: ModelCatalog, field: str) -> _Resolved:

@@ -9,28 +9,42 @@ digits one by one rather than dropping the sentence).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from voxline.language.normalize import en, hi, mr
+from voxline.language import registry
 from voxline.language.normalize.numbers import DIGIT_WORDS
 from voxline.language.normalize.passes import DEVANAGARI_DIGITS, Normalizer
 
-__all__ = ["SUPPORTED_LANGUAGES", "normalize_for_speech"]
+__all__ = ["normalize_for_speech", "speech_normalizer"]
 
 log = logging.getLogger(__name__)
 
-_NORMALIZERS = {lex.code: Normalizer(lex) for lex in (en.LEXICON, hi.LEXICON, mr.LEXICON)}
-SUPPORTED_LANGUAGES = frozenset(_NORMALIZERS)
+_NORMALIZERS: dict[int, Normalizer] = {}
+"""Built once per lexicon (its regexes compile then), keyed by the lexicon object."""
+
+base_language = registry.base_code
 
 
-def base_language(language: str) -> str:
-    """'hi-IN' / 'en_US' / 'HI' → 'hi' / 'en' / 'hi'."""
-    return language.replace("_", "-").split("-", 1)[0].lower()
+def _normalizer(language: str) -> Normalizer | None:
+    known = registry.find(base_language(language))
+    if known is None or known.lexicon is None:
+        return None
+    normalizer = _NORMALIZERS.get(id(known.lexicon))
+    if normalizer is None or normalizer.lex is not known.lexicon:
+        normalizer = _NORMALIZERS[id(known.lexicon)] = Normalizer(known.lexicon)
+    return normalizer
+
+
+def speech_normalizer(language: str) -> Callable[[str], str]:
+    """`normalize_for_speech` for one language, as a Reply's `speech_text` takes it."""
+    return lambda text: normalize_for_speech(text, language)
 
 
 def normalize_for_speech(text: str, language: str) -> str:
-    """`text` with numbers and abbreviations written as words in `language` ("en", "hi", "mr", or a
-    regional tag like "hi-IN"); text in any other language comes back unchanged."""
-    normalizer = _NORMALIZERS.get(base_language(language))
+    """`text` with numbers and abbreviations written as words in `language` (a registered language
+    with a lexicon: "en", "hi", "mr", or a regional tag like "hi-IN"); text in any other language
+    comes back unchanged."""
+    normalizer = _normalizer(language)
     if normalizer is None or not text:
         return text
     try:
