@@ -19,10 +19,17 @@ from voxline.audio.pcm import AudioChunk
 from voxline.engines.base import EngineError, ModelNotInstalledError
 from voxline.engines.catalog import Kind, ModelCatalog
 from voxline.engines.voices import build_tts
+from voxline.language import registry
 
-SAMPLE_LINES = {"en": "Hello, thank you for calling.", "hi": "नमस्ते, कॉल करने के लिए धन्यवाद।", "mr": "नमस्कार."}
 MIN_SPEECH_S = 0.3
-"""Shorter than any of the lines above takes to say: less means the voice produced noise or nothing."""
+"""Shorter than any language's `sample_line` takes to say: less means the voice produced noise or
+nothing."""
+
+
+def sample_line(language: str) -> str:
+    """The short sentence a voice for `language` is checked with ("" for a language with none)."""
+    known = registry.find(language)
+    return known.sample_line if known is not None else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +64,7 @@ def parse_voice(spec: str) -> VoiceToCheck:
     lang = parts[2] if len(parts) == 3 else None
     config = VoiceConfig.model_validate({"engine": engine, "voice": voice, "lang": lang})
     language = (lang or voice if engine == "festival" else lang or "en").split("-")[0]
-    return VoiceToCheck(spec, config, language if language in SAMPLE_LINES else "en")
+    return VoiceToCheck(spec, config, language if sample_line(language) else "en")
 
 
 def distinct(voices: Iterable[VoiceToCheck]) -> list[VoiceToCheck]:
@@ -70,7 +77,7 @@ def distinct(voices: Iterable[VoiceToCheck]) -> list[VoiceToCheck]:
 
 async def speak(item: VoiceToCheck, catalog: ModelCatalog) -> Check:
     start = time.monotonic()
-    line = SAMPLE_LINES[item.language]
+    line = sample_line(item.language)
     try:
         tts = build_tts(item.config, catalog, item.label.split(": ")[-1])
         chunks = [chunk async for chunk in tts.stream(line)]

@@ -23,12 +23,12 @@ from voxline.audio.pcm import AudioChunk
 from voxline.engines._threaded import MODEL_THREAD_NICENESS, run_model
 from voxline.engines.base import EngineError, ModelNotInstalledError
 from voxline.engines.tts_espeak import parse_wav_header
+from voxline.language.registry import find_named, warm_up_line
 
 FESTIVAL_LIBDIR = Path("/usr/share/festival")
 VOICES_DIR = FESTIVAL_LIBDIR / "voices"
 FESTIVAL_RATE = 16000  # the NSK diphone databases; the real rate is read from each WAV
 _SENTENCE = re.compile(r"(?<=[.!?…।॥])\s+")
-_WARM_UP_TEXT = {"hindi": "नमस्ते।", "marathi": "नमस्कार।"}
 VOICE_PACKAGES = {"hindi_NSK_diphone": "festvox-hi-nsk", "marathi_NSK_diphone": "festvox-mr-nsk"}
 LANGUAGE_PACKAGES = {"hindi_scm": "festival-hi", "marathi_scm": "festival-mr"}
 """The folders of festival's library that a voice loads its phone set, lexicon and tokeniser from, and
@@ -180,7 +180,9 @@ class FestivalTTS:
         )
 
     async def warm_up(self) -> None:
-        async for _ in self.stream(_WARM_UP_TEXT.get(self.voice.split("_")[0], "hello.")):
+        # a festival voice is named after its language ("hindi_NSK_diphone")
+        language = find_named(self.voice.split("_")[0])
+        async for _ in self.stream(warm_up_line(language.code if language else None, "hello.")):
             pass
 
 

@@ -19,9 +19,9 @@ from voxline.engines._threaded import iterate_in_thread
 from voxline.engines.base import EngineError, ModelNotInstalledError
 from voxline.engines.catalog import KOKORO_ONNX, KOKORO_STYLES
 from voxline.engines.tts_festival import split_sentences
+from voxline.language.registry import warm_up_line
 
 KOKORO_RATE = 24000
-_WARM_UP_TEXT = {"hi": "नमस्ते।", "mr": "नमस्कार।"}
 _SPEED_RANGE = (0.5, 2.0)  # what kokoro-onnx accepts
 
 
@@ -90,5 +90,5 @@ class KokoroTTS:
                 yield AudioChunk((samples * 32767.0).astype(np.int16), int(rate))
 
     async def warm_up(self) -> None:
-        async for _ in self.stream(_WARM_UP_TEXT.get(self.lang, "Hello.")):
+        async for _ in self.stream(warm_up_line(self.lang, "Hello.")):
             pass

@@ -41,6 +41,10 @@ class Language:
     request_phrases: Mapping[str, str] = field(default_factory=dict)
     """How a caller asks, in this language, for a language (by code): primes the STT."""
     lines: Mapping[LineKind, str] = field(default_factory=dict)
+    sample_line: str = ""
+    """A short sentence `voxline doctor` has a voice say to check that it speaks this language."""
+    warm_up_line: str = ""
+    """A word or two a voice says once at start-up, so the first call's first sentence is not slow."""
     default_voices: Mapping[str, str] = field(default_factory=dict)
     """TTS engine → the voice (festival) or style (kokoro) that speaks this language when the agent
     file names only the language."""
@@ -100,6 +104,17 @@ def all_languages() -> tuple[Language, ...]:
 def default_stt_prompts() -> dict[str, str]:
     """Language → its whisper steering prompt, for the languages that have one."""
     return {language.code: language.stt_prompt for language in all_languages() if language.stt_prompt}
+
+
+def warm_up_line(code: str | None, default: str) -> str:
+    language = find(code)
+    return (language.warm_up_line if language is not None else "") or default
+
+
+def find_named(english_name: str) -> Language | None:
+    """The language called `english_name` in English, in any case ("hindi" → Hindi)."""
+    wanted = english_name.lower()
+    return next((lang for lang in all_languages() if lang.english_name.lower() == wanted), None)
 
 
 def same_speech(code: str) -> tuple[str, ...]:

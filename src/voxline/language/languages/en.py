@@ -57,5 +57,7 @@ LANGUAGE = Language(
         "tool_filler": "One moment while I check that.",
         "tool_failure": "Sorry, I can't check that right now. I can transfer you to a colleague if you like.",
     },
+    sample_line="Hello, thank you for calling.",
+    warm_up_line="Hello.",
     lexicon=LEXICON,
 )

@@ -76,6 +76,8 @@ LANGUAGE = Language(
         "tool_filler": "एक पल रुकिए, मैं देख रही हूँ।",
         "tool_failure": "माफ़ कीजिए, मैं अभी यह जाँच नहीं कर पा रही हूँ। आप चाहें तो मैं आपको किसी सहकर्मी से जोड़ सकती हूँ।",
     },
+    sample_line="नमस्ते, कॉल करने के लिए धन्यवाद।",
+    warm_up_line="नमस्ते।",
     default_voices={
         "kokoro": "jf_gongitsune",
         "festival": "hindi_NSK_diphone",

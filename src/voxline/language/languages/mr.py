@@ -51,6 +51,8 @@ LANGUAGE = Language(
         "tool_filler": "एक क्षण थांबा, मी तपासून पाहते.",
         "tool_failure": "माफ करा, मी आत्ता हे तपासू शकत नाही. हवे असल्यास मी तुम्हाला सहकाऱ्याकडे जोडू शकते.",
     },
+    sample_line="नमस्कार.",
+    warm_up_line="नमस्कार।",
     default_voices={
         "festival": "marathi_NSK_diphone",
     },
