@@ -6,13 +6,15 @@ from typing import Any
 
 import pytest
 
-from conversation.fakes import FakeLLM, FakeSTT, FakeTTS, FakeVAD
+from conversation.fakes import CollectingSink, FakeLLM, FakeSTT, FakeTTS, FakeVAD
 from voxline.agent.config import AgentConfig
+from voxline.audio.clock import MonotonicClock
 from voxline.audio.pcm import AudioChunk
 from voxline.conversation.fixed_lines import lines_to_render, render_fixed_lines
-from voxline.conversation.responder import static_sentences
+from voxline.conversation.responder import Reply, static_sentences, static_speech, static_text
 from voxline.engines.base import Engines
 from voxline.engines.line_audio import LineAudio
+from voxline.language.normalize import speech_normalizer
 
 
 def agent(**config: Any) -> AgentConfig:
@@ -88,3 +90,72 @@ async def test_render_keeps_what_the_voice_made(voice_name: str | None) -> None:
     chunks = kept.get(voice, "Hello.", voice_name)
     assert chunks is not None and duration == pytest.approx(voice.duration_s("Hello."), abs=0.01)
     assert sum(c.duration_s for c in chunks) == pytest.approx(duration)
+
+
+# Lines whose words the normaliser rewrites (amounts, dates, times, abbreviations), so a cache key
+# built without it, or split differently, would miss.
+SPOKEN_LINES = [
+    ("en", "Your ₹1,500 is due on 05/12. Dr. Rao calls at 10:30 am! Anything else? 🙂"),
+    ("hi", "आपके ₹2,50,000 बाकी हैं। किस्त 5 तारीख को है। और कुछ?"),
+    ("mr", "तुमचे ₹1,200 बाकी आहेत. हप्ता 05/12 ला आहे."),
+]
+
+
+@pytest.mark.parametrize(("language", "line"), SPOKEN_LINES, ids=[code for code, _ in SPOKEN_LINES])
+async def test_a_rendered_line_said_through_a_reply_is_replayed_not_synthesised(
+    language: str, line: str
+) -> None:
+    voice = FakeTTS(seconds_per_char=0.001)
+    bundle = Engines(vad=FakeVAD(), stt=FakeSTT([]), llm=FakeLLM([]), tts=voice)
+    await render_fixed_lines(agent(language=language, greeting=line), bundle)
+    rendered = list(voice.spoken)
+    assert len(rendered) == len(static_sentences(line)) >= 2
+    assert rendered != static_sentences(line)  # the normaliser did rewrite it
+    sink = CollectingSink()
+    reply = Reply(
+        static_text(line),
+        sink=sink,
+        tts=voice,
+        clock=MonotonicClock(),
+        speech_text=speech_normalizer(language),
+        line_audio=bundle.line_audio,
+    )
+    await reply.generate()
+    await reply.wait_played()
+    assert voice.spoken == rendered  # every sentence came from the kept audio
+    assert sink.emitted_s == pytest.approx(sum(voice.duration_s(text) for text in rendered), abs=0.05)
+    await sink.aclose()
+
+
+async def test_a_reply_that_rewrites_differently_misses_the_kept_line() -> None:
+    """The control: the key is the text the voice reads, so a reply without the normaliser finds
+    nothing and synthesises (what a drifted key would silently do)."""
+    language, line = SPOKEN_LINES[0]
+    voice = FakeTTS(seconds_per_char=0.001)
+    kept = LineAudio()
+    for text in static_speech(line, speech_normalizer(language)):
+        await kept.render(voice, text)
+    sink = CollectingSink()
+    reply = Reply(static_text(line), sink=sink, tts=voice, clock=MonotonicClock(), line_audio=kept)
+    await reply.generate()
+    await reply.wait_played()
+    rewritten = static_speech(line, speech_normalizer(language))
+    missed = [
+        as_written
+        for as_written, said in zip(static_sentences(line), rewritten, strict=True)
+        if as_written != said
+    ]
+    assert missed and voice.spoken[len(rewritten) :] == missed  # "Anything else?" still matched
+    await sink.aclose()
+
+
+@pytest.mark.parametrize(("language", "line"), SPOKEN_LINES, ids=[code for code, _ in SPOKEN_LINES])
+async def test_static_speech_is_what_a_reply_hands_its_voice(language: str, line: str) -> None:
+    voice = FakeTTS(seconds_per_char=0.001)
+    sink = CollectingSink()
+    normalizer = speech_normalizer(language)
+    reply = Reply(static_text(line), sink=sink, tts=voice, clock=MonotonicClock(), speech_text=normalizer)
+    await reply.generate()
+    await reply.wait_played()
+    assert voice.spoken == static_speech(line, normalizer)
+    await sink.aclose()
