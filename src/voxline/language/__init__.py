@@ -1,4 +1,5 @@
-"""Language helpers for multilingual calls: text normalisation before TTS and script detection."""
+"""Language helpers for multilingual calls: the languages themselves (one module each under
+`languages/`, found through `registry`), text normalisation before TTS and script detection."""
 
 from __future__ import annotations
 
