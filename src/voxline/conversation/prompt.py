@@ -22,7 +22,7 @@ def language_rule(agent: AgentConfig) -> str:
     """Fixed to one language other than English: say which, in the (cached) prompt. Several
     languages: the per-turn note at the end of the messages names the one for each reply."""
     if agent.languages.mode != "fixed":
-        names = ", ".join(language_name(a) for a in dict.fromkeys([agent.language, *agent.languages.allowed]))
+        names = ", ".join(language_name(a) for a in agent.spoken_languages)
         return f"You speak {names}. Reply in the language the last note names."
     if agent.language != "en":
         return reply_instruction(agent.language)

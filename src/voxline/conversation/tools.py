@@ -164,7 +164,7 @@ def http_tool(config: ToolConfig, endpoint: HttpToolConfig) -> ToolHandler:
 
 
 def _switchable(agent: AgentConfig) -> list[str]:
-    return [agent.language, *(a for a in agent.languages.allowed if a != agent.language)]
+    return list(agent.spoken_languages)
 
 
 def switch_language_spec(agent: AgentConfig) -> ToolSpec:
