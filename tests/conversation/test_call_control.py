@@ -83,7 +83,7 @@ async def test_collect_digits_stops_at_max_digits() -> None:
         await h.until_listening(after=0)
         h.call.talk(0.4)
         await wait_until(
-            lambda: h.conversation.state == "listening" and h.conversation._collector is not None
+            lambda: h.conversation.state == "listening" and h.conversation.floor.keypad.collecting
         )
         for key in "9876":
             h.call.press(key)
@@ -96,7 +96,7 @@ async def test_collect_digits_inter_digit_timeout() -> None:
     async with conversation(script, ["my number"], keypad_agent()) as h:
         await h.until_listening(after=0)
         h.call.talk(0.4)
-        await wait_until(lambda: h.conversation._collector is not None)
+        await wait_until(lambda: h.conversation.floor.keypad.collecting)
         h.call.press("4")
         h.call.press("2")
         await h.until_listening(after=1, within_s=8)
@@ -109,7 +109,7 @@ async def test_collect_digits_accepts_digits_said_aloud() -> None:
         await h.until_listening(after=0)
         h.call.talk(0.4)
         await wait_until(
-            lambda: h.conversation.state == "listening" and h.conversation._collector is not None
+            lambda: h.conversation.state == "listening" and h.conversation.floor.keypad.collecting
         )
         h.call.talk(0.5)
         await h.until_listening(after=1, within_s=8)
@@ -121,7 +121,7 @@ async def test_collect_digits_ends_when_the_caller_talks_about_something_else() 
         await h.until_listening(after=0)
         h.call.talk(0.4)
         await wait_until(
-            lambda: h.conversation.state == "listening" and h.conversation._collector is not None
+            lambda: h.conversation.state == "listening" and h.conversation.floor.keypad.collecting
         )
         h.call.talk(0.5)
         await h.until_listening(after=1, within_s=8)

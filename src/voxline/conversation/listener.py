@@ -30,7 +30,7 @@ from voxline.conversation.turns import (
     TurnDetector,
     TurnParams,
 )
-from voxline.engines.base import VADStream
+from voxline.engines.base import LanguageGuess, VADStream
 from voxline.transports.base import CallIO, Dtmf
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,30 @@ class UserTurn:
     t_decided: float
     key: float | None = None
     """Audio-time of the last speech (see TurnDraft.key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TextTurn:
+    """A caller turn given as text instead of audio (`voxline chat`, text-mode evals): from its
+    transcript on it takes exactly the path of a heard turn (language policy, answer, tool rounds)."""
+
+    text: str
+    t: float
+    guess: LanguageGuess | None = None
+    """What a language identifier would have said about the turn (auto and on_request modes)."""
+    key: None = None
+
+    @property
+    def t_onset(self) -> float:
+        return self.t
+
+    @property
+    def t_last_speech(self) -> float:
+        return self.t
+
+    @property
+    def t_decided(self) -> float:
+        return self.t
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +119,13 @@ class Listener:
         agent: AgentConfig,
         clock: Clock,
         emit: Callable[[ListenerEvent], None],
-        agent_speaking: Callable[[], bool],
     ) -> None:
         self._call = call
         self._vad = vad
         self._clock = clock
         self._emit = emit
-        self._agent_speaking = agent_speaking
+        self.agent_has_floor = False
+        """Set by the conversation whenever it changes: caller speech now is a barge-in."""
         self._rate = vad.sample_rate
         self._frame_samples = vad.frame_samples
         self._frame_s = vad.frame_samples / vad.sample_rate
@@ -162,7 +186,7 @@ class Listener:
     def _on_frame(self, frame: Int16Array, offset: float) -> None:
         probability = self._vad.probability(frame.astype(np.float32) / 32768.0)
         self._frames.append((self._audio_t, frame))
-        for event in self._detector.step(self._audio_t, probability, self._agent_speaking()):
+        for event in self._detector.step(self._audio_t, probability, self.agent_has_floor):
             if isinstance(event, SpeechEnd):
                 audio = self._turn_audio(event.t_onset, event.t_last_speech)
                 times = (event.t_onset + offset, event.t_last_speech + offset, event.t_decided + offset)
