@@ -88,7 +88,7 @@ from voxline.conversation.prompt import build_system_prompt, internal_texts
 from voxline.conversation.responder import Reply, ReplyAudioStarted, ReplyEvent, static_text
 from voxline.conversation.sanitize import ReplyPolicy
 from voxline.conversation.tools import ToolAction, ToolContext, ToolOutcome, ToolRegistry, says_goodbye
-from voxline.conversation.waiting import next_before
+from voxline.conversation.waiting import done_before, next_before
 from voxline.conversation.webhook import WebhookSender, call_payload, default_sender
 from voxline.engines.base import Engines, LanguageGuess, LLMDelta, Message, ToolCall, Transcript
 from voxline.engines.toolcalls import new_call_id
@@ -713,8 +713,7 @@ class Conversation:
             filler = None if ctx.said.strip() else self.tools.filler(call.name, self.language.current)
             if filler is not None:
                 after, line = filler
-                done, _ = await asyncio.wait([running], timeout=after)
-                if not done:
+                if not await done_before(running, self.clock, started + after):
                     await self._play_aside(turn, line)
             outcome = await running
         finally:
@@ -775,10 +774,10 @@ class Conversation:
             return False
         target, pending = self._transferring
         try:
-            ok = await asyncio.wait_for(asyncio.shield(pending), TRANSFER_SETTLE_S)
-        except TimeoutError:
-            log.warning("the caller left while the transfer to %s was undecided", target)
-            return False
+            if not await done_before(pending, self.clock, self.clock.now() + TRANSFER_SETTLE_S):
+                log.warning("the caller left while the transfer to %s was undecided", target)
+                return False
+            ok = pending.result()
         except Exception:
             log.exception("transfer to %s failed", target)
             return False

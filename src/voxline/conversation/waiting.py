@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from voxline.audio.clock import Clock
 
@@ -33,3 +33,16 @@ async def next_before(queue: asyncio.Queue[T], clock: Clock, deadline: float) ->
     if getter.done() and not getter.cancelled():
         return getter.result()
     return None
+
+
+async def done_before(work: asyncio.Future[T], clock: Clock, deadline: float) -> bool:
+    """Wait for `work` until `clock` reaches `deadline`; True if it finished by then. `work` is
+    left running either way (shield it yourself if a cancelled wait must not cancel it)."""
+    if work.done():
+        return True
+    timer: asyncio.Future[Any] = asyncio.ensure_future(clock.sleep_until(deadline))
+    try:
+        await asyncio.wait([work, timer], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+    return work.done()
