@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from conversation.fakes import FakeCallIO, FakeLLM, FakeTTS, FakeVAD, Script, wait_until
+from conversation.fakes import FakeCallIO, FakeLLM, FakeSTT, FakeTTS, FakeVAD, Script, wait_until
 from voxline.agent.config import AgentConfig
 from voxline.audio.pcm import AudioChunk
 from voxline.conversation.metrics import CallReport
 from voxline.conversation.session import Conversation
+from voxline.engines import base
 from voxline.engines.base import Engines, LanguageGuess, LLMDelta, ToolCall, Transcript
+from voxline.engines.stt_openai import OpenAISTT
 
 HI_REPLY = "आपका कार्ड बंद कर दिया गया है।"
 Heard = tuple[str, str, float]
@@ -59,6 +61,13 @@ class PlainSTT(LanguageSTT):
     """An STT that cannot identify languages: the call pairs it with a separate identifier."""
 
     transcribe_with_language = None  # type: ignore[assignment]
+
+
+def test_identifying_a_language_while_transcribing_is_a_declared_capability() -> None:
+    assert isinstance(LanguageSTT([]), base.LanguageSTT)
+    assert not isinstance(PlainSTT([]), base.LanguageSTT)  # opted out: paired with a separate identifier
+    assert isinstance(OpenAISTT("http://127.0.0.1:9/v1", "whisper-1"), base.LanguageSTT)
+    assert not isinstance(FakeSTT(), base.LanguageSTT)
 
 
 class ScriptedLID:
