@@ -58,7 +58,7 @@ class FakeSTT:
 
     async def transcribe(self, audio: AudioChunk, language: str | None = None) -> Transcript:
         self.heard.append(audio.duration_s)
-        await _take(self.clock, 0.01)
+        await take_time(self.clock, 0.01)
         return Transcript(self.texts.pop(0) if self.texts else "", language or "en")
 
     async def warm_up(self) -> None:
@@ -68,7 +68,7 @@ class FakeSTT:
 Script = str | list[LLMDelta]
 
 
-async def _take(clock: Clock | None, seconds: float) -> None:
+async def take_time(clock: Clock | None, seconds: float) -> None:
     """Spend `seconds` on the given clock (on the event loop's, without one)."""
     if clock is None:
         await asyncio.sleep(seconds)
@@ -114,7 +114,7 @@ class FakeLLM:
             deltas = script
         try:
             for delta in deltas:
-                await _take(self.clock, self.token_delay_s)
+                await take_time(self.clock, self.token_delay_s)
                 yield delta
             self.finished += 1
         finally:
@@ -247,8 +247,19 @@ class FakeCallIO(CallIO):
         await super().aclose()
 
 
-async def wait_until(predicate: Callable[[], bool], within_s: float = 5.0) -> None:
-    """Poll `predicate()` every 10 ms until it is true (fails the test after `within_s`)."""
-    async with asyncio.timeout(within_s):
-        while not predicate():  # noqa: ASYNC110 - the state belongs to other tasks; polling is simplest
-            await asyncio.sleep(0.01)
+async def wait_until(
+    predicate: Callable[[], bool], within_s: float = 5.0, clock: Clock | None = None
+) -> None:
+    """Check `predicate()` every 10 ms until it is true (fails the test after `within_s`). With a
+    `clock` (a VirtualClock) the 10 ms and `within_s` are that clock's: the call runs in virtual time
+    between the checks, and no wall clock is involved."""
+    if clock is None:
+        async with asyncio.timeout(within_s):
+            while not predicate():  # noqa: ASYNC110 - the state belongs to other tasks; polling is simplest
+                await asyncio.sleep(0.01)
+        return
+    deadline = clock.now() + within_s
+    while not predicate():
+        if clock.now() >= deadline:
+            raise TimeoutError(f"not true within {within_s} s of the call's clock")
+        await clock.sleep_until(clock.now() + 0.01)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from conversation.fakes import wait_until
 from conversation.test_conversation import Harness, conversation, make_agent
 
 IVR: dict[str, Any] = {
@@ -69,8 +67,8 @@ async def test_start_menu_follows_the_greeting_and_keys_walk_the_tree() -> None:
 async def test_a_key_barges_in_on_the_menu_prompt() -> None:
     long_prompt = "Main. " + "For this press that. " * 8
     async with conversation(agent=ivr_agent(main=IVR["main"] | {"prompt": long_prompt})) as h:
-        await wait_until(lambda: "For this press that." in h.tts.spoken and h.call.sink.is_playing)
-        await asyncio.sleep(0.3)
+        await h.until(lambda: "For this press that." in h.tts.spoken and h.call.sink.is_playing)
+        await h.sleep(0.3)
         h.call.press("3")
         await h.until_listening(after=1)
         await h.call.caller_hangs_up()
@@ -121,7 +119,7 @@ async def test_llm_key_hands_the_turn_to_the_model_with_the_note() -> None:
 async def test_collect_option_hands_the_digits_to_the_model() -> None:
     async with conversation(["Found it."], agent=ivr_agent()) as h:
         await press_when_listening(h, "5", after=0)
-        await wait_until(lambda: h.conversation.floor.keypad.collecting)
+        await h.until(lambda: h.conversation.floor.keypad.collecting)
         for key in "123":
             h.call.press(key)
         await h.until_listening(after=1)
