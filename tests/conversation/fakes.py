@@ -53,11 +53,11 @@ class FakeSTT:
     def __init__(self, texts: Sequence[str] = (), clock: Clock | None = None) -> None:
         self.texts = list(texts)
         self.clock = clock
-        self.heard: list[float] = []
+        self.transcribed_s: list[float] = []
         """Duration of each utterance it was asked to transcribe."""
 
     async def transcribe(self, audio: AudioChunk, language: str | None = None) -> Transcript:
-        self.heard.append(audio.duration_s)
+        self.transcribed_s.append(audio.duration_s)
         await take_time(self.clock, 0.01)
         return Transcript(self.texts.pop(0) if self.texts else "", language or "en")
 

@@ -135,7 +135,7 @@ async def test_greeting_then_one_turn_answered() -> None:
     for value in (m.stt_ms, m.llm_first_token_ms, m.llm_first_sentence_ms, m.tts_first_audio_ms):
         assert value is not None and value >= 0
     assert m.voice_to_voice_ms is not None and m.voice_to_voice_ms > m.endpointing_ms
-    assert 0.3 < h.stt.heard[0] < 1.2  # the caller's 0.5 s plus padding, resampled from 8 kHz
+    assert 0.3 < h.stt.transcribed_s[0] < 1.2  # the caller's 0.5 s plus padding, resampled from 8 kHz
     assert h.tts.spoken == ["Hello.", "We open at nine.", "We close at five."]
     # the model saw the system prompt, the greeting and the caller's words
     roles = [(m.role, m.content) for m in h.llm.requests[0]]
@@ -181,7 +181,7 @@ async def test_backchannel_resumes_the_reply_to_completion() -> None:
     assert not turn.interrupted and turn.agent_text == LONG
     assert turn.metrics.barge_in_stop_ms is not None  # it did pause for the "mm-hm"
     assert len(h.llm.requests) == 1  # the backchannel was not answered
-    assert len(h.stt.heard) == 2
+    assert len(h.stt.transcribed_s) == 2
     full_reply_s = h.tts.duration_s("Hello.") + sum(h.tts.duration_s(s) for s in h.tts.spoken[1:])
     assert h.call.sink.emitted_s >= full_reply_s - 0.05  # everything was played (the cut part twice)
 
@@ -235,7 +235,7 @@ async def test_caller_continuing_while_agent_thinks_gets_one_combined_answer() -
     async with conversation(["Done."], ["I want to", "block my card"], token_delay_s=0.4) as h:
         await h.until_listening(after=0)
         h.call.talk(0.3)
-        await h.until(lambda: h.conversation.state == "thinking" and len(h.stt.heard) == 1)
+        await h.until(lambda: h.conversation.state == "thinking" and len(h.stt.transcribed_s) == 1)
         h.call.talk(0.4)
         await h.until_listening(after=1, within_s=8)
     report = await h.report()
@@ -275,7 +275,9 @@ async def test_caller_pausing_mid_sentence_gets_one_answer_to_the_whole_sentence
     answers = [t for t in report.turns if t.user_text]
     assert [t.user_text for t in answers] == [whole]
     assert [t.agent_text for t in answers] == ["Your balance is on the app."]
-    assert h.stt.heard[0] < h.stt.heard[1]  # the draft heard half; the final heard the whole turn
+    assert (
+        h.stt.transcribed_s[0] < h.stt.transcribed_s[1]
+    )  # the draft heard half; the final heard the whole turn
     # an answer to the half was prepared on the pause, and thrown away when the caller went on
     asked = [r[-1].content for r in h.llm.requests]
     assert asked[0] == half and asked[-1] == whole
@@ -301,7 +303,7 @@ async def test_answer_prepared_on_the_pause_is_used_when_the_caller_has_finished
         report = await one_turn_then_hang_up(h)
     assert [t.user_text for t in report.turns if t.user_text] == ["Check my balance please"]
     assert [t.agent_text for t in report.turns if t.user_text] == ["Sure."]
-    assert len(h.stt.heard) == 1  # transcribed once, during the end-of-turn silence
+    assert len(h.stt.transcribed_s) == 1  # transcribed once, during the end-of-turn silence
     assert len(h.llm.requests) == 1  # answered once: the prepared answer was the answer
     m = report.turns[1].metrics
     assert m.stt_ms is not None and m.stt_ms < 10  # nothing left to wait for when the turn ended

@@ -101,14 +101,14 @@ def started(commands: list[Command]) -> StartTurn:
     return turns[0]
 
 
-def user_turn(t_onset: float, t_last: float, key: float | None = None) -> UserTurn:
-    return UserTurn(AudioChunk(SILENCE, 16000), t_onset, t_last, t_last + 0.5, key=key)
+def user_turn(t_onset: float, t_last: float, audio_key: float | None = None) -> UserTurn:
+    return UserTurn(AudioChunk(SILENCE, 16000), t_onset, t_last, t_last + 0.5, audio_key=audio_key)
 
 
-def say(call: Call, t: float, words: str, key: float | None = None, **how: Any) -> list[Command]:
+def say(call: Call, t: float, words: str, audio_key: float | None = None, **how: Any) -> list[Command]:
     """The caller speaks a turn ending at `t`: the listener's events, then the transcript."""
     call.at(t - 1.0, SpeechStart(t - 1.0))
-    transcribe = call.at(t, user_turn(t - 1.0, t - 0.5, key))
+    transcribe = call.at(t, user_turn(t - 1.0, t - 0.5, audio_key))
     assert any(isinstance(c, Transcribe) for c in transcribe)
     return transcribe + call.at(t + 0.1, CallerWords(words, "en", **how))
 
@@ -259,18 +259,18 @@ def test_a_turn_superseded_before_a_word_was_heard_is_carried_into_the_next() ->
 # ---------------------------------------------------------------- answers prepared on a pause
 
 
-def paused_caller(call: Call, key: float) -> list[Command]:
+def paused_caller(call: Call, audio_key: float) -> list[Command]:
     call.at(2.0, SpeechStart(2.0))
-    return call.at(2.8, TurnDraft(AudioChunk(SILENCE, 16000), 2.7, key=key))
+    return call.at(2.8, TurnDraft(AudioChunk(SILENCE, 16000), 2.7, audio_key=audio_key))
 
 
 def test_an_answer_is_prepared_on_the_pause_and_kept_for_the_same_turn() -> None:
     call = Call.start()
     call.end_turn(1.0)
-    draft = paused_caller(call, key=2.7)
+    draft = paused_caller(call, audio_key=2.7)
     assert [type(c) for c in draft] == [StartDraft] and draft[0].prepare  # type: ignore[union-attr]
     assert call.at(2.9, DraftWords(2.7, "When do you open?")) == [PrepareAnswer(2.7, "When do you open?")]
-    out = call.at(3.2, user_turn(2.0, 2.7, key=2.7))
+    out = call.at(3.2, user_turn(2.0, 2.7, audio_key=2.7))
     assert Transcribe(out[-1].turn, use_draft=True) == out[-1]  # type: ignore[union-attr]
     out = call.at(3.3, CallerWords("When do you open?", "en"))
     assert not any(isinstance(c, DropPrepared) for c in out)
@@ -280,24 +280,24 @@ def test_an_answer_is_prepared_on_the_pause_and_kept_for_the_same_turn() -> None
 def test_a_prepared_answer_is_dropped_when_the_caller_goes_on_or_says_only_mm_hm() -> None:
     call = Call.start()
     call.end_turn(1.0)
-    paused_caller(call, key=2.7)
+    paused_caller(call, audio_key=2.7)
     call.at(2.9, DraftWords(2.7, "When do"))
     assert call.at(3.0, SpeechResumed(2.0)) == [DropDraft(), DropPrepared()]
-    assert call.floor.prepared_key is None and call.floor.draft_key is None
+    assert call.floor.prepared_audio_key is None and call.floor.draft_audio_key is None
     # a draft that is only a backchannel prepares nothing
-    call.at(3.5, TurnDraft(AudioChunk(SILENCE, 16000), 3.4, key=3.4))
+    call.at(3.5, TurnDraft(AudioChunk(SILENCE, 16000), 3.4, audio_key=3.4))
     assert call.at(3.6, DraftWords(3.4, "mm-hm")) == []
     # a turn that ends later than the draft drops what was prepared for it
     call.at(3.7, SpeechResumed(2.0))
-    call.at(4.0, TurnDraft(AudioChunk(SILENCE, 16000), 3.9, key=3.9))
+    call.at(4.0, TurnDraft(AudioChunk(SILENCE, 16000), 3.9, audio_key=3.9))
     call.at(4.1, DraftWords(3.9, "When do you open"))
-    out = call.at(5.0, user_turn(2.0, 4.5, key=4.5))
+    out = call.at(5.0, user_turn(2.0, 4.5, audio_key=4.5))
     assert out[0] == DropPrepared() and out[-1].use_draft is False  # type: ignore[union-attr]
 
 
 def test_nothing_is_prepared_while_the_agent_talks_keys_are_pending_or_languages_are_identified() -> None:
     call = Call.start()
-    assert not paused_caller(call, key=2.7)[0].prepare  # type: ignore[union-attr]  # greeting runs
+    assert not paused_caller(call, audio_key=2.7)[0].prepare  # type: ignore[union-attr]  # greeting runs
     assert call.at(2.9, DraftWords(2.7, "Hello there")) == []
     call.end_turn(3.0)
     call.at(3.1, DtmfPressed("1", 3.1))  # a key run is pending
@@ -305,15 +305,15 @@ def test_nothing_is_prepared_while_the_agent_talks_keys_are_pending_or_languages
 
     identifying = Call.start(prepares=False)
     identifying.end_turn(1.0)
-    assert not paused_caller(identifying, key=2.7)[0].prepare  # type: ignore[union-attr]
+    assert not paused_caller(identifying, audio_key=2.7)[0].prepare  # type: ignore[union-attr]
 
 
 def test_a_turn_that_goes_another_way_drops_the_prepared_answer() -> None:
     call = Call.start(agent(limits={"max_turns": 1}))
     call.end_turn(1.0)
-    paused_caller(call, key=2.7)
+    paused_caller(call, audio_key=2.7)
     assert call.at(2.9, DraftWords(2.7, "Hi")) == [PrepareAnswer(2.7, "Hi")]
-    call.at(3.2, user_turn(2.0, 2.7, key=2.7))
+    call.at(3.2, user_turn(2.0, 2.7, audio_key=2.7))
     out = call.at(3.3, CallerWords("Hi"))
     body = started(out).body
     assert isinstance(body, AnswerCaller) and body.turns_exhausted and out[-1] == DropPrepared()
@@ -406,7 +406,7 @@ def test_a_text_turn_takes_the_path_of_a_heard_one() -> None:
     out = call.at(2.0, TextTurn("Hello", 2.0))
     assert out[-1] == Transcribe(TextTurn("Hello", 2.0), use_draft=False)
     body = started(call.at(2.0, CallerWords("Hello", "en"))).body
-    assert isinstance(body, AnswerCaller) and body.heard == TextTurn("Hello", 2.0)
+    assert isinstance(body, AnswerCaller) and body.caller_turn == TextTurn("Hello", 2.0)
 
 
 def test_no_words_hand_the_floor_back_to_the_caller() -> None:

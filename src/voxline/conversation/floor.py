@@ -115,7 +115,7 @@ class CallerWords:
 class DraftWords:
     """The transcript of a draft that `StartDraft` asked to prepare an answer for."""
 
-    key: float
+    audio_key: float
     text: str
 
 
@@ -200,7 +200,7 @@ class AnswerCaller:
     """The transcript's language."""
     guess: LanguageGuess | None
     stt_ms: float
-    heard: UserTurn | TextTurn
+    caller_turn: UserTurn | TextTurn
     turns_exhausted: bool
     """max_turns is reached: the turn is recorded, then the agent says goodbye and hangs up."""
 
@@ -276,7 +276,7 @@ class DropDraft:
 class PrepareAnswer:
     """Start the answer to the draft's words, held, for the turn it may become."""
 
-    key: float
+    audio_key: float
     text: str
 
 
@@ -360,10 +360,10 @@ class Floor:
     reprompts: int = 0
     call_deadline: float = float("inf")
     silence_deadline: float | None = None
-    draft_key: float | None = None
+    draft_audio_key: float | None = None
     """Audio key of the draft being transcribed (the caller paused at it)."""
     draft_prepares: bool = False
-    prepared_key: float | None = None
+    prepared_audio_key: float | None = None
     """Audio key of the answer prepared on the draft, held until its turn is confirmed."""
     carried: str = ""
     """Caller text of a turn superseded before the caller heard a word of it (they were not done
@@ -372,7 +372,7 @@ class Floor:
     """The running turn's caller text."""
     _audible: bool = False
     """The running turn has sent audio."""
-    _heard: UserTurn | TextTurn | None = field(default=None, repr=False)
+    _transcribing: UserTurn | TextTurn | None = field(default=None, repr=False)
     """The caller turn sent to `Transcribe`, waiting for its `CallerWords`."""
     _answering: bool = False
     """The running turn answers the caller (and may use the prepared answer)."""
@@ -483,26 +483,26 @@ class Floor:
             case TurnDraft():
                 self._drop_draft(out)
                 self._drop_prepared(out)
-                self.draft_key, self.draft_prepares = event.key, self.may_prepare_answers()
+                self.draft_audio_key, self.draft_prepares = event.audio_key, self.may_prepare_answers()
                 out.append(StartDraft(event, self.draft_prepares))
-            case DraftWords(key=key, text=text):
+            case DraftWords(audio_key=audio_key, text=text):
                 if (
                     self.draft_prepares
-                    and key == self.draft_key
+                    and audio_key == self.draft_audio_key
                     and self.may_prepare_answers()
                     and text
                     and not self.is_backchannel(text)
                 ):
-                    self.prepared_key = key
-                    out.append(PrepareAnswer(key, text))
+                    self.prepared_audio_key = audio_key
+                    out.append(PrepareAnswer(audio_key, text))
             case UserTurn() | TextTurn():
-                if self.prepared_key is not None and self.prepared_key != event.key:
+                if self.prepared_audio_key is not None and self.prepared_audio_key != event.audio_key:
                     self._drop_prepared(out)
                 self.silence_deadline = None
                 self._set(out, State.THINKING)
-                use_draft = event.key is not None and self.draft_key == event.key
-                self.draft_key = None
-                self._heard = event
+                use_draft = event.audio_key is not None and self.draft_audio_key == event.audio_key
+                self.draft_audio_key = None
+                self._transcribing = event
                 out.append(Transcribe(event, use_draft))
             case CallerWords():
                 self._caller_words(out, event, now)
@@ -519,7 +519,7 @@ class Floor:
                     self._set(out, State.THINKING)
             case DtmfPressed():
                 self._drop_prepared(out)
-                self._key(out, event, now)
+                self._key_press(out, event, now)
             case CallerHangup():
                 self._drop_prepared(out)
                 self.ended = True
@@ -558,7 +558,7 @@ class Floor:
                 self._start(out, SayLines(("goodbye",), hang_up="silence"))
 
     def _caller_words(self, out: list[Command], event: CallerWords, now: float) -> None:
-        heard, self._heard = self._heard, None
+        caller_turn, self._transcribing = self._transcribing, None
         text = event.text
         if self.keypad.collecting:
             entry = self.keypad.hear(text, self.is_backchannel)
@@ -576,7 +576,7 @@ class Floor:
             if not text:
                 return
             self._cancel(out, superseded=True)
-        if not text or heard is None:
+        if not text or caller_turn is None:
             self._set(out, State.LISTENING)
             self.silence_deadline = now + self._silence_timeout()
             return
@@ -585,12 +585,13 @@ class Floor:
         user_text = f"{self.carried} {text}".strip()
         self.carried = ""
         exhausted = self.turns_started >= self.limits.max_turns
+        language, guess, stt_ms = event.language, event.guess, event.stt_ms
         words = AnswerCaller(
-            text, user_text, tuple(notes), keys, event.language, event.guess, event.stt_ms, heard, exhausted
+            text, user_text, tuple(notes), keys, language, guess, stt_ms, caller_turn, exhausted
         )
         self._start(out, words)
 
-    def _key(self, out: list[Command], event: DtmfPressed, now: float) -> None:
+    def _key_press(self, out: list[Command], event: DtmfPressed, now: float) -> None:
         key = read_key(event.digit)
         if key is None:
             return
@@ -639,14 +640,14 @@ class Floor:
             out.append(ResumeReply(self.turn, why))
 
     def _drop_draft(self, out: list[Command]) -> None:
-        if self.draft_key is not None:
+        if self.draft_audio_key is not None:
             out.append(DropDraft())
-        self.draft_key, self.draft_prepares = None, False
+        self.draft_audio_key, self.draft_prepares = None, False
 
     def _drop_prepared(self, out: list[Command]) -> None:
-        if self.prepared_key is not None:
+        if self.prepared_audio_key is not None:
             out.append(DropPrepared())
-        self.prepared_key = None
+        self.prepared_audio_key = None
 
     def _set(self, out: list[Command], state: State) -> None:
         if state != self.state:

@@ -47,8 +47,8 @@ class UserTurn:
     t_onset: float
     t_last_speech: float
     t_decided: float
-    key: float | None = None
-    """Audio-time of the last speech (see TurnDraft.key)."""
+    audio_key: float | None = None
+    """Audio-time of the last speech (see TurnDraft.audio_key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +60,7 @@ class TextTurn:
     t: float
     guess: LanguageGuess | None = None
     """What a language identifier would have said about the turn (auto and on_request modes)."""
-    key: None = None
+    audio_key: None = None
 
     @property
     def t_onset(self) -> float:
@@ -82,8 +82,9 @@ class TurnDraft:
 
     audio: AudioChunk
     t_last_speech: float
-    key: float
-    """Audio-time of the last speech: equal on the draft and the turn when nothing was said since."""
+    audio_key: float
+    """Audio-time of the last speech: equal on the draft and the turn when nothing was said since
+    (the turn's audio identity, unrelated to keypad keys)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,10 +191,10 @@ class Listener:
             if isinstance(event, SpeechEnd):
                 audio = self._turn_audio(event.t_onset, event.t_last_speech)
                 times = (event.t_onset + offset, event.t_last_speech + offset, event.t_decided + offset)
-                self._emit(UserTurn(audio, *times, key=event.t_last_speech))
+                self._emit(UserTurn(audio, *times, audio_key=event.t_last_speech))
             elif isinstance(event, SpeechPause):
                 audio = self._turn_audio(event.t_onset, event.t_last_speech)
-                self._emit(TurnDraft(audio, event.t_last_speech + offset, key=event.t_last_speech))
+                self._emit(TurnDraft(audio, event.t_last_speech + offset, audio_key=event.t_last_speech))
             elif isinstance(event, NoiseDiscarded):
                 shifted = replace(event, t_onset=event.t_onset + offset, t_end=event.t_end + offset)
                 self._emit(shifted)

@@ -98,7 +98,8 @@ from voxline.transports.base import CallIO
 
 log = logging.getLogger(__name__)
 
-Heard = tuple[Transcript, LanguageGuess | None]
+CallerTranscript = tuple[Transcript, LanguageGuess | None]
+"""What the caller said in a turn, and what a language identifier made of it."""
 
 MAX_TOOL_ROUNDS = 3
 TRANSFER_SETTLE_S = 15.0
@@ -131,7 +132,7 @@ class _PreparedAnswer:
     """An answer begun on the caller's pause, before the turn was confirmed: held (nothing sent) until
     the confirmed turn asks the model exactly these messages, else thrown away."""
 
-    key: float
+    audio_key: float
     messages: list[Message]
     language: str
     reply: Reply
@@ -176,7 +177,7 @@ class Conversation:
         """The running agent turn (the floor's `turn`)."""
         self._listener: Listener | None = None
         self._listener_task: asyncio.Task[None] | None = None
-        self._draft: tuple[float, asyncio.Task[Heard | None]] | None = None
+        self._draft: tuple[float, asyncio.Task[CallerTranscript | None]] | None = None
         """(audio key, transcription) started when the caller paused; used if the turn ends there."""
         self._prepared: _PreparedAnswer | None = None
         self._collector: DigitCollector | None = None
@@ -307,15 +308,15 @@ class Conversation:
                 self._start_turn(index, body)
             case StartDraft(draft=draft, prepare=prepare):
                 task = asyncio.create_task(self._stt(draft.audio), name="stt-draft")
-                self._draft = (draft.key, task)
+                self._draft = (draft.audio_key, task)
                 if prepare:
-                    preparing = asyncio.create_task(self._prepare_answer(draft.key, task), name="prepare")
+                    preparing = asyncio.create_task(self._prepare_answer(draft.audio_key, task))
                     self._background.add(preparing)
                     preparing.add_done_callback(self._background.discard)
             case DropDraft():
                 self._drop_draft()
-            case PrepareAnswer(key=key, text=text):
-                self._prepare(key, text)
+            case PrepareAnswer(audio_key=audio_key, text=text):
+                self._prepare(audio_key, text)
             case DropPrepared():
                 self._drop_prepared()
             case ToEntry(keys=keys, words=words) if self._collector is not None:
@@ -334,8 +335,8 @@ class Conversation:
                 if turn is not None:
                     turn.superseded = superseded
                     reply = turn.reply
-                    heard = reply is not None and reply.sent_audio and self.call.sink.is_playing
-                    if key_at is not None and heard:
+                    audible = reply is not None and reply.sent_audio and self.call.sink.is_playing
+                    if key_at is not None and audible:
                         turn.record.metrics.barge_in_stop_ms = (self.clock.now() - key_at) * 1000
                     if key_at is not None:
                         log.info("key press barge-in: stopping the agent's turn")
@@ -356,7 +357,7 @@ class Conversation:
                     await turn.reply.resume()
                     await self._feed(ReplyResumed(index, turn.reply.sent_audio))
             case Transcribe(turn=caller_turn, use_draft=use_draft):
-                await self._hear(caller_turn, use_draft)
+                await self._take_caller_turn(caller_turn, use_draft)
             case HangUp(reason=reason):
                 await self.call.hangup(reason)
                 self.report.end_reason = reason
@@ -368,12 +369,12 @@ class Conversation:
             case _:
                 log.error("unhandled call command %s", command)
 
-    async def _hear(self, caller_turn: UserTurn | TextTurn, use_draft: bool) -> None:
+    async def _take_caller_turn(self, caller_turn: UserTurn | TextTurn, use_draft: bool) -> None:
         """Transcribe the caller's turn and tell the floor what was said."""
         stt_started = self.clock.now()
-        heard = await self._transcribe(caller_turn, use_draft)
+        transcribed = await self._transcribe(caller_turn, use_draft)
         stt_ms = (self.clock.now() - stt_started) * 1000  # the part of STT the caller waits for
-        transcript, guess = heard if heard else (None, None)
+        transcript, guess = transcribed if transcribed else (None, None)
         text = transcript.text.strip() if transcript else ""
         reply = self._turn.reply if self._turn is not None else None
         answers_question = bool(text) and reply is not None and reply.cut_in_question()
@@ -407,7 +408,7 @@ class Conversation:
                 self._start(turn, self._answer(turn))
 
     def _start_caller_turn(self, index: int, words: AnswerCaller) -> None:
-        text, event = words.words, words.heard
+        text, event = words.words, words.caller_turn
         log.info("caller said %r", text)
         self._emit(UserText(text, words.language))
         for note in words.notes:
@@ -436,7 +437,7 @@ class Conversation:
         else:
             self._start(agent_turn, self._answer(agent_turn, language.reply_language))
 
-    async def _transcribe(self, turn: UserTurn | TextTurn, use_draft: bool) -> Heard | None:
+    async def _transcribe(self, turn: UserTurn | TextTurn, use_draft: bool) -> CallerTranscript | None:
         """The turn's transcript, from the speculative draft when the caller said nothing after it."""
         if isinstance(turn, TextTurn):
             language = turn.guess.language if turn.guess else self.language.current
@@ -448,7 +449,7 @@ class Conversation:
             draft[1].cancel()
         return await self._stt(turn.audio)
 
-    async def _stt(self, audio: AudioChunk) -> Heard | None:
+    async def _stt(self, audio: AudioChunk) -> CallerTranscript | None:
         try:
             return await transcribe_turn(self.engines, self.language, audio)
         except Exception:
@@ -462,17 +463,17 @@ class Conversation:
 
     # ------------------------------------------------------------ answers prepared on a pause
 
-    async def _prepare_answer(self, key: float, draft: asyncio.Task[Heard | None]) -> None:
+    async def _prepare_answer(self, audio_key: float, draft: asyncio.Task[CallerTranscript | None]) -> None:
         """Once the draft is transcribed, tell the floor its words: it may start the answer to them
         (LLM and TTS, held) while the listener waits out the rest of the end-of-turn silence."""
         try:
-            heard = await asyncio.shield(draft)
+            transcribed = await asyncio.shield(draft)
         except (asyncio.CancelledError, Exception):
             return
-        if heard is not None:
-            self._note(DraftWords(key, heard[0].text.strip()))
+        if transcribed is not None:
+            self._note(DraftWords(audio_key, transcribed[0].text.strip()))
 
-    def _prepare(self, key: float, text: str) -> None:
+    def _prepare(self, audio_key: float, text: str) -> None:
         if self.engines.llm.busy:
             # another call's answer is being generated: a guess must not make it wait (one model,
             # one generation at a time); this turn is answered when it is confirmed
@@ -482,7 +483,7 @@ class Conversation:
         messages = self._messages_for_llm(self.history.with_user(text), language)
         reply = self._answer_reply(messages, language, held=True)
         generating = asyncio.create_task(reply.generate(), name="prepared-answer")
-        self._prepared = _PreparedAnswer(key, messages, language, reply, generating, self.clock.now())
+        self._prepared = _PreparedAnswer(audio_key, messages, language, reply, generating, self.clock.now())
         log.debug("preparing an answer to %r before the turn is confirmed", text)
 
     def _take_prepared(self, messages: list[Message], language: str) -> _PreparedAnswer | None:
