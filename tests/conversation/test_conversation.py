@@ -26,11 +26,11 @@ from conversation.fakes import (
 )
 from voxline.agent.config import AgentConfig
 from voxline.audio.clock import VirtualClock
+from voxline.conversation.conversation import Conversation
 from voxline.conversation.events import EVENT_CLASSES, ConversationEvent, TurnTimings
 from voxline.conversation.fixed_lines import render_fixed_lines
 from voxline.conversation.metrics import CallReport, TurnMetrics
-from voxline.conversation.responder import static_sentences
-from voxline.conversation.session import Conversation
+from voxline.conversation.reply import static_sentences
 from voxline.conversation.waiting import done_before
 from voxline.engines.base import Engines, LLMDelta
 

@@ -10,7 +10,7 @@ from conversation.fakes import FakeLLM, FakeSTT, FakeTTS, FakeVAD
 from voxline.agent.config import AgentConfig
 from voxline.audio.pcm import AudioChunk
 from voxline.conversation.fixed_lines import lines_to_render, render_fixed_lines
-from voxline.conversation.responder import static_sentences
+from voxline.conversation.reply import static_sentences
 from voxline.engines.base import Engines
 from voxline.engines.line_audio import LineAudio
 

@@ -13,8 +13,8 @@ from conversation.fakes import FakeCallIO, FakeLLM, FakeSTT, FakeTTS, FakeVAD, S
 from voxline.agent.config import AgentConfig
 from voxline.audio.clock import Clock, VirtualClock
 from voxline.audio.pcm import AudioChunk
+from voxline.conversation.conversation import Conversation
 from voxline.conversation.metrics import CallReport
-from voxline.conversation.session import Conversation
 from voxline.conversation.waiting import done_before
 from voxline.engines import base
 from voxline.engines.base import Engines, LanguageGuess, LLMDelta, ToolCall, Transcript
@@ -359,7 +359,7 @@ async def test_reprompt_and_goodbye_follow_the_call_language() -> None:
 async def test_tts_reads_the_normalised_text_while_the_record_keeps_the_written_one() -> None:
     from conversation.fakes import CollectingSink
     from voxline.audio.clock import MonotonicClock
-    from voxline.conversation.responder import Reply, static_text
+    from voxline.conversation.reply import Reply, static_text
 
     sink, tts = CollectingSink(), FakeTTS(seconds_per_char=0.001)
     written = "आपका बैलेंस ₹500 है। धन्यवाद।"

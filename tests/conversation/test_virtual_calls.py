@@ -15,8 +15,8 @@ from typing import Any
 from conversation.fakes import FakeCallIO, FakeLLM, FakeSTT, FakeTTS, FakeVAD, Script
 from voxline.agent.config import AgentConfig
 from voxline.audio.clock import VirtualClock
+from voxline.conversation.conversation import Conversation
 from voxline.conversation.metrics import CallReport
-from voxline.conversation.session import Conversation
 from voxline.engines.base import Engines
 
 LONG = "Your new card will arrive within five working days by post. Please activate it in the app."

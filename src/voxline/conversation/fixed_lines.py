@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from voxline.agent.config import AgentConfig
 from voxline.conversation.language import LanguagePolicy
-from voxline.conversation.responder import static_sentences
+from voxline.conversation.reply import static_sentences
 from voxline.engines.base import Engines
 from voxline.language.normalize import normalize_for_speech
 

@@ -15,8 +15,8 @@ from conversation.test_conversation import make_agent
 from telephony.asterisk_audiosocket import AsteriskAudioSocket
 from telephony.audiosocket.helpers import wait_until
 from voxline.audio.pcm import AudioChunk
+from voxline.conversation.conversation import Conversation
 from voxline.conversation.metrics import CallReport
-from voxline.conversation.session import Conversation
 from voxline.engines.base import Engines
 from voxline.telephony.audiosocket import AudioSocketServer
 from voxline.transports.base import CallIO

@@ -25,8 +25,8 @@ from telephony.sip.conftest import sip_config
 from voxline.agent.config import AriConfig
 from voxline.audio.pcm import AudioChunk
 from voxline.audio.wav import write_wav
+from voxline.conversation.conversation import Conversation
 from voxline.conversation.metrics import CallReport
-from voxline.conversation.session import Conversation
 from voxline.engines.base import Engines, LLMDelta, ToolCall
 from voxline.telephony.ari.controller import AriController
 from voxline.telephony.audiosocket import AudioSocketCall, AudioSocketServer

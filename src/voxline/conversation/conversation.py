@@ -85,7 +85,7 @@ from voxline.conversation.language import LanguagePolicy, TurnLanguage, language
 from voxline.conversation.listener import DtmfPressed, Listener, ListenerEvent, TextTurn, UserTurn
 from voxline.conversation.metrics import CallRecorder, CallReport, NullRecorder, TurnRecord
 from voxline.conversation.prompt import build_system_prompt, internal_texts
-from voxline.conversation.responder import Reply, ReplyAudioStarted, ReplyEvent, static_text
+from voxline.conversation.reply import Reply, ReplyAudioStarted, ReplyEvent, static_text
 from voxline.conversation.sanitize import ReplyPolicy
 from voxline.conversation.tools import ToolAction, ToolContext, ToolOutcome, ToolRegistry, says_goodbye
 from voxline.conversation.waiting import done_before, next_before
