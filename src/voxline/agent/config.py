@@ -428,6 +428,22 @@ class ExampleExchange(_Strict):
         return self
 
 
+class Route(_Strict):
+    """A request the agent answers with its own approved words, without asking the model: what a
+    small model gets wrong and a contact centre wants said one way (a lost card, an account question
+    it cannot see). Matched on the caller's words, so it costs no model time and its line is rendered
+    at start-up."""
+
+    name: str = Field(min_length=1, description="named in the call's log and record")
+    when: list[str] = Field(
+        min_length=1,
+        description="phrases; a caller turn matches when it holds every word of one of them, in any "
+        'order and any form ("lost card" matches "I\'ve lost my cards")',
+    )
+    say: str = Field(min_length=1, description="said instead of the model's answer")
+    language: str | None = Field(None, description="the reply language it applies to (default: the agent's)")
+
+
 class GuardConfig(_Strict):
     """The last check before speech: a refusal or internal text (notes, menu names, tool names,
     instructions) in a reply is never spoken; the handover line and offer are said instead."""
@@ -491,6 +507,10 @@ class AgentConfig(_Strict):
         default_factory=list, description="example exchanges the model sees in its system prompt"
     )
     guard: GuardConfig = GuardConfig()
+    routes: list[Route] = Field(
+        default_factory=list,
+        description="requests answered with fixed words before the model is asked; the first match wins",
+    )
 
     @model_validator(mode="after")
     def _languages_agree(self) -> AgentConfig:

@@ -86,6 +86,7 @@ from voxline.conversation.listener import DtmfPressed, Listener, ListenerEvent, 
 from voxline.conversation.metrics import CallRecorder, CallReport, NullRecorder, TurnRecord
 from voxline.conversation.prompt import build_system_prompt, internal_texts
 from voxline.conversation.reply import Reply, ReplyAudioStarted, ReplyEvent, static_text
+from voxline.conversation.routes import Routes
 from voxline.conversation.sanitize import ReplyPolicy
 from voxline.conversation.tools import ToolAction, ToolContext, ToolOutcome, ToolRegistry, says_goodbye
 from voxline.conversation.waiting import done_before, next_before
@@ -185,6 +186,7 @@ class Conversation:
         self._background: set[asyncio.Task[None]] = set()
         self._knowledge = Knowledge.for_agent(agent.knowledge)
         self._guard: ReplyGuard | None = None
+        self._routes = Routes(self.agent.routes, self.agent.language)
         self._offered_transfer = False
         """The agent's last words offered a colleague: a plain "yes" now transfers the call."""
         self._transferring: tuple[str, asyncio.Future[bool]] | None = None
@@ -627,6 +629,10 @@ class Conversation:
             await self._answer(turn)
 
     def _answer_reply(self, messages: list[Message], language: str, *, held: bool = False) -> Reply:
+        route = self._routes.match(last_caller_text(messages), language) if self._routes else None
+        if route is not None:
+            log.info("route %s answers the turn", route.name)
+            return self._new_reply(static_text(route.say), language=language, held=held, fixed_line=True)
         deltas = self.engines.llm.stream(messages, self.tools.specs(), self.agent.llm.max_tokens)
         # the guard's patterns and handover line are English
         guard = self._guard if language == "en" else None

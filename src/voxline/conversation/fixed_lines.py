@@ -3,6 +3,7 @@
 Two lines sit on a latency path every time they are said:
 - the greeting (and a start menu's prompt after it): the first thing every caller hears, timed from
   the moment the call is answered;
+- a route's line (`routes:` in the agent file): it is the whole answer to the turns it matches;
 - each other language's "switched" line: spoken first in the turn where a call changes language,
   by that language's voice (Kokoro, slow on a CPU).
 
@@ -39,6 +40,8 @@ def lines_to_render(agent: AgentConfig) -> list[tuple[str, str]]:
     ivr = agent.ivr
     if ivr.start is not None:
         lines.append((language.default, ivr.menus[ivr.start].prompt))
+    # a route's line answers a turn: rendered, it plays as soon as the turn ends
+    lines += [(route.language or language.default, route.say) for route in agent.routes]
     others = [other for other in language.allowed if other != language.default]
     lines += [(other, language.line("switched", other)) for other in others]
     return lines

@@ -422,5 +422,6 @@ def fixed_lines(agent: AgentConfig) -> list[str]:
         lines += [o.say for o in menu.options.values() if o.say]
         lines += [o.collect.prompt for o in menu.options.values() if o.collect and o.collect.prompt]
     lines.append(HANDOVER_LINE)
+    lines += [route.say for route in agent.routes]
     lines += [line for by_kind in BUILT_IN_LINES.values() for line in by_kind.values()]
     return lines

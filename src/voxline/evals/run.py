@@ -85,7 +85,7 @@ def judge_scenario(scenario: LoadedScenario, outcome: CallOutcome, agent: AgentC
     for i, (turn, got) in enumerate(zip(scenario.scenario.turns, outcome.turns, strict=False), start=1):
         checks += check_turn(turn.expect, got, internal, i)
     missing = len(scenario.scenario.turns) - len(outcome.turns)
-    if missing > 0 and not outcome.error:
+    if missing > 0 and not outcome.error and not scenario.scenario.may_end_early:
         checks.append(
             Check(
                 "reached",

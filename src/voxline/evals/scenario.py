@@ -109,6 +109,11 @@ class Scenario(_Strict):
     turns: list[CallerTurn] = Field(min_length=1)
     expect: CallExpect = Field(default_factory=CallExpect)
     voice: bool = Field(True, description="false: text mode only (e.g. keypad-heavy scripts)")
+    may_end_early: bool = Field(
+        False,
+        description="the call may end before the last caller turn (the later turns are what the caller "
+        "says if it has not yet): the call checks still apply",
+    )
 
 
 class Suite(_Strict):
