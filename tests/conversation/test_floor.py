@@ -52,6 +52,7 @@ from voxline.conversation.floor import (
 )
 from voxline.conversation.listener import CallerHangup, DtmfPressed, TextTurn, TurnDraft, UserTurn
 from voxline.conversation.turns import BargeInFalse, BargeInPause, NoiseDiscarded, SpeechResumed, SpeechStart
+from voxline.engines.base import LanguageGuess
 
 SILENCE = np.zeros(160, np.int16)
 
@@ -418,3 +419,15 @@ def test_no_words_hand_the_floor_back_to_the_caller() -> None:
     assert not any(isinstance(c, StartTurn) for c in out) and call.floor.state == State.LISTENING
     assert call.floor.next_deadline() == 12.1 + 8.0
     assert call.floor.reprompts == 1  # only words reset the count
+
+
+def test_the_transcripts_language_and_guess_reach_the_turn_for_the_language_policy() -> None:
+    call = Call.start(prepares=False)  # an agent that identifies languages prepares no answers
+    call.end_turn(1.0)
+    guess = LanguageGuess("hi", 0.93)
+    call.at(2.0, SpeechStart(2.0))
+    call.at(3.0, user_turn(2.0, 2.5))
+    body = started(call.at(3.1, CallerWords("हिंदी में बात कीजिए", "hi", guess, stt_ms=42.0))).body
+    assert isinstance(body, AnswerCaller)
+    assert (body.language, body.guess, body.stt_ms) == ("hi", guess, 42.0)
+    assert call.floor.prepared_audio_key is None

@@ -1,9 +1,12 @@
-"""One phone call, end to end: the state machine that ties listener, STT, LLM, tools and replies.
+"""One phone call, end to end: the async shell around the call floor that ties listener, STT,
+LLM, tools and replies.
 
-Everything the call does happens in this object's main loop, one event at a time: listener events
-(speech, turns, barge-in, DTMF, hangup), the end of an agent turn, and timers (silence, call length).
-An *agent turn* (greeting, answer, reprompt) runs as one task; interrupting it is cancelling it,
-and the task's cancellation handler keeps exactly what the caller heard.
+What the call does next is decided by `Floor` (floor.py), a pure state machine; this object feeds it
+events one at a time from its main loop (listener events, the caller's words once transcribed, the
+end of an agent turn, a deadline passing on the call's clock) and carries out the commands it
+returns: start or cancel an agent turn, pause or resume a reply, transcribe, prepare an answer, hang
+up. An *agent turn* (greeting, answer, reprompt, menu step) runs as one task; interrupting it is
+cancelling it, and the task's cancellation handler keeps exactly what the caller heard.
 """
 
 from __future__ import annotations

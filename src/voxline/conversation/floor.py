@@ -402,6 +402,9 @@ class Floor:
         return self.state == State.LISTENING and idle
 
     def next_deadline(self) -> float:
+        """When the call next needs `TimeUp` if nothing else happens (inf once it is over)."""
+        if self.ended:
+            return float("inf")
         deadline = self.call_deadline
         if self.silence_deadline is not None and self.turn is None and self.state == State.LISTENING:
             deadline = min(deadline, self.silence_deadline)
