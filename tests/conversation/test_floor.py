@@ -431,3 +431,29 @@ def test_the_transcripts_language_and_guess_reach_the_turn_for_the_language_poli
     assert isinstance(body, AnswerCaller)
     assert (body.language, body.guess, body.stt_ms) == ("hi", guess, 42.0)
     assert call.floor.prepared_audio_key is None
+
+
+def test_stale_and_orphan_events_change_nothing() -> None:
+    call = Call.start()
+    call.end_turn(1.0)
+    assert call.at(1.5, BargeInPause(1.45)) == []  # nobody to interrupt
+    assert call.at(1.6, BargeInFalse(1.45)) == []
+    say(call, 3.0, "First question")  # turn 1
+    out = say(call, 5.0, "no wait, second")  # supersedes turn 1 with turn 2
+    assert started(out).turn == 2
+    # turn 1's task ends late (its cancellation finished): not the running turn, so ignored
+    assert call.at(5.2, AgentTurnEnded(1)) == [] and call.floor.turn == 2
+    assert call.at(5.3, AudioStarted(1)) == [] and call.floor.state == State.THINKING
+    assert call.at(5.4, ReplyPaused(1)) == [] and not call.floor.paused
+
+
+def test_speech_over_a_digit_prompt_and_a_cancelled_entry() -> None:
+    call = Call.start(agent(ivr=MENUS))
+    call.end_turn(1.0)
+    call.at(2.0, DtmfPressed("5", 2.0))
+    call.at(2.1, EntryStarted(prompting=True))
+    call.at(2.2, AudioStarted(1))
+    out = say(call, 4.0, "four five")  # digits said over the prompt stop it like keys
+    assert ToEntry(keys="45") in out and call.floor.state == State.SPEAKING
+    call.at(4.5, EntryEnded(completed=False))  # the turn was cancelled (the caller hung up, ...)
+    assert not call.floor.keypad.collecting and call.floor.state == State.SPEAKING
