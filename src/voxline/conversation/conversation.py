@@ -324,8 +324,10 @@ class Conversation:
                 self._prepare(audio_key, text)
             case DropPrepared():
                 self._drop_prepared()
-            case ToEntry(keys=keys, words=words) if self._collector is not None:
-                if keys:
+            case ToEntry(keys=keys, words=words):
+                if self._collector is None:  # the collection ended as the key came in
+                    log.debug("no digit collection to take %r", keys or words)
+                elif keys:
                     self._collector.press(keys)
                 else:
                     self._collector.said_instead(words)
