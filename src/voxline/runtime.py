@@ -88,7 +88,7 @@ async def simulate_call(
 ) -> dict[str, Any]:
     """Play caller WAVs into the agent in real time; return the report (report.json's content).
     `on_event` sees the call's events as they happen (text, tool calls with their arguments, ...)."""
-    from voxline.conversation.session import Conversation
+    from voxline.conversation.conversation import Conversation
     from voxline.records import SqliteCallRecorder
     from voxline.transports.file import FileCall
 
@@ -150,7 +150,7 @@ async def place_sip_call(
     engines: Engines | None = None,
 ) -> dict[str, Any]:
     """Call `uri` from the agent over SIP; the agent talks to whoever answers. Returns the report."""
-    from voxline.conversation.session import Conversation
+    from voxline.conversation.conversation import Conversation
     from voxline.records import SqliteCallRecorder
     from voxline.telephony.sip.endpoint import SipEndpoint
 

@@ -2,6 +2,9 @@
 
 The fake caller has a "microphone" that sends 20 ms chunks at 8 kHz in real time, silent unless the
 test makes it talk (a loud tone); FakeVAD calls a frame speech when it is loud.
+
+Given a `clock` (a VirtualClock), the call, its microphone and the fake models take their time on
+that clock instead, so a whole call runs in virtual time (see test_virtual_calls).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 import numpy as np
 
+from voxline.audio.clock import Clock
 from voxline.audio.pcm import AudioChunk, Float32Array
 from voxline.engines.base import LLMDelta, Message, ToolCall, ToolSpec, Transcript
 from voxline.transports.base import CallIO, Dtmf, PacedSink
@@ -46,14 +50,15 @@ class FakeSTT:
     name = "fake-stt"
     multilingual = False
 
-    def __init__(self, texts: Sequence[str] = ()) -> None:
+    def __init__(self, texts: Sequence[str] = (), clock: Clock | None = None) -> None:
         self.texts = list(texts)
-        self.heard: list[float] = []
+        self.clock = clock
+        self.transcribed_s: list[float] = []
         """Duration of each utterance it was asked to transcribe."""
 
     async def transcribe(self, audio: AudioChunk, language: str | None = None) -> Transcript:
-        self.heard.append(audio.duration_s)
-        await asyncio.sleep(0.01)
+        self.transcribed_s.append(audio.duration_s)
+        await take_time(self.clock, 0.01)
         return Transcript(self.texts.pop(0) if self.texts else "", language or "en")
 
     async def warm_up(self) -> None:
@@ -63,14 +68,25 @@ class FakeSTT:
 Script = str | list[LLMDelta]
 
 
+async def take_time(clock: Clock | None, seconds: float) -> None:
+    """Spend `seconds` on the given clock (on the event loop's, without one)."""
+    if clock is None:
+        await asyncio.sleep(seconds)
+    else:
+        await clock.sleep_until(clock.now() + seconds)
+
+
 class FakeLLM:
     """Streams scripted replies word by word; records what it was asked and whether it was closed."""
 
     name = "fake-llm"
 
-    def __init__(self, replies: Sequence[Script] = (), token_delay_s: float = 0.005) -> None:
+    def __init__(
+        self, replies: Sequence[Script] = (), token_delay_s: float = 0.005, clock: Clock | None = None
+    ) -> None:
         self.replies = list(replies)
         self.token_delay_s = token_delay_s
+        self.clock = clock
         self.requests: list[list[Message]] = []
         self.closed = 0
         self.finished = 0
@@ -98,7 +114,7 @@ class FakeLLM:
             deltas = script
         try:
             for delta in deltas:
-                await asyncio.sleep(self.token_delay_s)
+                await take_time(self.clock, self.token_delay_s)
                 yield delta
             self.finished += 1
         finally:
@@ -149,8 +165,8 @@ class FakeTTS:
 
 
 class CollectingSink(PacedSink):
-    def __init__(self, output_rate: int = 8000) -> None:
-        super().__init__(output_rate)
+    def __init__(self, output_rate: int = 8000, clock: Clock | None = None) -> None:
+        super().__init__(output_rate, clock)
         self.frames: list[tuple[float, AudioChunk]] = []
 
     async def _emit(self, frame: AudioChunk) -> None:
@@ -164,8 +180,9 @@ class CollectingSink(PacedSink):
 class FakeCallIO(CallIO):
     """8 kHz caller with a real-time microphone task; `talk()` makes it speak for a while."""
 
-    def __init__(self, call_id: str = "test-call") -> None:
-        super().__init__(call_id, 8000, CollectingSink(8000))
+    def __init__(self, call_id: str = "test-call", clock: Clock | None = None) -> None:
+        super().__init__(call_id, 8000, CollectingSink(8000, clock))
+        self.clock = clock
         self.sink: CollectingSink
         self._inbound: asyncio.Queue[AudioChunk | Dtmf | None] = asyncio.Queue()
         self._talking_until = 0.0
@@ -181,20 +198,24 @@ class FakeCallIO(CallIO):
         self._mic = asyncio.get_running_loop().create_task(self._run_mic())
 
     async def _run_mic(self) -> None:
-        loop = asyncio.get_running_loop()
         rng = np.random.default_rng(0)
-        next_t = loop.time()
+        next_t = self._now()
         while self.hung_up is None:
-            loud = loop.time() < self._talking_until
+            loud = self._now() < self._talking_until
             noise = rng.normal(0, 0.3 if loud else 0.001, 160)
             self._inbound.put_nowait(AudioChunk.from_float32(noise, 8000))
             next_t += 0.02
-            await asyncio.sleep(max(0.0, next_t - loop.time()))
+            if self.clock is not None:
+                await self.clock.sleep_until(next_t)
+            else:
+                await asyncio.sleep(max(0.0, next_t - self._now()))
+
+    def _now(self) -> float:
+        return self.clock.now() if self.clock is not None else asyncio.get_running_loop().time()
 
     def talk(self, seconds: float) -> None:
-        now = asyncio.get_running_loop().time()
         self.talk_starts.append(self.sink.clock.now())
-        self._talking_until = now + seconds
+        self._talking_until = self._now() + seconds
 
     def press(self, digit: str) -> None:
         self._inbound.put_nowait(Dtmf(digit))
@@ -226,8 +247,19 @@ class FakeCallIO(CallIO):
         await super().aclose()
 
 
-async def wait_until(predicate: Callable[[], bool], within_s: float = 5.0) -> None:
-    """Poll `predicate()` every 10 ms until it is true (fails the test after `within_s`)."""
-    async with asyncio.timeout(within_s):
-        while not predicate():  # noqa: ASYNC110 - the state belongs to other tasks; polling is simplest
-            await asyncio.sleep(0.01)
+async def wait_until(
+    predicate: Callable[[], bool], within_s: float = 5.0, clock: Clock | None = None
+) -> None:
+    """Check `predicate()` every 10 ms until it is true (fails the test after `within_s`). With a
+    `clock` (a VirtualClock) the 10 ms and `within_s` are that clock's: the call runs in virtual time
+    between the checks, and no wall clock is involved."""
+    if clock is None:
+        async with asyncio.timeout(within_s):
+            while not predicate():  # noqa: ASYNC110 - the state belongs to other tasks; polling is simplest
+                await asyncio.sleep(0.01)
+        return
+    deadline = clock.now() + within_s
+    while not predicate():
+        if clock.now() >= deadline:
+            raise TimeoutError(f"not true within {within_s} s of the call's clock")
+        await clock.sleep_until(clock.now() + 0.01)

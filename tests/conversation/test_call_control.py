@@ -3,12 +3,11 @@ send_dtmf and named transfers."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
-from conversation.fakes import Script, wait_until
+from conversation.fakes import Script
 from conversation.test_conversation import LONG, conversation, make_agent
 from voxline.engines.base import LLMDelta, ToolCall
 
@@ -34,10 +33,10 @@ async def test_key_press_barges_in_and_a_key_run_is_one_turn() -> None:
         await h.until_listening(after=0)
         h.call.talk(0.4)
         await h.until_speaking()
-        await asyncio.sleep(0.5)
+        await h.sleep(0.5)
         for key in "123":
             h.call.press(key)
-            await asyncio.sleep(0.1)
+            await h.sleep(0.1)
         await h.until_listening(after=2, within_s=8)
         await h.call.caller_hangs_up()
         report = await h.report()
@@ -61,8 +60,8 @@ async def test_collect_digits_ends_on_the_terminator_and_keys_stop_the_prompt() 
     async with conversation(collect_script(), ["check my balance"], keypad_agent()) as h:
         await h.until_listening(after=0)
         h.call.talk(0.4)
-        await wait_until(lambda: "Enter your account number." in h.tts.spoken and h.call.sink.is_playing)
-        await asyncio.sleep(0.1)
+        await h.until(lambda: "Enter your account number." in h.tts.spoken and h.call.sink.is_playing)
+        await h.sleep(0.1)
         for key in "1234#":
             h.call.press(key)
         await h.until_listening(after=1, within_s=8)
@@ -82,9 +81,7 @@ async def test_collect_digits_stops_at_max_digits() -> None:
     async with conversation(script, ["my number"], keypad_agent()) as h:
         await h.until_listening(after=0)
         h.call.talk(0.4)
-        await wait_until(
-            lambda: h.conversation.state == "listening" and h.conversation._collector is not None
-        )
+        await h.until(lambda: h.conversation.state == "listening" and h.conversation.floor.keypad.collecting)
         for key in "9876":
             h.call.press(key)
         await h.until_listening(after=1, within_s=5)  # well before the 10 s timeouts
@@ -96,7 +93,7 @@ async def test_collect_digits_inter_digit_timeout() -> None:
     async with conversation(script, ["my number"], keypad_agent()) as h:
         await h.until_listening(after=0)
         h.call.talk(0.4)
-        await wait_until(lambda: h.conversation._collector is not None)
+        await h.until(lambda: h.conversation.floor.keypad.collecting)
         h.call.press("4")
         h.call.press("2")
         await h.until_listening(after=1, within_s=8)
@@ -108,9 +105,7 @@ async def test_collect_digits_accepts_digits_said_aloud() -> None:
     async with conversation(script, ["my number", "one two three pound"], keypad_agent()) as h:
         await h.until_listening(after=0)
         h.call.talk(0.4)
-        await wait_until(
-            lambda: h.conversation.state == "listening" and h.conversation._collector is not None
-        )
+        await h.until(lambda: h.conversation.state == "listening" and h.conversation.floor.keypad.collecting)
         h.call.talk(0.5)
         await h.until_listening(after=1, within_s=8)
     assert tool_result(h.llm.requests[1]) == "The caller entered 123."
@@ -120,9 +115,7 @@ async def test_collect_digits_ends_when_the_caller_talks_about_something_else() 
     async with conversation(collect_script(), ["my number", "I don't have it"], keypad_agent()) as h:
         await h.until_listening(after=0)
         h.call.talk(0.4)
-        await wait_until(
-            lambda: h.conversation.state == "listening" and h.conversation._collector is not None
-        )
+        await h.until(lambda: h.conversation.state == "listening" and h.conversation.floor.keypad.collecting)
         h.call.talk(0.5)
         await h.until_listening(after=1, within_s=8)
     assert tool_result(h.llm.requests[1]).endswith("said: I don't have it")
@@ -177,7 +170,7 @@ async def test_a_transfer_is_recorded_whichever_comes_first_the_bye_or_the_verdi
             call.transferred_to.append(target)
             await call.caller_hangs_up()  # the peer's BYE, or our own hang-up on success: input ends
             if order == "bye_first":
-                await asyncio.sleep(0.3)  # ... and the NOTIFY 200 comes a little later
+                await h.sleep(0.3)  # ... and the NOTIFY 200 comes a little later
             return True
 
         monkeypatch.setattr(call, "transfer", transfer)
@@ -198,7 +191,7 @@ async def test_a_caller_who_leaves_during_a_failed_transfer_is_a_caller_hangup(
 
         async def transfer(target: str) -> bool:
             await call.caller_hangs_up()
-            await asyncio.sleep(0.2)
+            await h.sleep(0.2)
             return False  # NOTIFY 503: the transfer did not happen
 
         monkeypatch.setattr(call, "transfer", transfer)

@@ -1,9 +1,13 @@
-"""A whole call with fake engines on the real clock: scripted caller audio, tones for speech."""
+"""A whole call with fake engines on a virtual clock: scripted caller audio, tones for speech.
+
+The caller's microphone, the sink, the fake models and the call's timers all run on the harness's
+VirtualClock: the test waits by moving virtual time (`h.sleep`, `h.until_*`), never the wall clock.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -21,11 +25,13 @@ from conversation.fakes import (
     wait_until,
 )
 from voxline.agent.config import AgentConfig
+from voxline.audio.clock import VirtualClock
+from voxline.conversation.conversation import Conversation
 from voxline.conversation.events import EVENT_CLASSES, ConversationEvent, TurnTimings
 from voxline.conversation.fixed_lines import render_fixed_lines
 from voxline.conversation.metrics import CallReport, TurnMetrics
-from voxline.conversation.responder import static_sentences
-from voxline.conversation.session import Conversation
+from voxline.conversation.reply import static_sentences
+from voxline.conversation.waiting import done_before
 from voxline.engines.base import Engines, LLMDelta
 
 LONG = "Your new card will arrive within five working days by post. Please activate it in the app."
@@ -45,6 +51,7 @@ def make_agent(**overrides: Any) -> AgentConfig:
 
 @dataclass
 class Harness:
+    clock: VirtualClock
     call: FakeCallIO
     conversation: Conversation
     llm: FakeLLM
@@ -56,19 +63,27 @@ class Harness:
     def states(self) -> list[str]:
         return [e["state"] for e in self.events if e["type"] == "state"]
 
+    async def sleep(self, seconds: float) -> None:
+        """Let the call run for `seconds` of its clock."""
+        await self.clock.sleep_until(self.clock.now() + seconds)
+
+    async def until(self, predicate: Callable[[], bool], within_s: float = 5.0) -> None:
+        await wait_until(predicate, within_s, self.clock)
+
     async def until_listening(self, after: int = 0, within_s: float = 5.0) -> None:
         """Wait for the agent's turn number `after` to be over (the call is listening again)."""
-        await wait_until(
+        await self.until(
             lambda: len(self.conversation.report.turns) > after and self.conversation.state == "listening",
             within_s,
         )
 
     async def until_speaking(self) -> None:
-        await wait_until(lambda: self.conversation.state == "speaking" and self.call.sink.is_playing)
+        await self.until(lambda: self.conversation.state == "speaking" and self.call.sink.is_playing)
 
     async def report(self, within_s: float = 5.0) -> CallReport:
-        async with asyncio.timeout(within_s):
-            return await self.task
+        if not await done_before(self.task, self.clock, self.clock.now() + within_s):
+            raise TimeoutError(f"the call did not end within {within_s} s of its clock")
+        return self.task.result()
 
 
 @asynccontextmanager
@@ -80,24 +95,26 @@ async def conversation(
     engines: Engines | None = None,
 ) -> AsyncIterator[Harness]:
     """A call to `agent`; `engines` (fakes) may be given to share them between calls."""
-    call = FakeCallIO()
+    clock = VirtualClock()
+    call = FakeCallIO(clock=clock)
     if engines is None:
         engines = Engines(
             vad=FakeVAD(), stt=FakeSTT(transcripts), llm=FakeLLM(replies, token_delay_s), tts=FakeTTS()
         )
     llm, stt, tts = engines.llm, engines.stt, engines.tts
     assert isinstance(llm, FakeLLM) and isinstance(stt, FakeSTT) and isinstance(tts, FakeTTS)
+    llm.clock = stt.clock = clock  # the models take their time on this call's clock
     events: list[dict[str, Any]] = []
     conv = Conversation(call, agent or make_agent(), engines, transport="fake", on_event=events.append)
     call.start_mic()
     task = asyncio.create_task(conv.run())
-    harness = Harness(call, conv, llm, stt, tts, task, events)
+    harness = Harness(clock, call, conv, llm, stt, tts, task, events)
     try:
         yield harness
     finally:
         if not task.done():
             await call.caller_hangs_up()
-            await asyncio.wait([task], timeout=5)
+            await done_before(task, clock, clock.now() + 5)
         await call.aclose()
 
 
@@ -118,7 +135,7 @@ async def test_greeting_then_one_turn_answered() -> None:
     for value in (m.stt_ms, m.llm_first_token_ms, m.llm_first_sentence_ms, m.tts_first_audio_ms):
         assert value is not None and value >= 0
     assert m.voice_to_voice_ms is not None and m.voice_to_voice_ms > m.endpointing_ms
-    assert 0.3 < h.stt.heard[0] < 1.2  # the caller's 0.5 s plus padding, resampled from 8 kHz
+    assert 0.3 < h.stt.transcribed_s[0] < 1.2  # the caller's 0.5 s plus padding, resampled from 8 kHz
     assert h.tts.spoken == ["Hello.", "We open at nine.", "We close at five."]
     # the model saw the system prompt, the greeting and the caller's words
     roles = [(m.role, m.content) for m in h.llm.requests[0]]
@@ -132,7 +149,7 @@ async def test_barge_in_stops_audio_and_keeps_only_heard_words() -> None:
         await h.until_listening(after=0)
         h.call.talk(0.4)
         await h.until_speaking()
-        await asyncio.sleep(1.0)
+        await h.sleep(1.0)
         h.call.talk(0.6)
         await h.until_listening(after=2, within_s=8)
     report = await h.report()
@@ -156,7 +173,7 @@ async def test_backchannel_resumes_the_reply_to_completion() -> None:
         await h.until_listening(after=0)
         h.call.talk(0.4)
         await h.until_speaking()
-        await asyncio.sleep(0.8)
+        await h.sleep(0.8)
         h.call.talk(0.4)
         await h.until_listening(after=1, within_s=10)
     report = await h.report()
@@ -164,7 +181,7 @@ async def test_backchannel_resumes_the_reply_to_completion() -> None:
     assert not turn.interrupted and turn.agent_text == LONG
     assert turn.metrics.barge_in_stop_ms is not None  # it did pause for the "mm-hm"
     assert len(h.llm.requests) == 1  # the backchannel was not answered
-    assert len(h.stt.heard) == 2
+    assert len(h.stt.transcribed_s) == 2
     full_reply_s = h.tts.duration_s("Hello.") + sum(h.tts.duration_s(s) for s in h.tts.spoken[1:])
     assert h.call.sink.emitted_s >= full_reply_s - 0.05  # everything was played (the cut part twice)
 
@@ -218,7 +235,7 @@ async def test_caller_continuing_while_agent_thinks_gets_one_combined_answer() -
     async with conversation(["Done."], ["I want to", "block my card"], token_delay_s=0.4) as h:
         await h.until_listening(after=0)
         h.call.talk(0.3)
-        await wait_until(lambda: h.conversation.state == "thinking" and len(h.stt.heard) == 1)
+        await h.until(lambda: h.conversation.state == "thinking" and len(h.stt.transcribed_s) == 1)
         h.call.talk(0.4)
         await h.until_listening(after=1, within_s=8)
     report = await h.report()
@@ -242,20 +259,25 @@ async def test_caller_pausing_mid_sentence_gets_one_answer_to_the_whole_sentence
         turn={"end_of_turn_silence_ms": 600, "speculative_pause_ms": 150, "min_speech_ms": 100}
     )
     half, whole = "I would like to", "I would like to check my balance"
-    async with conversation([], [half, whole], agent, token_delay_s=0.05) as h:
+    # 100 ms a token: the half answer (3 tokens) is still being written when the caller goes on, which
+    # on the virtual clock happens at the same instant every run (at 50 ms a token it would be done
+    # a few ms before the resumed speech is detected)
+    async with conversation([], [half, whole], agent, token_delay_s=0.1) as h:
         h.llm.by_question = {half: "HALF ANSWER.", whole: "Your balance is on the app."}
         await h.until_listening(after=0)
         h.call.talk(0.5)
-        await asyncio.sleep(0.8)  # 0.5 s of speech, then a 0.3 s pause...
+        await h.sleep(0.8)  # 0.5 s of speech, then a 0.3 s pause...
         h.call.talk(0.5)  # ...and the caller goes on
         await h.until_listening(after=1, within_s=8)
-        await asyncio.sleep(0.5)
+        await h.sleep(0.5)
         await h.call.caller_hangs_up()
         report = await h.report()
     answers = [t for t in report.turns if t.user_text]
     assert [t.user_text for t in answers] == [whole]
     assert [t.agent_text for t in answers] == ["Your balance is on the app."]
-    assert h.stt.heard[0] < h.stt.heard[1]  # the draft heard half; the final heard the whole turn
+    assert (
+        h.stt.transcribed_s[0] < h.stt.transcribed_s[1]
+    )  # the draft heard half; the final heard the whole turn
     # an answer to the half was prepared on the pause, and thrown away when the caller went on
     asked = [r[-1].content for r in h.llm.requests]
     assert asked[0] == half and asked[-1] == whole
@@ -281,7 +303,7 @@ async def test_answer_prepared_on_the_pause_is_used_when_the_caller_has_finished
         report = await one_turn_then_hang_up(h)
     assert [t.user_text for t in report.turns if t.user_text] == ["Check my balance please"]
     assert [t.agent_text for t in report.turns if t.user_text] == ["Sure."]
-    assert len(h.stt.heard) == 1  # transcribed once, during the end-of-turn silence
+    assert len(h.stt.transcribed_s) == 1  # transcribed once, during the end-of-turn silence
     assert len(h.llm.requests) == 1  # answered once: the prepared answer was the answer
     m = report.turns[1].metrics
     assert m.stt_ms is not None and m.stt_ms < 10  # nothing left to wait for when the turn ended
@@ -331,7 +353,7 @@ async def test_yes_over_the_end_of_a_question_answers_it_instead_of_replaying_it
         await h.until_listening(after=0)
         h.call.talk(0.4)
         await h.until_speaking()
-        await asyncio.sleep(0.75)  # most of the question heard (statement 0.42 s, question 0.48 s)
+        await h.sleep(0.75)  # most of the question heard (statement 0.42 s, question 0.48 s)
         h.call.talk(0.3)
         await h.until_listening(after=2, within_s=8)
         await h.call.caller_hangs_up()
@@ -380,7 +402,7 @@ async def test_barging_in_on_a_rendered_greeting_stops_it_and_keeps_only_what_wa
     await render_fixed_lines(agent, engines)
     async with conversation(agent=agent, engines=engines) as h:
         await h.until_speaking()
-        await asyncio.sleep(0.8)
+        await h.sleep(0.8)
         h.call.talk(0.6)
         await h.until_listening(after=1, within_s=8)
         await h.call.caller_hangs_up()

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from voxline.agent.config import DTMF_KEYS, CollectDigitsConfig
-from voxline.audio.clock import MonotonicClock
+from voxline.audio.clock import MonotonicClock, VirtualClock
 from voxline.conversation.digits import DigitCollector, KeyRun, spoken_keys, valid_keys
 
 WORDS = {"0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five"}
@@ -69,19 +69,22 @@ async def test_collector_ends_at_max_digits() -> None:
 
 
 async def test_collector_times_out_between_digits_and_before_the_first() -> None:
-    collector = DigitCollector(settings(), MonotonicClock())
+    clock = VirtualClock()
+    collector = DigitCollector(settings(), clock)
 
     async def type_slowly() -> None:
         collector.press("4")
-        await asyncio.sleep(0.05)
+        await clock.sleep_until(0.15)  # within the 0.2 s between digits
         collector.press("2")
 
     typing = asyncio.create_task(type_slowly())
     result = await collector.collect()
     await typing
     assert (result.digits, result.reason) == ("42", "timeout")
-    idle = await DigitCollector(settings(), MonotonicClock()).collect()
+    assert clock.now() == 0.15 + 0.2  # timed out on the collector's clock, 0.2 s after the last key
+    idle = await DigitCollector(settings(), clock).collect()
     assert (idle.digits, idle.reason) == ("", "no_input")
+    assert clock.now() == 0.35 + 0.3  # the first-digit timeout
     assert "no digits" in idle.for_model(settings())
 
 

@@ -11,7 +11,7 @@ from voxline.agent.config import AgentConfig
 from voxline.audio.clock import MonotonicClock
 from voxline.audio.pcm import AudioChunk
 from voxline.conversation.fixed_lines import lines_to_render, render_fixed_lines
-from voxline.conversation.responder import Reply, static_sentences, static_speech, static_text
+from voxline.conversation.reply import Reply, static_sentences, static_speech, static_text
 from voxline.engines.base import Engines
 from voxline.engines.line_audio import LineAudio
 from voxline.language.normalize import speech_normalizer

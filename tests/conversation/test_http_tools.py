@@ -19,6 +19,7 @@ from conversation.fakes import FakeCallIO, FakeLLM, FakeSTT, FakeTTS, FakeVAD, S
 from conversation.local_http import Answer, LocalServer, Received, closed_port_url
 from voxline.agent.config import AgentConfig, HttpToolConfig
 from voxline.agent.env import MissingEnvironment, expand_env
+from voxline.conversation.conversation import Conversation
 from voxline.conversation.http_tools import (
     FAILURE_LINES,
     FILLER_LINES,
@@ -27,7 +28,6 @@ from voxline.conversation.http_tools import (
     check_arguments,
 )
 from voxline.conversation.metrics import CallReport
-from voxline.conversation.session import Conversation
 from voxline.conversation.tools import ToolContext, ToolRegistry
 from voxline.engines.base import Engines, LLMDelta, ToolCall
 

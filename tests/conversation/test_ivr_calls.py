@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from conversation.fakes import wait_until
 from conversation.test_conversation import Harness, conversation, make_agent
 
 IVR: dict[str, Any] = {
@@ -63,14 +61,14 @@ async def test_start_menu_follows_the_greeting_and_keys_walk_the_tree() -> None:
     ]
     assert [t.dtmf for t in report.turns] == ["", "1", "*", "9", "7", "3"]
     assert h.llm.requests == []  # the menu never needed the model
-    assert h.conversation._ivr.active == "main"
+    assert h.conversation.floor.keypad.ivr.active == "main"
 
 
 async def test_a_key_barges_in_on_the_menu_prompt() -> None:
     long_prompt = "Main. " + "For this press that. " * 8
     async with conversation(agent=ivr_agent(main=IVR["main"] | {"prompt": long_prompt})) as h:
-        await wait_until(lambda: "For this press that." in h.tts.spoken and h.call.sink.is_playing)
-        await asyncio.sleep(0.3)
+        await h.until(lambda: "For this press that." in h.tts.spoken and h.call.sink.is_playing)
+        await h.sleep(0.3)
         h.call.press("3")
         await h.until_listening(after=1)
         await h.call.caller_hangs_up()
@@ -115,13 +113,13 @@ async def test_llm_key_hands_the_turn_to_the_model_with_the_note() -> None:
         await h.until_listening(after=2, within_s=8)
     assert h.llm.requests[0][-1].content == "(The caller chose loans.)"
     assert h.llm.requests[1][-1].content == "(caller pressed 1)"
-    assert h.conversation._ivr.active is None
+    assert h.conversation.floor.keypad.ivr.active is None
 
 
 async def test_collect_option_hands_the_digits_to_the_model() -> None:
     async with conversation(["Found it."], agent=ivr_agent()) as h:
         await press_when_listening(h, "5", after=0)
-        await wait_until(lambda: h.conversation._collector is not None)
+        await h.until(lambda: h.conversation.floor.keypad.collecting)
         for key in "123":
             h.call.press(key)
         await h.until_listening(after=1)
@@ -139,7 +137,7 @@ async def test_speech_leaves_the_menu_and_the_model_knows_where_the_caller_was()
         and 'keypad menu "main"' in last.content
         and last.content.endswith("I lost my card")
     )
-    assert h.conversation._ivr.active is None
+    assert h.conversation.floor.keypad.ivr.active is None
 
 
 async def test_silence_at_a_menu_repeats_its_prompt() -> None:

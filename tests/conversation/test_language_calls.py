@@ -9,12 +9,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from conversation.fakes import FakeCallIO, FakeLLM, FakeTTS, FakeVAD, Script, wait_until
+from conversation.fakes import FakeCallIO, FakeLLM, FakeSTT, FakeTTS, FakeVAD, Script, take_time, wait_until
 from voxline.agent.config import AgentConfig
+from voxline.audio.clock import Clock, VirtualClock
 from voxline.audio.pcm import AudioChunk
+from voxline.conversation.conversation import Conversation
 from voxline.conversation.metrics import CallReport
-from voxline.conversation.session import Conversation
+from voxline.conversation.waiting import done_before
+from voxline.engines import base
 from voxline.engines.base import Engines, LanguageGuess, LLMDelta, ToolCall, Transcript
+from voxline.engines.stt_openai import OpenAISTT
 
 HI_REPLY = "आपका कार्ड बंद कर दिया गया है।"
 Heard = tuple[str, str, float]
@@ -27,6 +31,9 @@ class LanguageSTT:
     name = "fake-multilingual-stt"
     multilingual = True
 
+    clock: Clock | None = None
+    """The call's clock, on which transcribing takes its 10 ms."""
+
     def __init__(self, turns: Sequence[Heard]) -> None:
         self.turns = list(turns)
         self.forced: list[str | None] = []
@@ -37,7 +44,7 @@ class LanguageSTT:
         return self.turns.pop(0) if self.turns else ("", "en", 1.0)
 
     async def transcribe(self, audio: AudioChunk, language: str | None = None) -> Transcript:
-        await asyncio.sleep(0.01)
+        await take_time(self.clock, 0.01)
         text, spoken, _ = self._next()
         self.forced.append(language)
         return Transcript(text, language or spoken)
@@ -45,7 +52,7 @@ class LanguageSTT:
     async def transcribe_with_language(
         self, audio: AudioChunk, candidates: Sequence[str] | None, forced: str | None = None
     ) -> tuple[Transcript, LanguageGuess]:
-        await asyncio.sleep(0.01)
+        await take_time(self.clock, 0.01)
         text, spoken, probability = self._next()
         self.forced.append(forced)
         self.candidates.append(list(candidates) if candidates is not None else None)
@@ -59,6 +66,13 @@ class PlainSTT(LanguageSTT):
     """An STT that cannot identify languages: the call pairs it with a separate identifier."""
 
     transcribe_with_language = None  # type: ignore[assignment]
+
+
+def test_identifying_a_language_while_transcribing_is_a_declared_capability() -> None:
+    assert isinstance(LanguageSTT([]), base.LanguageSTT)
+    assert not isinstance(PlainSTT([]), base.LanguageSTT)  # opted out: paired with a separate identifier
+    assert isinstance(OpenAISTT("http://127.0.0.1:9/v1", "whisper-1"), base.LanguageSTT)
+    assert not isinstance(FakeSTT(), base.LanguageSTT)
 
 
 class ScriptedLID:
@@ -76,6 +90,7 @@ class ScriptedLID:
 
 @dataclass
 class Call:
+    clock: VirtualClock
     call: FakeCallIO
     conversation: Conversation
     llm: FakeLLM
@@ -93,12 +108,17 @@ class Call:
         await wait_until(
             lambda: len(self.conversation.report.turns) > after and self.conversation.state == "listening",
             within_s,
+            self.clock,
         )
+
+    async def ended(self, within_s: float = 5.0) -> CallReport:
+        if not await done_before(self.task, self.clock, self.clock.now() + within_s):
+            raise TimeoutError(f"the call did not end within {within_s} s of its clock")
+        return self.task.result()
 
     async def hang_up(self) -> CallReport:
         await self.call.caller_hangs_up()
-        async with asyncio.timeout(5):
-            return await self.task
+        return await self.ended()
 
 
 def multilingual_agent(mode: str, allowed: Sequence[str] = ("en", "hi"), **extra: Any) -> AgentConfig:
@@ -123,9 +143,11 @@ async def call(
     stt: LanguageSTT | None = None,
     lid: ScriptedLID | None = None,
 ) -> AsyncIterator[Call]:
-    io = FakeCallIO()
+    clock = VirtualClock()
+    io = FakeCallIO(clock=clock)
     voices = {"en": FakeTTS(), "hi": FakeTTS(), "mr": FakeTTS()}
-    llm, stt = FakeLLM(replies), stt or LanguageSTT(turns)
+    llm, stt = FakeLLM(replies, clock=clock), stt or LanguageSTT(turns)
+    stt.clock = clock
     engines = Engines(
         vad=FakeVAD(),
         stt=stt,
@@ -139,11 +161,11 @@ async def call(
     io.start_mic()
     task = asyncio.create_task(conversation.run())
     try:
-        yield Call(io, conversation, llm, stt, voices, task, events)
+        yield Call(clock, io, conversation, llm, stt, voices, task, events)
     finally:
         if not task.done():
             await io.caller_hangs_up()
-            await asyncio.wait([task], timeout=5)
+            await done_before(task, clock, clock.now() + 5)
         await io.aclose()
 
 
@@ -321,8 +343,7 @@ async def test_reprompt_and_goodbye_follow_the_call_language() -> None:
     agent = multilingual_agent("on_request", limits={"silence_reprompt_s": 0.4, "max_reprompts": 1})
     async with call(agent, [("हिंदी में बात कीजिए", "hi", 1.0)]) as c:
         await c.caller_says(after_turns=1)
-        async with asyncio.timeout(8):
-            report = await c.task
+        report = await c.ended(within_s=8)
     assert report.end_reason == "silence"
     assert [t.language for t in report.turns] == ["en", "hi", "hi", "hi"]
     assert [t.agent_text for t in report.turns[2:]] == [
@@ -338,7 +359,7 @@ async def test_reprompt_and_goodbye_follow_the_call_language() -> None:
 async def test_tts_reads_the_normalised_text_while_the_record_keeps_the_written_one() -> None:
     from conversation.fakes import CollectingSink
     from voxline.audio.clock import MonotonicClock
-    from voxline.conversation.responder import Reply, static_text
+    from voxline.conversation.reply import Reply, static_text
 
     sink, tts = CollectingSink(), FakeTTS(seconds_per_char=0.001)
     written = "आपका बैलेंस ₹500 है। धन्यवाद।"

@@ -65,7 +65,7 @@ def feed_in_frames(listener: Listener, audio: AudioChunk, start: float) -> float
 
 def make_listener(vad: RecordingVAD, events: list[ListenerEvent]) -> Listener:
     agent = make_agent()
-    return Listener(GuessingCall(), vad, agent, VirtualClock(), events.append, agent_speaking=lambda: False)
+    return Listener(GuessingCall(), vad, agent, VirtualClock(), events.append)
 
 
 def test_16k_audio_on_a_call_that_started_at_8k_is_heard_at_its_own_rate() -> None:

@@ -17,8 +17,8 @@ import pytest
 from conversation.fakes import FakeCallIO, FakeLLM, FakeSTT, FakeTTS, FakeVAD, wait_until
 from conversation.local_http import Answer, LocalServer, Received, closed_port_url
 from voxline.agent.config import AgentConfig, WebhookConfig
+from voxline.conversation.conversation import Conversation
 from voxline.conversation.metrics import CallReport, TurnRecord
-from voxline.conversation.session import Conversation
 from voxline.conversation.webhook import SIGNATURE_HEADER, WebhookSender, call_payload, sign, verify_signature
 from voxline.engines.base import Engines, LLMDelta, ToolCall
 

@@ -1,6 +1,6 @@
 """Test helpers: a real uvicorn server on 127.0.0.1 in a thread, and a stand-in conversation.
 
-The stand-in has the constructor of `voxline.conversation.session.Conversation`, echoes the caller's
+The stand-in has the constructor of `voxline.conversation.conversation.Conversation`, echoes the caller's
 audio back, emits the same kinds of events, records a turn per second of caller audio, and obeys
 DTMF commands so tests can drive barge-in, hangup and crashes. Its events are built from
 `voxline.conversation.events` and serialised by its `to_wire`, like the real conversation's:

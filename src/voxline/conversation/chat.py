@@ -19,9 +19,9 @@ import numpy as np
 
 from voxline.agent.config import AgentConfig
 from voxline.audio.pcm import AudioChunk, Float32Array
+from voxline.conversation.conversation import Conversation
 from voxline.conversation.language import DEVANAGARI_LANGUAGES
 from voxline.conversation.metrics import CallReport
-from voxline.conversation.session import Conversation
 from voxline.engines.base import LLM, Engines, LanguageGuess, Transcript
 from voxline.transports.base import CallIO, Dtmf, PacedSink
 

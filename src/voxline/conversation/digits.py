@@ -1,8 +1,8 @@
 """Keypad input: collecting a number (collect_digits), debouncing free key presses, and digits
 spoken aloud ("one two three" → "123") for callers who talk instead of pressing keys.
 
-Timeouts run on the conversation's Clock: the deadline is a clock time, the wait an asyncio timeout
-of the time left, like the session's own timers.
+Timeouts run on the conversation's Clock: the deadline is a clock time, waited for with
+`Clock.sleep_until` (see `waiting`), like the call's own timers.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Literal
 
 from voxline.agent.config import DTMF_KEYS, CollectDigitsConfig
 from voxline.audio.clock import Clock
+from voxline.conversation.waiting import next_before
 
 EndReason = Literal["terminator", "max_digits", "timeout", "no_input", "speech"]
 
@@ -107,8 +108,6 @@ class DigitCollector:
         self._inbox: asyncio.Queue[str | SpokenKeys] = asyncio.Queue()
         self.got_input = asyncio.Event()
         """Set by the first key or words: the cue to stop speaking the prompt."""
-        self.prompting = False
-        """The prompt is being spoken (the caller may barge in over it)."""
 
     def press(self, keys: str) -> None:
         self._inbox.put_nowait(keys)
@@ -124,9 +123,8 @@ class DigitCollector:
         digits = ""
         deadline = self._clock.now() + s.first_digit_timeout_s
         while True:
-            try:
-                item = await asyncio.wait_for(self._inbox.get(), max(0.0, deadline - self._clock.now()))
-            except TimeoutError:
+            item = await next_before(self._inbox, self._clock, deadline)
+            if item is None:
                 return CollectResult(digits, "timeout" if digits else "no_input")
             if isinstance(item, SpokenKeys):
                 return CollectResult(digits, "speech", " ".join(item.other_words))

@@ -1,20 +1,23 @@
 """What a conversation tells its observer (the web page, over the call's WebSocket): one typed
-definition per event and one serialiser, shared by the real conversation and the test stand-ins, so
-a stand-in cannot drift from what the page really receives.
+definition per event and one serialiser, shared by the real conversation, the server and the test
+stand-ins, so a stand-in cannot drift from what the page really receives. Nothing builds these
+objects as plain dicts: every conversation event goes out through `to_wire`.
 
 Wire shapes (JSON objects, `type` first):
-  {"type": "state", "state": "listening"}
+  {"type": "state", "state": "listening"}       (listening, user_speaking, thinking, speaking)
   {"type": "user_text", "text": ..., "language": "en"}
-  {"type": "agent_text", "text": ..., "interrupted": false}
+  {"type": "agent_said", "turn": 1, "text": ...}   (each line as the caller heard it; a barge-in cuts it)
+  {"type": "agent_text", "text": ..., "interrupted": false}   (the whole turn, once it is over)
   {"type": "metrics", "turn": 0, "stt_ms": ..., "voice_to_voice_ms": ..., ...}   (flat, one per turn)
   {"type": "language", "language": "hi", "requested": true}
   {"type": "dtmf", "digit": "5"}
   {"type": "digits", "digits": "1234", "reason": "terminator"}
   {"type": "tool_call", "turn": 0, "name": "transfer_call", "arguments": {...}}
-  {"type": "agent_said", "turn": 0, "text": ...}   (each line as the caller heard it)
   {"type": "error", "message": ...}
-  {"type": "tool_call", "turn": 1, "name": "transfer_call", "arguments": {...}}
-  {"type": "agent_said", "turn": 1, "text": ...}   (each line as it is said; agent_text ends the turn)
+
+The WebSocket transport adds its own frames around these (`ready`, `clear`, `hangup`, its protocol
+errors): see the protocol in `voxline.transports.websocket`, which sits below the conversation
+and so writes them itself.
 """
 
 from __future__ import annotations

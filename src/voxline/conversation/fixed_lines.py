@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from voxline.agent.config import AgentConfig
 from voxline.conversation.language import LanguagePolicy
-from voxline.conversation.responder import static_speech
+from voxline.conversation.reply import static_speech
 from voxline.engines.base import Engines
 from voxline.language.normalize import speech_normalizer
 

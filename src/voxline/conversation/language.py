@@ -24,7 +24,7 @@ from typing import Literal, get_args
 from voxline.agent.config import AgentConfig
 from voxline.audio.pcm import AudioChunk
 from voxline.conversation.language_request import requested_language
-from voxline.engines.base import Engines, LanguageGuess, Message, Transcript
+from voxline.engines.base import Engines, LanguageGuess, LanguageSTT, Message, Transcript
 from voxline.language import registry
 from voxline.language.script import OTHER_SCRIPTS, script_of, writes_in
 
@@ -256,16 +256,14 @@ async def transcribe_turn(
     """Transcribe a caller turn in the call's language; in auto and on_request mode also identify its
     language.
 
-    Whisper can identify and transcribe in one encoder pass (`transcribe_with_language`); other STTs
+    A `LanguageSTT` (whisper: one encoder pass) identifies and transcribes at once; other STTs
     pair with `engines.lid`, and the turn is then decoded in the identified language when that is
     allowed and confident. Without any identifier the call simply stays in its language."""
     stt = engines.stt
     if not policy.identifies:
         return await stt.transcribe(audio, policy.stt_language()), None
-    combined = getattr(stt, "transcribe_with_language", None)
-    if combined is not None:
-        both: tuple[Transcript, LanguageGuess] = await combined(audio, policy.candidates(), None)
-        return both
+    if isinstance(stt, LanguageSTT):
+        return await stt.transcribe_with_language(audio, policy.candidates(), None)
     if engines.lid is None:
         log.warning("auto language mode without a language identifier: staying in %s", policy.current)
         return await stt.transcribe(audio, policy.stt_language()), None

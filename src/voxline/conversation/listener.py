@@ -30,7 +30,7 @@ from voxline.conversation.turns import (
     TurnDetector,
     TurnParams,
 )
-from voxline.engines.base import VADStream
+from voxline.engines.base import LanguageGuess, VADStream
 from voxline.transports.base import CallIO, Dtmf
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,32 @@ class UserTurn:
     t_onset: float
     t_last_speech: float
     t_decided: float
-    key: float | None = None
-    """Audio-time of the last speech (see TurnDraft.key)."""
+    audio_key: float | None = None
+    """Audio-time of the last speech (see TurnDraft.audio_key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TextTurn:
+    """A caller turn given as text instead of audio (`voxline chat`, text-mode evals): from its
+    transcript on it takes exactly the path of a heard turn (language policy, answer, tool rounds)."""
+
+    text: str
+    t: float
+    guess: LanguageGuess | None = None
+    """What a language identifier would have said about the turn (auto and on_request modes)."""
+    audio_key: None = None
+
+    @property
+    def t_onset(self) -> float:
+        return self.t
+
+    @property
+    def t_last_speech(self) -> float:
+        return self.t
+
+    @property
+    def t_decided(self) -> float:
+        return self.t
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +82,9 @@ class TurnDraft:
 
     audio: AudioChunk
     t_last_speech: float
-    key: float
-    """Audio-time of the last speech: equal on the draft and the turn when nothing was said since."""
+    audio_key: float
+    """Audio-time of the last speech: equal on the draft and the turn when nothing was said since
+    (the turn's audio identity, unrelated to keypad keys)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +120,13 @@ class Listener:
         agent: AgentConfig,
         clock: Clock,
         emit: Callable[[ListenerEvent], None],
-        agent_speaking: Callable[[], bool],
     ) -> None:
         self._call = call
         self._vad = vad
         self._clock = clock
         self._emit = emit
-        self._agent_speaking = agent_speaking
+        self.agent_has_floor = False
+        """Set by the conversation whenever it changes: caller speech now is a barge-in."""
         self._rate = vad.sample_rate
         self._frame_samples = vad.frame_samples
         self._frame_s = vad.frame_samples / vad.sample_rate
@@ -162,14 +187,14 @@ class Listener:
     def _on_frame(self, frame: Int16Array, offset: float) -> None:
         probability = self._vad.probability(frame.astype(np.float32) / 32768.0)
         self._frames.append((self._audio_t, frame))
-        for event in self._detector.step(self._audio_t, probability, self._agent_speaking()):
+        for event in self._detector.step(self._audio_t, probability, self.agent_has_floor):
             if isinstance(event, SpeechEnd):
                 audio = self._turn_audio(event.t_onset, event.t_last_speech)
                 times = (event.t_onset + offset, event.t_last_speech + offset, event.t_decided + offset)
-                self._emit(UserTurn(audio, *times, key=event.t_last_speech))
+                self._emit(UserTurn(audio, *times, audio_key=event.t_last_speech))
             elif isinstance(event, SpeechPause):
                 audio = self._turn_audio(event.t_onset, event.t_last_speech)
-                self._emit(TurnDraft(audio, event.t_last_speech + offset, key=event.t_last_speech))
+                self._emit(TurnDraft(audio, event.t_last_speech + offset, audio_key=event.t_last_speech))
             elif isinstance(event, NoiseDiscarded):
                 shifted = replace(event, t_onset=event.t_onset + offset, t_end=event.t_end + offset)
                 self._emit(shifted)

@@ -81,6 +81,21 @@ class LanguageGuess:
     compute_ms: float = 0.0
 
 
+@runtime_checkable
+class LanguageSTT(STT, Protocol):
+    """An STT that also says which language it heard, from the same pass (whisper's one encoder
+    pass; a server that reports the language it detected). A call that must identify each turn's
+    language uses this instead of pairing the STT with a separate `LanguageIdentifier`. The
+    capability is the type: a class offers it by defining the method (set it to None to opt out)."""
+
+    async def transcribe_with_language(
+        self, audio: AudioChunk, candidates: Sequence[str] | None, forced: str | None = None
+    ) -> tuple[Transcript, LanguageGuess]:
+        """Identify the language among `candidates` and transcribe; the decode runs in `forced`
+        when given, else in the identified language."""
+        ...
+
+
 class LanguageIdentifier(Protocol):
     """Spoken language identification. Whisper's detector today; a dedicated LID model later."""
 

@@ -104,7 +104,7 @@ class TokenRequest(BaseModel):
 
 def _default_conversation_factory(*args: Any, **kwargs: Any) -> Runnable:
     # Imported per call so the app (and its tests) import without the conversation package.
-    from voxline.conversation.session import Conversation
+    from voxline.conversation.conversation import Conversation
 
     conversation: Runnable = Conversation(*args, **kwargs)
     return conversation

@@ -24,7 +24,10 @@ Server → client:
   is the server's id of the call's record; ``label`` is the client's ``call_id``, or null).
 - Binary frames of s16le mono audio at the client's ``sample_rate``, 20 ms each, paced in real time,
   so the client can play them as they come with a small jitter buffer.
-- The conversation's events as JSON text (``state``, ``user_text``, ``agent_text``, ``metrics``, …).
+- The conversation's events as JSON text (``state``, ``user_text``, ``agent_said``, ``agent_text``,
+  ``metrics``, ``language``, ``dtmf``, ``digits``, ``tool_call``, ``error``): each is a typed dataclass
+  in ``voxline.conversation.events``, whose docstring lists every wire shape, serialised by its
+  ``to_wire``.
 - ``{"type": "clear"}`` when the agent's audio is cut (barge-in): the client must drop whatever it
   still has buffered for playback, at once.
 - ``{"type": "hangup", "reason": ...}`` when the server ends the call, followed by a close (1000).

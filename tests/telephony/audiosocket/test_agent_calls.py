@@ -15,8 +15,8 @@ from conversation.test_conversation import make_agent
 from telephony.asterisk_audiosocket import AsteriskAudioSocket
 from telephony.audiosocket.helpers import wait_until
 from voxline.audio.pcm import AudioChunk
+from voxline.conversation.conversation import Conversation
 from voxline.conversation.metrics import CallReport
-from voxline.conversation.session import Conversation
 from voxline.engines.base import Engines
 from voxline.telephony.audiosocket import AudioSocketServer
 from voxline.transports.base import CallIO
@@ -64,8 +64,8 @@ async def test_the_agent_hears_a_slin16_caller_whose_first_frame_comes_after_the
         await ast.quiet(0.5)  # the bridge has produced nothing yet: the agent greets at 8 kHz
         await ast.stream(loud(1.0, 16000))
         await ast.stream(seconds=1.5)  # an RTP leg keeps sending (silence) after the caller spoke
-        assert agent.stt.heard, "the agent never heard the caller's turn"
-        assert 1.0 <= agent.stt.heard[0] < 1.6  # the turn's own length (+ padding), not doubled
+        assert agent.stt.transcribed_s, "the agent never heard the caller's turn"
+        assert 1.0 <= agent.stt.transcribed_s[0] < 1.6  # the turn's own length (+ padding), not doubled
         reply = [f for f in ast.sound_frames if f.kind == 0x12]
         assert len(reply) > 10, "no spoken answer"
         assert not ast.ended.is_set()
@@ -83,7 +83,7 @@ async def test_the_application_form_keeps_the_call_and_answers_a_caller_who_goes
         spoke_at = time.monotonic()
         await ast.quiet(3.0)  # a leg with silence suppression: no frames at all while they wait
         assert not ast.ended.is_set(), f"Asterisk hung up: {ast.end_reason}"
-        assert agent.stt.heard and 0.6 <= agent.stt.heard[0] < 1.2
+        assert agent.stt.transcribed_s and 0.6 <= agent.stt.transcribed_s[0] < 1.2
         answer = [f for f in ast.sound_frames if f.at > spoke_at]
         assert answer, "the turn never ended: no answer"
         assert answer[0].at - spoke_at < 1.5  # end-of-turn silence (0.3 s) + fake engines

@@ -25,8 +25,8 @@ from telephony.sip.conftest import sip_config
 from voxline.agent.config import AriConfig
 from voxline.audio.pcm import AudioChunk
 from voxline.audio.wav import write_wav
+from voxline.conversation.conversation import Conversation
 from voxline.conversation.metrics import CallReport
-from voxline.conversation.session import Conversation
 from voxline.engines.base import Engines, LLMDelta, ToolCall
 from voxline.telephony.ari.controller import AriController
 from voxline.telephony.audiosocket import AudioSocketCall, AudioSocketServer
@@ -194,7 +194,7 @@ async def test_audiosocket_application_keeps_a_quiet_caller_and_answers_them(
     assert "Reached timeout" not in ast.full_log
     assert agent.ended[0] - agent.started[0] > QUIET_S - 1  # held through the caller's silent Wait()
     assert report.end_reason == "caller_disconnected" or report.end_reason == "caller_hangup"
-    assert agent.stt.heard and TONE_S <= agent.stt.heard[0] < TONE_S + 0.7
+    assert agent.stt.transcribed_s and TONE_S <= agent.stt.transcribed_s[0] < TONE_S + 0.7
     answered = [t for t in report.turns if t.user_text]
     assert answered and answered[0].agent_text == "We open at nine."
 
@@ -231,7 +231,9 @@ async def test_channel_driver_slin16_agent_hears_the_caller_at_16_khz(
     _, agent = await audiosocket_call(asterisk, "chan16")
     call = agent.calls[0]
     assert call.input_rate == 16000
-    assert agent.stt.heard and TONE_S <= agent.stt.heard[0] < TONE_S + 0.7  # not doubled: not deaf
+    assert (
+        agent.stt.transcribed_s and TONE_S <= agent.stt.transcribed_s[0] < TONE_S + 0.7
+    )  # not doubled: not deaf
     answered = [t for t in agent.reports[0].turns if t.user_text]
     assert answered and answered[0].agent_text == "We open at nine."
 

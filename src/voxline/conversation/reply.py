@@ -38,6 +38,17 @@ class ReplyMetrics:
     """Clock time the reply's first audio left the transport."""
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyAudioStarted:
+    """The reply's first audio went to the sink."""
+
+    reply: Reply
+
+
+ReplyEvent = ReplyAudioStarted
+"""What a reply tells its owner as it goes (one kind so far)."""
+
+
 @dataclass(slots=True)
 class _Sentence:
     text: str
@@ -103,7 +114,7 @@ class Reply:
         first_clause_words: int = 0,
         fallback_tts: TTS | None = None,
         voice: str | None = None,
-        on_audio_start: Callable[[], None] | None = None,
+        on_event: Callable[[ReplyEvent], None] | None = None,
         speech_text: Callable[[str], str] | None = None,
         held: bool = False,
         line_audio: LineAudio | None = None,
@@ -121,7 +132,7 @@ class Reply:
         self._policy = policy
         self._chunker = SentenceChunker(first_clause_words)
         self._voice = voice
-        self._on_audio_start = on_audio_start
+        self._on_event = on_event
         self._speech_text = speech_text
         self._line_audio = line_audio
         self.metrics = ReplyMetrics(started_at=clock.now())
@@ -307,8 +318,8 @@ class Reply:
         if self._sink.is_playing:  # earlier audio still queued: ours starts after it
             backlog = self._sink.queued_s - self._sink.played_s
             self.metrics.first_audio_out_at = self._clock.now() + backlog
-        if self._on_audio_start is not None:
-            self._on_audio_start()
+        if self._on_event is not None:
+            self._on_event(ReplyAudioStarted(self))
 
     def _cut_at(self, played_s: float) -> tuple[int, float]:
         """(index of the first sentence not fully played, share of it that was played)."""

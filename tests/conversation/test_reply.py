@@ -6,7 +6,7 @@ import asyncio
 
 from conversation.fakes import CollectingSink, FakeTTS, wait_until
 from voxline.audio.clock import MonotonicClock
-from voxline.conversation.responder import Reply, static_text
+from voxline.conversation.reply import Reply, static_text
 from voxline.conversation.sanitize import ReplyPolicy
 
 TEXT = "One two three four five six seven eight. Nine ten eleven twelve."

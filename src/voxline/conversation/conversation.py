@@ -1,18 +1,20 @@
-"""One phone call, end to end: the state machine that ties listener, STT, LLM, tools and replies.
+"""One phone call, end to end: the async shell around the call floor that ties listener, STT,
+LLM, tools and replies.
 
-Everything the call does happens in this object's main loop, one event at a time: listener events
-(speech, turns, barge-in, DTMF, hangup), the end of an agent turn, and timers (silence, call length).
-An *agent turn* (greeting, answer, reprompt) runs as one task; interrupting it is cancelling it,
-and the task's cancellation handler keeps exactly what the caller heard.
+What the call does next is decided by `Floor` (floor.py), a pure state machine; this object feeds it
+events one at a time from its main loop (listener events, the caller's words once transcribed, the
+end of an agent turn, a deadline passing on the call's clock) and carries out the commands it
+returns: start or cancel an agent turn, pause or resume a reply, transcribe, prepare an answer, hang
+up. An *agent turn* (greeting, answer, reprompt, menu step) runs as one task; interrupting it is
+cancelling it, and the task's cancellation handler keeps exactly what the caller heard.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
+import functools
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -27,13 +29,47 @@ from voxline.conversation.events import (
     AgentText,
     ConversationEvent,
     DigitsCollected,
-    KeyPressed,
     LanguageSwitched,
-    StateChanged,
     ToolCalled,
     TurnTimings,
     UserText,
     to_wire,
+)
+from voxline.conversation.floor import (
+    AgentTurnEnded,
+    AnswerCaller,
+    AudioStarted,
+    CallerLeft,
+    CallerWords,
+    CallStarted,
+    CancelTurn,
+    Command,
+    DraftWords,
+    DropDraft,
+    DropPrepared,
+    Emit,
+    EntryAwaited,
+    EntryEnded,
+    EntryStarted,
+    Floor,
+    FloorEvent,
+    HangUp,
+    KeyRunTurn,
+    MenuChoice,
+    PauseReply,
+    PrepareAnswer,
+    ReplyPaused,
+    ReplyResumed,
+    ResumeReply,
+    SayLines,
+    StartDraft,
+    StartTurn,
+    State,
+    TimeUp,
+    ToEntry,
+    Transcribe,
+    TurnBody,
+    Verbatim,
 )
 from voxline.conversation.guard import (
     ReplyGuard,
@@ -46,25 +82,17 @@ from voxline.conversation.guard import (
     split_sentences,
 )
 from voxline.conversation.history import History
-from voxline.conversation.ivr import TRANSFER_FAILED_LINE, IvrNavigator, IvrStep
-from voxline.conversation.keypad import Keypad, read_key
+from voxline.conversation.ivr import TRANSFER_FAILED_LINE, IvrStep
 from voxline.conversation.knowledge import Knowledge, last_caller_text, with_knowledge
 from voxline.conversation.language import LanguagePolicy, TurnLanguage, language_name, transcribe_turn
-from voxline.conversation.listener import (
-    CallerHangup,
-    DtmfPressed,
-    Listener,
-    ListenerEvent,
-    TurnDraft,
-    UserTurn,
-)
+from voxline.conversation.listener import DtmfPressed, Listener, ListenerEvent, TextTurn, UserTurn
 from voxline.conversation.metrics import CallRecorder, CallReport, NullRecorder, TurnRecord
 from voxline.conversation.prompt import build_system_prompt, internal_texts
-from voxline.conversation.responder import Reply, static_text
+from voxline.conversation.reply import Reply, ReplyAudioStarted, ReplyEvent, static_text
 from voxline.conversation.routes import Routes
 from voxline.conversation.sanitize import ReplyPolicy
 from voxline.conversation.tools import ToolAction, ToolContext, ToolOutcome, ToolRegistry, says_goodbye
-from voxline.conversation.turns import BargeInFalse, BargeInPause, NoiseDiscarded, SpeechResumed, SpeechStart
+from voxline.conversation.waiting import done_before, next_before
 from voxline.conversation.webhook import WebhookSender, call_payload, default_sender
 from voxline.engines.base import Engines, LanguageGuess, LLMDelta, Message, ToolCall, Transcript
 from voxline.engines.toolcalls import new_call_id
@@ -74,23 +102,15 @@ from voxline.transports.base import CallIO
 
 log = logging.getLogger(__name__)
 
-Heard = tuple[Transcript, LanguageGuess | None]
+CallerTranscript = tuple[Transcript, LanguageGuess | None]
+"""What the caller said in a turn, and what a language identifier made of it."""
 
 MAX_TOOL_ROUNDS = 3
-GOODBYE_GRACE_S = 15.0
-"""How long the goodbye at max_call_s may take before the line is cut."""
 TRANSFER_SETTLE_S = 15.0
 """How long a caller hang-up that arrives mid-transfer waits for the transport's verdict on it (the
 SIP transport bounds its own wait for the NOTIFY well within this)."""
 FIRST_CLAUSE_WORDS = 2
 """A first clause this long ("I'm sorry,") is spoken before its sentence is complete."""
-
-
-class State(enum.StrEnum):
-    LISTENING = "listening"
-    USER_SPEAKING = "user_speaking"
-    THINKING = "thinking"
-    SPEAKING = "speaking"
 
 
 @dataclass(slots=True)
@@ -104,8 +124,6 @@ class _AgentTurn:
     llm_replies: list[Reply] = field(default_factory=list)
     superseded: bool = False
     """Cancelled because the caller kept talking; if nothing was played, merge with the next turn."""
-    answering: bool = False
-    """The turn is the model's answer to the caller (which may use a prepared answer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +136,7 @@ class _PreparedAnswer:
     """An answer begun on the caller's pause, before the turn was confirmed: held (nothing sent) until
     the confirmed turn asks the model exactly these messages, else thrown away."""
 
-    key: float
+    audio_key: float
     messages: list[Message]
     language: str
     reply: Reply
@@ -130,32 +148,7 @@ async def _tool_delta(call: ToolCall) -> AsyncIterator[LLMDelta]:
     yield LLMDelta(tool_call=call, finish_reason="tool_calls")
 
 
-@dataclass(frozen=True, slots=True)
-class TextTurn:
-    """A caller turn given as text instead of audio (`voxline chat`, text-mode evals): from its
-    transcript on it takes exactly the path of a heard turn (language policy, answer, tool rounds)."""
-
-    text: str
-    t: float
-    guess: LanguageGuess | None = None
-    """What a language identifier would have said about the turn (auto and on_request modes)."""
-    key: None = None
-
-    @property
-    def t_onset(self) -> float:
-        return self.t
-
-    @property
-    def t_last_speech(self) -> float:
-        return self.t
-
-    @property
-    def t_decided(self) -> float:
-        return self.t
-
-
-def normalise_words(text: str) -> list[str]:
-    return [re.sub(r"[^\w]", "", w) for w in re.findall(r"[\w'-]+", text.lower())]
+_Event = ListenerEvent | TextTurn | DraftWords | _AgentTurnDone
 
 
 class Conversation:
@@ -181,24 +174,19 @@ class Conversation:
         self.language = LanguagePolicy(agent)
         self.history = History(system_prompt="")
         self.report = CallReport(call.call_id, agent.name, transport, started_at=time.time())
-        self.state = State.LISTENING
-        self._events: asyncio.Queue[ListenerEvent | TextTurn | _AgentTurnDone] = asyncio.Queue()
+        self.floor = Floor.for_agent(agent, prepares_answers=not self.language.identifies)
+        """Every decision about the call floor; this object carries them out."""
+        self._events: asyncio.Queue[_Event] = asyncio.Queue()
         self._turn: _AgentTurn | None = None
+        """The running agent turn (the floor's `turn`)."""
         self._listener: Listener | None = None
         self._listener_task: asyncio.Task[None] | None = None
-        self._silence_deadline: float | None = None
-        self._call_deadline = 0.0
-        self._reprompts = 0
-        self._carried_user_text = ""
-        self._turn_index = 0
-        self._closing = False
-        """Saying the final goodbye: the caller can no longer interrupt or start a turn."""
-        self._draft: tuple[float, asyncio.Task[Heard | None]] | None = None
+        self._draft: tuple[float, asyncio.Task[CallerTranscript | None]] | None = None
         """(audio key, transcription) started when the caller paused; used if the turn ends there."""
         self._prepared: _PreparedAnswer | None = None
+        self._collector: DigitCollector | None = None
+        """The running collect_digits, which the floor hands keys and spoken digits."""
         self._background: set[asyncio.Task[None]] = set()
-        self._backchannels = {"".join(normalise_words(b)) for b in agent.turn.backchannels}
-        self._keypad = Keypad(agent.ivr, self.clock)
         self._knowledge = Knowledge.for_agent(agent.knowledge)
         self._guard: ReplyGuard | None = None
         self._routes = Routes(self.agent.routes, self.agent.language)
@@ -209,6 +197,10 @@ class Conversation:
         self._webhooks = webhooks
         self.tool_log: list[dict[str, Any]] = []
         """Every tool call: its turn, name, arguments, result and time (the post-call webhook's)."""
+
+    @property
+    def state(self) -> State:
+        return self.floor.state
 
     # ------------------------------------------------------------ text entry point
 
@@ -226,8 +218,7 @@ class Conversation:
         running (or the running one waits for a keypad entry)."""
         if self.report.end_reason is not None:
             return True
-        idle = self._turn is None or self._keypad.awaiting_entry
-        return self._events.empty() and self.state == State.LISTENING and idle
+        return self._events.empty() and self.floor.caller_has_floor
 
     # ------------------------------------------------------------ lifecycle
 
@@ -243,6 +234,7 @@ class Conversation:
                 await self.call.hangup("error")
         finally:
             self.report.end_reason = self.report.end_reason or "cancelled"
+            self.floor.end()
             await self._stop_tasks()
             self.report.ended_at = time.time()
             self._safely(self.recorder.call_ended, self.report)
@@ -266,22 +258,14 @@ class Conversation:
             )
         self.call.sink.on_playback_start = self._on_playback_start
         self.call.sink.start()
-        self._call_deadline = self.clock.now() + self.agent.limits.max_call_s
         self._listener = Listener(
-            self.call,
-            self.engines.vad.new_stream(),
-            self.agent,
-            self.clock,
-            self._events.put_nowait,
-            agent_speaking=self._agent_talking,
+            self.call, self.engines.vad.new_stream(), self.agent, self.clock, self._events.put_nowait
         )
         self._listener_task = asyncio.create_task(self._listener.run(), name="listener")
-        menu_prompt = self._keypad.start()
-        self._start_line(self.language.line("greeting"), *([menu_prompt] if menu_prompt else []))
+        await self._feed(CallStarted())
         while self.report.end_reason is None:
-            event = await self._next_event()
-            if event is not None:
-                await self._handle(event)
+            event = await next_before(self._events, self.clock, self.floor.next_deadline())
+            await self._handle(event if event is not None else TimeUp())
 
     async def _stop_tasks(self) -> None:
         self._drop_draft()
@@ -291,183 +275,188 @@ class Conversation:
             self._listener_task.cancel()
             await asyncio.wait([self._listener_task])
 
-    async def _next_event(self) -> ListenerEvent | TextTurn | _AgentTurnDone | None:
-        """The next event, or None after handling a timer (silence, call length) that fired."""
-        now = self.clock.now()
-        deadline = self._call_deadline
-        silence = self._silence_deadline if self._turn is None and self.state == State.LISTENING else None
-        if silence is not None:
-            deadline = min(deadline, silence)
-        keys = self._keypad.keys.deadline
-        if keys is not None:
-            deadline = min(deadline, keys)
-        try:
-            return await asyncio.wait_for(self._events.get(), timeout=max(0.0, deadline - now))
-        except TimeoutError:
-            pass
-        if self.clock.now() >= self._call_deadline:
-            await self._cancel_agent_turn()
-            if self._closing:  # the goodbye itself overran: hang up now
-                await self.call.hangup("max_duration")
-                self.report.end_reason = "max_duration"
-            else:
-                log.info("call reached max_call_s; saying goodbye")
-                self._closing = True
-                self._call_deadline = self.clock.now() + GOODBYE_GRACE_S
-                self._start_line(self.language.line("goodbye"), hang_up="max_duration")
-        elif keys is not None and self.clock.now() >= keys:
-            await self._on_key_run()
-        elif silence is not None:
-            self._on_silence()
-        return None
+    # ------------------------------------------------------------ events in, commands out
 
-    # ------------------------------------------------------------ events
-
-    async def _handle(self, event: ListenerEvent | TextTurn | _AgentTurnDone) -> None:
+    async def _handle(self, event: _Event | TimeUp) -> None:
         if isinstance(event, _AgentTurnDone):
             if event.turn is self._turn:
                 self._turn = None
-                self._set_state(State.LISTENING)
-                self._silence_deadline = self.clock.now() + self._silence_timeout()
-        elif isinstance(event, SpeechStart):
-            self._silence_deadline = None
-            self._set_state(State.USER_SPEAKING)
-        elif isinstance(event, NoiseDiscarded):
-            if self._turn is None and self.state == State.USER_SPEAKING:
-                self._set_state(State.LISTENING)
-        elif isinstance(event, SpeechResumed):
-            self._drop_draft()  # the caller went on: the turn will be longer than the draft
-            self._drop_prepared()
-        elif self._closing and isinstance(event, BargeInPause | BargeInFalse | TurnDraft | UserTurn):
-            return
-        elif isinstance(event, BargeInPause):
-            self._on_barge_in(event.t_onset)
-        elif isinstance(event, BargeInFalse):
-            await self._resume("noise")
-        elif isinstance(event, TurnDraft):
-            self._drop_draft()
-            self._drop_prepared()
-            task = asyncio.create_task(self._stt(event.audio), name="stt-draft")
-            self._draft = (event.key, task)
-            if self._may_prepare_answers():
-                preparing = asyncio.create_task(self._prepare_answer(event.key, task), name="prepare-answer")
-                self._background.add(preparing)
-                preparing.add_done_callback(self._background.discard)
-        elif isinstance(event, UserTurn | TextTurn):
-            if self._prepared is not None and self._prepared.key != event.key:
+            await self._feed(AgentTurnEnded(event.turn.record.index))
+        else:
+            await self._feed(event)
+
+    async def _feed(self, event: FloorEvent) -> None:
+        """Hand the floor one event and carry out what it decides, in order."""
+        for command in self._decide(event):
+            if not self._do_now(command):
+                await self._do(command)
+
+    def _note(self, event: FloorEvent) -> None:
+        """Hand the floor an event from inside an agent turn or a background task: what it decides
+        then is always immediate (a state change, a prepared answer), so it is done right here."""
+        for command in self._decide(event):
+            if not self._do_now(command):
+                log.error("%s cannot be carried out outside the call's loop; ignored", command)
+
+    def _decide(self, event: FloorEvent) -> list[Command]:
+        commands = self.floor.on(event, self.clock.now())
+        if self._listener is not None:
+            self._listener.agent_has_floor = self.floor.agent_has_floor
+        return commands
+
+    def _do_now(self, command: Command) -> bool:
+        """Carry out a command that needs no waiting; False for the others (see `_do`)."""
+        match command:
+            case Emit(event=event):
+                self._emit(event)
+            case StartTurn(turn=index, body=body):
+                self._start_turn(index, body)
+            case StartDraft(draft=draft, prepare=prepare):
+                task = asyncio.create_task(self._stt(draft.audio), name="stt-draft")
+                self._draft = (draft.audio_key, task)
+                if prepare:
+                    preparing = asyncio.create_task(self._prepare_answer(draft.audio_key, task))
+                    self._background.add(preparing)
+                    preparing.add_done_callback(self._background.discard)
+            case DropDraft():
+                self._drop_draft()
+            case PrepareAnswer(audio_key=audio_key, text=text):
+                self._prepare(audio_key, text)
+            case DropPrepared():
                 self._drop_prepared()
-            await self._on_user_turn(event)
-            if self._turn is None or not self._turn.answering:
-                self._drop_prepared()  # the turn went another way (digits, goodbye, backchannel)
-        elif isinstance(event, DtmfPressed):
-            self._drop_prepared()
-            await self._on_key(event)
-        elif isinstance(event, CallerHangup):
-            self._drop_prepared()
-            if not await self._transfer_succeeded():
-                self.report.end_reason = "caller_hangup"
-            await self._cancel_agent_turn()
-            self.call.sink.clear()
+            case ToEntry(keys=keys, words=words):
+                if self._collector is None:  # the collection ended as the key came in
+                    log.debug("no digit collection to take %r", keys or words)
+                elif keys:
+                    self._collector.press(keys)
+                else:
+                    self._collector.said_instead(words)
+            case _:
+                return False
+        return True
 
-    def _on_barge_in(self, t_onset: float) -> None:
-        turn = self._turn
-        if turn is None or turn.reply is None:
-            return
-        if turn.reply.pause():
-            stop_ms = (self.clock.now() - t_onset) * 1000
-            turn.record.metrics.barge_in_stop_ms = stop_ms
-            log.info("barge-in: agent stopped %.0f ms after caller onset", stop_ms)
-        self._set_state(State.USER_SPEAKING)
+    async def _do(self, command: Command) -> None:
+        match command:
+            case CancelTurn(superseded=superseded, key_pressed_at=key_at):
+                turn = self._turn
+                if turn is not None:
+                    turn.superseded = superseded
+                    reply = turn.reply
+                    audible = reply is not None and reply.sent_audio and self.call.sink.is_playing
+                    if key_at is not None and audible:
+                        turn.record.metrics.barge_in_stop_ms = (self.clock.now() - key_at) * 1000
+                    if key_at is not None:
+                        log.info("key press barge-in: stopping the agent's turn")
+                await self._cancel_agent_turn()
+            case PauseReply(turn=index, t_onset=t_onset):
+                turn = self._turn
+                if turn is None or turn.reply is None:
+                    return
+                if turn.reply.pause():
+                    stop_ms = (self.clock.now() - t_onset) * 1000
+                    turn.record.metrics.barge_in_stop_ms = stop_ms
+                    log.info("barge-in: agent stopped %.0f ms after caller onset", stop_ms)
+                await self._feed(ReplyPaused(index))
+            case ResumeReply(turn=index, why=why):
+                turn = self._turn
+                if turn is not None and turn.reply is not None and turn.reply.paused:
+                    log.info("false interruption (%s): resuming the reply", why)
+                    await turn.reply.resume()
+                    await self._feed(ReplyResumed(index, turn.reply.sent_audio))
+            case Transcribe(turn=caller_turn, use_draft=use_draft):
+                await self._take_caller_turn(caller_turn, use_draft)
+            case HangUp(reason=reason):
+                await self.call.hangup(reason)
+                self.report.end_reason = reason
+            case CallerLeft():
+                if not await self._transfer_succeeded():
+                    self.report.end_reason = "caller_hangup"
+                await self._cancel_agent_turn()
+                self.call.sink.clear()
+            case _:
+                log.error("unhandled call command %s", command)
 
-    async def _resume(self, why: str) -> None:
-        turn = self._turn
-        if turn is not None and turn.reply is not None and turn.reply.paused:
-            log.info("false interruption (%s): resuming the reply", why)
-            await turn.reply.resume()
-            self._set_state(State.SPEAKING if turn.reply.sent_audio else State.THINKING)
-
-    async def _on_user_turn(self, event: UserTurn | TextTurn) -> None:
-        self._silence_deadline = None
+    async def _take_caller_turn(self, caller_turn: UserTurn | TextTurn, use_draft: bool) -> None:
+        """Transcribe the caller's turn and tell the floor what was said."""
         stt_started = self.clock.now()
-        heard = await self._transcribe(event)
+        transcribed = await self._transcribe(caller_turn, use_draft)
         stt_ms = (self.clock.now() - stt_started) * 1000  # the part of STT the caller waits for
-        transcript, guess = heard if heard else (None, None)
+        transcript, guess = transcribed if transcribed else (None, None)
         text = transcript.text.strip() if transcript else ""
-        collector = self._keypad.collector
-        if collector is not None:
-            if not self._keypad.hear(text, self._is_backchannel):
-                await self._resume("no digits")
-            self._set_state(State.SPEAKING if collector.prompting else State.LISTENING)
-            return
-        turn = self._turn
-        if turn is not None:
-            reply = turn.reply
-            paused = reply is not None and reply.paused
-            answers_question = bool(text) and reply is not None and reply.cut_in_question()
-            if paused and (not text or self._is_backchannel(text)) and not answers_question:
-                await self._resume(f"backchannel {text!r}" if text else "no words")
-                return
-            if not text:
-                return
-            turn.superseded = True
-            await self._cancel_agent_turn()
-        if not text:
-            self._set_state(State.LISTENING)
-            self._silence_deadline = self.clock.now() + self._silence_timeout()
-            return
-        self._reprompts = 0
+        reply = self._turn.reply if self._turn is not None else None
+        answers_question = bool(text) and reply is not None and reply.cut_in_question()
+        language = transcript.language if transcript else ""
+        await self._feed(CallerWords(text, language, guess, answers_question, stt_ms))
+
+    # ------------------------------------------------------------ agent turns the floor starts
+
+    def _start_turn(self, index: int, body: TurnBody) -> None:
+        language = self.language.current
+        match body:
+            case SayLines(lines=lines, hang_up=hang_up):
+                turn = _AgentTurn(self._new_record(index, "", language))
+                texts = [x.text if isinstance(x, Verbatim) else self.language.line(x) for x in lines]
+                self._start(turn, self._say(turn, *texts, hang_up=hang_up))
+            case AnswerCaller():
+                self._start_caller_turn(index, body)
+            case MenuChoice(key=key, step=step):
+                if step.action not in ("llm", "collect"):  # those tell the model themselves, with a note
+                    self.history.add_user(KeyRun.as_text(key))
+                record = self._new_record(index, "", language)
+                record.dtmf = key
+                turn = _AgentTurn(record)
+                self._start(turn, self._ivr_turn(turn, step))
+            case KeyRunTurn(keys=keys):
+                text = KeyRun.as_text(keys)
+                self.history.add_user(text)
+                record = self._new_record(index, text, language)
+                record.dtmf = keys
+                turn = _AgentTurn(record)
+                self._start(turn, self._answer(turn))
+
+    def _start_caller_turn(self, index: int, words: AnswerCaller) -> None:
+        text, event = words.words, words.caller_turn
         log.info("caller said %r", text)
-        self._emit(UserText(text, transcript.language if transcript else ""))
-        notes, keys = self._keypad.caller_spoke()
-        for note in notes:
+        self._emit(UserText(text, words.language))
+        for note in words.notes:
             self.history.add_user(note)
         self.history.add_user(text)
-        user_text = f"{self._carried_user_text} {text}".strip()
-        self._carried_user_text = ""
-        language = self.language.on_caller_turn(text, guess)
-        record = self._new_record(user_text, language.reply_language)
+        language = self.language.on_caller_turn(text, words.guess)
+        record = self._new_record(index, words.user_text, language.reply_language)
         record.detected_language, record.language_probability = language.detected, language.probability
         record.language_switched = language.switched
-        record.dtmf = keys
+        record.dtmf = words.keys
         record.started_at = self._epoch(event.t_onset)
         record.user_speech_end_at = self._epoch(event.t_last_speech)
         record.metrics.endpointing_ms = (event.t_decided - event.t_last_speech) * 1000
-        record.metrics.stt_ms = stt_ms
+        record.metrics.stt_ms = words.stt_ms
         agent_turn = _AgentTurn(record, user_speech_end=event.t_last_speech)
         offered, self._offered_transfer = self._offered_transfer, False
-        if self._turn_index > self.agent.limits.max_turns:
+        if words.turns_exhausted:
             goodbye = self.language.line("goodbye")
             self._start(agent_turn, self._say(agent_turn, goodbye, hang_up="max_turns"))
         elif language.switched:
+            self._drop_prepared()  # the turn went another way
             self._start(agent_turn, self._switch_language(agent_turn, language))
         elif self._wants_a_person(text, offered):
+            self._drop_prepared()
             self._start(agent_turn, self._call_tool(agent_turn, self._transfer_call(text)))
         else:
-            agent_turn.answering = True
             self._start(agent_turn, self._answer(agent_turn, language.reply_language))
 
-    def _on_silence(self) -> None:
-        self._silence_deadline = None
-        if self._reprompts < self.agent.limits.max_reprompts:
-            self._reprompts += 1
-            self._start_line(self._keypad.reprompt(self.language.line("reprompt")))
-        else:
-            self._start_line(self.language.line("goodbye"), hang_up="silence")
-
-    async def _transcribe(self, turn: UserTurn | TextTurn) -> Heard | None:
+    async def _transcribe(self, turn: UserTurn | TextTurn, use_draft: bool) -> CallerTranscript | None:
         """The turn's transcript, from the speculative draft when the caller said nothing after it."""
-        self._set_state(State.THINKING)
         if isinstance(turn, TextTurn):
             language = turn.guess.language if turn.guess else self.language.current
             return Transcript(turn.text, language), turn.guess
         draft, self._draft = self._draft, None
-        if draft is not None and turn.key is not None and draft[0] == turn.key:
+        if draft is not None and use_draft:
             return await draft[1]
         if draft is not None:
             draft[1].cancel()
         return await self._stt(turn.audio)
 
-    async def _stt(self, audio: AudioChunk) -> Heard | None:
+    async def _stt(self, audio: AudioChunk) -> CallerTranscript | None:
         try:
             return await transcribe_turn(self.engines, self.language, audio)
         except Exception:
@@ -481,41 +470,27 @@ class Conversation:
 
     # ------------------------------------------------------------ answers prepared on a pause
 
-    def _may_prepare_answers(self) -> bool:
-        """Preparing an answer early is safe only when nothing about the turn can change its course
-        but its words: no agent turn to interrupt, no keypad entry, no language switch to decide."""
-        return (
-            self._turn is None
-            and not self._closing
-            and self._keypad.collector is None
-            and not self._keypad.has_notes
-            and not self.language.identifies
-            and self._turn_index <= self.agent.limits.max_turns
-        )
-
-    async def _prepare_answer(self, key: float, draft: asyncio.Task[Heard | None]) -> None:
-        """Once the draft is transcribed, start the answer to it (LLM and TTS, held) while the
-        listener waits out the rest of the end-of-turn silence."""
+    async def _prepare_answer(self, audio_key: float, draft: asyncio.Task[CallerTranscript | None]) -> None:
+        """Once the draft is transcribed, tell the floor its words: it may start the answer to them
+        (LLM and TTS, held) while the listener waits out the rest of the end-of-turn silence."""
         try:
-            heard = await asyncio.shield(draft)
+            transcribed = await asyncio.shield(draft)
         except (asyncio.CancelledError, Exception):
             return
-        current = self._draft
-        if heard is None or current is None or current[0] != key or not self._may_prepare_answers():
-            return
+        if transcribed is not None:
+            self._note(DraftWords(audio_key, transcribed[0].text.strip()))
+
+    def _prepare(self, audio_key: float, text: str) -> None:
         if self.engines.llm.busy:
             # another call's answer is being generated: a guess must not make it wait (one model,
             # one generation at a time); this turn is answered when it is confirmed
             log.debug("the LLM is busy; not preparing an answer early")
             return
-        text = heard[0].text.strip()
-        if not text or self._is_backchannel(text):
-            return
         language = self.language.current
         messages = self._messages_for_llm(self.history.with_user(text), language)
         reply = self._answer_reply(messages, language, held=True)
         generating = asyncio.create_task(reply.generate(), name="prepared-answer")
-        self._prepared = _PreparedAnswer(key, messages, language, reply, generating, self.clock.now())
+        self._prepared = _PreparedAnswer(audio_key, messages, language, reply, generating, self.clock.now())
         log.debug("preparing an answer to %r before the turn is confirmed", text)
 
     def _take_prepared(self, messages: list[Message], language: str) -> _PreparedAnswer | None:
@@ -536,27 +511,14 @@ class Conversation:
             self._prepared.generating.cancel()
             self._prepared = None
 
-    def _is_backchannel(self, text: str) -> bool:
-        words = [w for w in normalise_words(text) if w]
-        if not words:
-            return True
-        return "".join(words) in self._backchannels or (
-            len(words) <= 3 and all(w in self._backchannels for w in words)
-        )
-
     # ------------------------------------------------------------ agent turns
 
-    def _new_record(self, user_text: str, language: str) -> TurnRecord:
-        self._turn_index += 1
-        return TurnRecord(self._turn_index - 1, user_text, "", language, started_at=time.time())
-
-    def _start_line(self, *lines: str, hang_up: str | None = None) -> None:
-        turn = _AgentTurn(self._new_record("", self.language.current))
-        self._start(turn, self._say(turn, *lines, hang_up=hang_up))
+    @staticmethod
+    def _new_record(index: int, user_text: str, language: str) -> TurnRecord:
+        return TurnRecord(index, user_text, "", language, started_at=time.time())
 
     def _start(self, turn: _AgentTurn, body: Coroutine[Any, Any, None]) -> None:
         self._turn = turn
-        self._set_state(State.THINKING)
         turn.task = asyncio.create_task(self._run_agent_turn(turn, body), name="agent-turn")
 
     async def _cancel_agent_turn(self) -> None:
@@ -571,8 +533,7 @@ class Conversation:
         except asyncio.CancelledError:
             reply = turn.reply
             if turn.superseded and not any(r.sent_audio for r in turn.replies):
-                self._carried_user_text = turn.record.user_text  # the caller was not done yet
-                return
+                return  # the caller was not done yet: the floor carries their words to the next turn
             if reply is not None:
                 self._reply_done(turn, reply, interrupted=True)
                 self.call.sink.clear()
@@ -723,7 +684,7 @@ class Conversation:
         )
         follow_up = False
         for n, call in enumerate(reply.tool_calls):
-            call.id = call.id or f"call_{self._turn_index}_{n}"
+            call.id = call.id or f"call_{self.floor.turns_started}_{n}"
             turn.record.tool_calls.append(call.name)
             self._emit(ToolCalled(turn.record.index, call.name, call.arguments))
             outcome = await self._execute_tool(turn, call, ctx)
@@ -764,8 +725,7 @@ class Conversation:
             filler = None if ctx.said.strip() else self.tools.filler(call.name, self.language.current)
             if filler is not None:
                 after, line = filler
-                done, _ = await asyncio.wait([running], timeout=after)
-                if not done:
+                if not await done_before(running, self.clock, started + after):
                     await self._play_aside(turn, line)
             outcome = await running
         finally:
@@ -826,10 +786,10 @@ class Conversation:
             return False
         target, pending = self._transferring
         try:
-            ok = await asyncio.wait_for(asyncio.shield(pending), TRANSFER_SETTLE_S)
-        except TimeoutError:
-            log.warning("the caller left while the transfer to %s was undecided", target)
-            return False
+            if not await done_before(pending, self.clock, self.clock.now() + TRANSFER_SETTLE_S):
+                log.warning("the caller left while the transfer to %s was undecided", target)
+                return False
+            ok = pending.result()
         except Exception:
             log.exception("transfer to %s failed", target)
             return False
@@ -868,8 +828,8 @@ class Conversation:
             first_clause_words=FIRST_CLAUSE_WORDS if policy else 0,
             # the fallback voice speaks the default language; another language is better unsaid
             fallback_tts=self.engines.fallback_tts if tts is self.engines.tts else None,
-            on_audio_start=lambda: self._set_state(State.SPEAKING),
-            speech_text=lambda text: normalize_for_speech(text, language),
+            on_event=self._on_reply_event,
+            speech_text=functools.partial(normalize_for_speech, language=language),
             held=held,
             line_audio=self.engines.line_audio if fixed_line else None,
         )
@@ -935,46 +895,6 @@ class Conversation:
 
     # ------------------------------------------------------------ keypad turns
 
-    async def _on_key(self, event: DtmfPressed) -> None:
-        key = read_key(event.digit)
-        if key is None:
-            return
-        log.info("caller pressed %s", key)
-        self._emit(KeyPressed(key))
-        if self._closing:
-            return
-        self._silence_deadline = None
-        self._reprompts = 0
-        if self._keypad.give_to_collector(key):
-            return
-        turn = self._turn
-        if turn is not None:  # a key is an unambiguous barge-in: no backchannel, no resume
-            if turn.reply is not None and turn.reply.sent_audio and self.call.sink.is_playing:
-                turn.record.metrics.barge_in_stop_ms = (self.clock.now() - event.t) * 1000
-            log.info("key press barge-in: stopping the agent's turn")
-            await self._cancel_agent_turn()
-            self._set_state(State.LISTENING)
-        step = self._keypad.press(key)
-        if step is None:  # joined the key run, which becomes a turn when the caller pauses
-            return
-        if step.action not in ("llm", "collect"):  # those tell the model themselves, with a note
-            self.history.add_user(KeyRun.as_text(key))
-        record = self._new_record("", self.language.current)
-        record.dtmf = key
-        turn = _AgentTurn(record)
-        self._start(turn, self._ivr_turn(turn, step))
-
-    async def _on_key_run(self) -> None:
-        """The caller stopped pressing keys outside any menu: the keys are a turn for the model."""
-        await self._cancel_agent_turn()
-        keys = self._keypad.keys.take()
-        text = KeyRun.as_text(keys)
-        self.history.add_user(text)
-        record = self._new_record(text, self.language.current)
-        record.dtmf = keys
-        turn = _AgentTurn(record)
-        self._start(turn, self._answer(turn))
-
     async def _ivr_turn(self, turn: _AgentTurn, step: IvrStep) -> None:
         lines = step.lines or ((self.language.line("goodbye"),) if step.action == "hangup" else ())
         await self._say(turn, *lines)
@@ -992,14 +912,25 @@ class Conversation:
             await self._answer(turn)
 
     async def _collect_digits(self, turn: _AgentTurn, settings: CollectDigitsConfig) -> CollectResult:
-        result = await self._keypad.collect(
-            settings,
-            prompt=lambda text, stop: self._say_until(turn, text, stop),
-            on_waiting=lambda: self._set_state(State.LISTENING),
-        )
+        """Run one collect_digits: say its prompt (cut off by the first key or digit), then wait for
+        the entry; meanwhile the floor hands the collector every key and spoken digit."""
+        collector = DigitCollector(settings, self.clock)
+        self._collector = collector
+        try:
+            self._note(EntryStarted(prompting=bool(settings.prompt)))
+            if settings.prompt:
+                await self._say_until(turn, settings.prompt, collector.got_input)
+            self._note(EntryAwaited())
+            result = await collector.collect()
+        except BaseException:
+            self._collector = None
+            self._note(EntryEnded(completed=False))
+            raise
+        self._collector = None
+        log.info("collected digits %r (%s)", result.digits, result.reason)
         turn.record.dtmf += result.digits
         self._emit(DigitsCollected(result.digits, result.reason))
-        self._set_state(State.THINKING)
+        self._note(EntryEnded(completed=True))
         return result
 
     async def _say_until(self, turn: _AgentTurn, text: str, stop: asyncio.Event) -> None:
@@ -1019,33 +950,17 @@ class Conversation:
         if not play.cancelled():
             play.result()  # re-raise what the playback raised
 
-    def _agent_talking(self) -> bool:
-        """For the listener: is the agent holding the floor (so caller speech is a barge-in)?"""
-        return self._turn is not None and not self._keypad.awaiting_entry
-
-    def _silence_timeout(self) -> float:
-        return self._keypad.silence_timeout(self.agent.limits.silence_reprompt_s)
-
-    # Tests watch the menu and the running collection through these.
-    @property
-    def _ivr(self) -> IvrNavigator:
-        return self._keypad.ivr
-
-    @property
-    def _collector(self) -> DigitCollector | None:
-        return self._keypad.collector
-
     # ------------------------------------------------------------ helpers
+
+    def _on_reply_event(self, event: ReplyEvent) -> None:
+        turn = self._turn
+        if isinstance(event, ReplyAudioStarted) and turn is not None and event.reply in turn.replies:
+            self._note(AudioStarted(turn.record.index))
 
     def _on_playback_start(self, t: float) -> None:
         turn = self._turn
         if turn is not None and turn.reply is not None:
             turn.reply.playback_started(t)
-
-    def _set_state(self, state: State) -> None:
-        if state != self.state:
-            self.state = state
-            self._emit(StateChanged(state.value))
 
     def _emit(self, event: ConversationEvent) -> None:
         if self.on_event is not None:
