@@ -6,8 +6,8 @@ turn that holds every word of one (in any order, any inflection) gets the route'
 word sets, not a model: it costs microseconds, never invents, and is as predictable as a keypad menu.
 
 Measured alternatives (docs/quality.md): asking the 0.5B model for an intent label first (a
-constrained "[intent] reply" turn) picked the right one for 13 of 38 bank requests; nearest
-neighbours on its embeddings for 31 of 38 at 240-400 ms per turn.
+constrained "[intent] reply" turn) picked the right one for 11 of 38 bank requests; nearest
+neighbours on its embeddings for 31 of 38 at 240-420 ms per turn (scripts/intent_choice/).
 """
 
 from __future__ import annotations
