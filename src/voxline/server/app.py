@@ -31,8 +31,14 @@ from pydantic import BaseModel, Field
 
 from voxline.agent.config import AgentConfig
 from voxline.audio.clock import Clock
-from voxline.calls.runner import CallContext, CallHandler, CallRunner, LabelStore, build_conversation
-from voxline.calls.runner import ConversationFactory as ConversationFactory
+from voxline.calls.runner import (
+    CallContext,
+    CallHandler,
+    CallRunner,
+    ConversationFactory,
+    LabelStore,
+    build_conversation,
+)
 from voxline.capacity import CallCapacity
 from voxline.conversation.events import CallFailed, to_wire
 from voxline.conversation.metrics import CallRecorder, CallReport
