@@ -90,7 +90,7 @@ async def one_call_runner(
         await warm_engines(agent, engines)
     recorder = SqliteCallRecorder(db_path)
     try:
-        yield CallRunner(agent, engines, recorder)
+        yield CallRunner(agent, engines, recorder, contain_crashes=False)
     finally:
         recorder.close()
         await drain_webhooks(WEBHOOK_DRAIN_S)  # one call per process: let its webhook go out

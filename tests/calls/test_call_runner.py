@@ -238,3 +238,16 @@ async def test_converse_leaves_the_ending_to_run_call() -> None:
     report = await runner.converse(call, CallContext("ari"))
     assert report.end_reason == "transferred"
     assert call.hangups == [] and call.closed == 0
+
+
+async def test_a_one_call_command_sees_the_crash_once_the_call_is_ended() -> None:
+    counter = Counter()
+    runner = CallRunner(
+        AgentConfig(), engines(), make_conversation=factory(crash=True), observer=counter,
+        contain_crashes=False,
+    )  # fmt: skip
+    call = LineCall()
+    with pytest.raises(RuntimeError, match="crashed on purpose"):
+        await runner.run(call, CallContext("file"))
+    assert call.hangups == ["error"] and call.closed == 1
+    assert (counter.active, counter.errors) == (0, 1)

@@ -106,10 +106,11 @@ def build_conversation(
     )
 
 
-async def run_call(call: CallIO, handler: CallHandler) -> CallReport | None:
+async def run_call(call: CallIO, handler: CallHandler, *, reraise: bool = False) -> CallReport | None:
     """Run `handler` on `call`, then end the call: the one way any call runs, and its one hang-up.
 
-    A handler that raises ends the call with "error"; the exception is logged, never re-raised."""
+    A handler that raises ends the call with "error"; the exception is logged, and raised again
+    once the call is ended only with `reraise` (a one-call command lets it surface)."""
     token = call_id_var.set(call.call_id)
     reason = "normal"
     report: CallReport | None = None
@@ -118,8 +119,10 @@ async def run_call(call: CallIO, handler: CallHandler) -> CallReport | None:
         if report is not None and report.end_reason:
             reason = report.end_reason
     except Exception:
-        log.exception("call handler failed")
         reason = "error"
+        if reraise:
+            raise
+        log.exception("call handler failed")
     finally:
         await end_call(call, reason)
         call_id_var.reset(token)
@@ -154,6 +157,7 @@ class CallRunner:
         clock: Clock | None = None,
         observer: CallObserver | None = None,
         labels: LabelStore | None = None,
+        contain_crashes: bool = True,
     ) -> None:
         self.agent = agent
         self.engines = engines
@@ -162,11 +166,14 @@ class CallRunner:
         self.clock = clock
         self.observer = observer
         self.labels = labels
+        self.contain_crashes = contain_crashes
+        """A crash ends only its call, as a report ending "error" (a server); False: the crash is
+        raised once the call is ended (a one-call command, where a traceback is the honest answer)."""
 
     def handler(
         self, context: CallContext, on_event: EventSink | None = None
     ) -> Callable[[CallIO], Awaitable[CallReport]]:
-        """This runner as the `CallHandler` for calls of one kind (it always returns a report)."""
+        """This runner as the `CallHandler` for calls of one kind (it returns a report, see `converse`)."""
 
         async def converse(call: CallIO) -> CallReport:
             return await self.converse(call, context, on_event)
@@ -175,14 +182,15 @@ class CallRunner:
 
     async def run(self, call: CallIO, context: CallContext, on_event: EventSink | None = None) -> CallReport:
         """Run the conversation on `call` and end the call; returns its report."""
-        report = await run_call(call, self.handler(context, on_event))
-        assert report is not None  # converse() always reports, even on a crash
+        report = await run_call(call, self.handler(context, on_event), reraise=not self.contain_crashes)
+        assert report is not None  # converse() reports, or raises
         return report
 
     async def converse(
         self, call: CallIO, context: CallContext, on_event: EventSink | None = None
     ) -> CallReport:
-        """The conversation part of a call: record, metrics and crash containment; no hang-up."""
+        """The conversation part of a call: record, metrics and crash containment; no hang-up (that
+        is `run_call`'s). Always returns a report unless crashes are not contained."""
         recorder = self.recorder
         if context.label and self.labels is not None:
             recorder = _LabelledRecorder(recorder, self.labels, context.label)
@@ -199,9 +207,11 @@ class CallRunner:
             log.info("call ended: %s, %d turns", report.end_reason, len(report.turns))
         except Exception:
             failed = True
-            log.exception("call crashed")
             if on_event is not None:
                 on_event(to_wire(CallFailed("the call failed on the server")))
+            if not self.contain_crashes:
+                raise
+            log.exception("call crashed")
             report = CallReport(call.call_id, self.agent.name, context.transport, time.time())
             report.end_reason = "error"
         finally:
