@@ -109,8 +109,8 @@ def build_conversation(
 async def run_call(call: CallIO, handler: CallHandler, *, reraise: bool = False) -> CallReport | None:
     """Run `handler` on `call`, then end the call: the one way any call runs, and its one hang-up.
 
-    A handler that raises ends the call with "error"; the exception is logged, and raised again
-    once the call is ended only with `reraise` (a one-call command lets it surface)."""
+    A handler that raises ends the call with "error"; the exception is logged, or with `reraise`
+    raised again once the call is ended (a one-call command lets it surface)."""
     token = call_id_var.set(call.call_id)
     reason = "normal"
     report: CallReport | None = None
