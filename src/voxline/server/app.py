@@ -69,8 +69,26 @@ class AppService(Protocol):
 
     async def stop(self) -> None: ...
 
+    def describe(self) -> dict[str, Any]:
+        """What /health shows of it (where it listens, its calls)."""
+        ...
+
 
 EnginesFactory = Callable[[], "Engines | Awaitable[Engines]"]
+
+
+@runtime_checkable
+class RecordsHealth(Protocol):
+    """A recorder that reports whether its writes succeed (SqliteCallRecorder)."""
+
+    def health(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class RecordsRetention(Protocol):
+    """A recorder that can delete old calls (SqliteCallRecorder)."""
+
+    def purge_older_than(self, cutoff_epoch: float) -> int: ...
 
 
 @runtime_checkable
@@ -226,9 +244,7 @@ def create_app(
         if security.warnings:
             body["warnings"] = list(security.warnings)
         for service in services:
-            describe = getattr(service, "describe", None)
-            if callable(describe):
-                body.update(describe())
+            body.update(service.describe())
         return JSONResponse(body, status_code=200 if state.ready else 503)
 
     @app.get("/calls")
@@ -330,20 +346,20 @@ def _json(body: object) -> Response:
 
 
 def _records_health(state: ServerState) -> dict[str, Any]:
-    health = getattr(state.recorder, "health", None)
-    return dict(health()) if callable(health) else {"ok": True}
+    recorder = state.recorder
+    return dict(recorder.health()) if isinstance(recorder, RecordsHealth) else {"ok": True}
 
 
 async def _purge_forever(state: ServerState, retention_days: float, interval_s: float) -> None:
     """Delete records older than the retention period now and every `interval_s` (personal data)."""
-    purge = getattr(state.recorder, "purge_older_than", None)
-    if not callable(purge):
+    recorder = state.recorder
+    if not isinstance(recorder, RecordsRetention):
         log.warning("retention is set but this recorder cannot purge; nothing will be deleted")
         return
     while True:
         cutoff = time.time() - retention_days * 86400.0
         try:
-            purged = await asyncio.to_thread(purge, cutoff)
+            purged = await asyncio.to_thread(recorder.purge_older_than, cutoff)
         except Exception:
             log.exception("purging old call records failed")
         else:
