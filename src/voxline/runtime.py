@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voxline.agent.config import AgentConfig
+from voxline.calls.runner import CallContext, CallRunner
 from voxline.conversation.fixed_lines import render_fixed_lines
+from voxline.conversation.metrics import CallReport
 from voxline.conversation.prompt import build_system_prompt
 from voxline.conversation.tools import ToolRegistry
 from voxline.conversation.webhook import drain_webhooks
@@ -74,6 +77,25 @@ def create_server_app(
     )  # fmt: skip
 
 
+@contextlib.asynccontextmanager
+async def one_call_runner(
+    agent: AgentConfig, engines: Engines | None, db_path: Path | None
+) -> AsyncIterator[CallRunner]:
+    """The runner of a one-call command (`simulate`, `call`): loads and warms the models unless given,
+    records to `db_path`, and at the end closes the records and lets the post-call webhook go out."""
+    from voxline.records import SqliteCallRecorder
+
+    if engines is None:
+        engines = await run_model(load_engines, agent)
+        await warm_engines(agent, engines)
+    recorder = SqliteCallRecorder(db_path)
+    try:
+        yield CallRunner(agent, engines, recorder, contain_crashes=False)
+    finally:
+        recorder.close()
+        await drain_webhooks(WEBHOOK_DRAIN_S)  # one call per process: let its webhook go out
+
+
 async def simulate_call(
     agent: AgentConfig,
     turns: Sequence[Path],
@@ -88,8 +110,6 @@ async def simulate_call(
 ) -> dict[str, Any]:
     """Play caller WAVs into the agent in real time; return the report (report.json's content).
     `on_event` sees the call's events as they happen (text, tool calls with their arguments, ...)."""
-    from voxline.conversation.conversation import Conversation
-    from voxline.records import SqliteCallRecorder
     from voxline.transports.file import FileCall
 
     def open_call() -> FileCall:
@@ -106,19 +126,8 @@ async def simulate_call(
         )
 
     call = await asyncio.to_thread(open_call)
-    if engines is None:
-        engines = await run_model(load_engines, agent)
-        await warm_engines(agent, engines)
-    recorder = SqliteCallRecorder(db_path)
-    try:
-        conversation = Conversation(
-            call, agent, engines, recorder=recorder, transport="file", on_event=on_event
-        )
-        report = await conversation.run()
-    finally:
-        await call.aclose()
-        recorder.close()
-        await drain_webhooks(WEBHOOK_DRAIN_S)  # one call per process: let its webhook go out
+    async with one_call_runner(agent, engines, db_path) as runner:
+        report = await runner.run(call, CallContext("file"), on_event)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         call.save(out)
@@ -150,29 +159,24 @@ async def place_sip_call(
     engines: Engines | None = None,
 ) -> dict[str, Any]:
     """Call `uri` from the agent over SIP; the agent talks to whoever answers. Returns the report."""
-    from voxline.conversation.conversation import Conversation
-    from voxline.records import SqliteCallRecorder
     from voxline.telephony.sip.endpoint import SipEndpoint
 
-    if engines is None:
-        engines = await run_model(load_engines, agent)
-        await warm_engines(agent, engines)
-    recorder = SqliteCallRecorder(db_path)
     reports: list[dict[str, Any]] = []
+    async with one_call_runner(agent, engines, db_path) as runner:
+        converse = runner.handler(CallContext("sip"))
 
-    async def talk(call: CallIO) -> None:
-        report = await Conversation(call, agent, engines, recorder=recorder, transport="sip").run()
-        reports.append(report.as_dict())
+        async def talk(call: CallIO) -> CallReport:
+            report = await converse(call)
+            reports.append(report.as_dict())
+            return report
 
-    config = agent.telephony.sip.model_copy(update={"port": sip_port})
-    endpoint = SipEndpoint(config, talk)
-    await endpoint.start()
-    try:
-        reason = await endpoint.call(uri, talk, timeout_s=timeout_s)
-    finally:
-        await endpoint.stop()
-        recorder.close()
-        await drain_webhooks(WEBHOOK_DRAIN_S)
+        config = agent.telephony.sip.model_copy(update={"port": sip_port})
+        endpoint = SipEndpoint(config, talk)
+        await endpoint.start()
+        try:
+            reason = await endpoint.call(uri, timeout_s=timeout_s)
+        finally:
+            await endpoint.stop()
     result = reports[0] if reports else {"turns": []}
     result["sip_result"] = reason
     return result

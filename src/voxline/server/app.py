@@ -31,13 +31,20 @@ from pydantic import BaseModel, Field
 
 from voxline.agent.config import AgentConfig
 from voxline.audio.clock import Clock
+from voxline.calls.runner import (
+    CallContext,
+    CallHandler,
+    CallRunner,
+    ConversationFactory,
+    LabelStore,
+    build_conversation,
+)
 from voxline.capacity import CallCapacity
 from voxline.conversation.events import CallFailed, to_wire
-from voxline.conversation.metrics import CallRecorder, CallReport, TurnRecord
+from voxline.conversation.metrics import CallRecorder, CallReport
 from voxline.conversation.webhook import drain_webhooks
 from voxline.engines._threaded import run_model
 from voxline.engines.base import Engines
-from voxline.logs import call_id_var
 from voxline.server.gate import SecurityGate
 from voxline.server.metrics import MetricsRecorder, ServerMetrics, security_lines
 from voxline.server.ratelimit import SourceRateLimiter
@@ -62,15 +69,26 @@ class AppService(Protocol):
 
     async def stop(self) -> None: ...
 
+    def describe(self) -> dict[str, Any]:
+        """What /health shows of it (where it listens, its calls)."""
+        ...
 
-class Runnable(Protocol):
-    async def run(self) -> CallReport: ...
-
-
-ConversationFactory = Callable[..., Runnable]
-"""Called like `Conversation(call, agent, engines, recorder=..., transport=..., on_event=...)`."""
 
 EnginesFactory = Callable[[], "Engines | Awaitable[Engines]"]
+
+
+@runtime_checkable
+class RecordsHealth(Protocol):
+    """A recorder that reports whether its writes succeed (SqliteCallRecorder)."""
+
+    def health(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class RecordsRetention(Protocol):
+    """A recorder that can delete old calls (SqliteCallRecorder)."""
+
+    def purge_older_than(self, cutoff_epoch: float) -> int: ...
 
 
 @runtime_checkable
@@ -94,20 +112,14 @@ class ServerState:
     refused: Counter[int] = field(default_factory=Counter)
     """HTTP/WebSocket requests the gate refused, by status code."""
     purged_calls: int = 0
+    runner: CallRunner | None = None
+    """Runs every call once the models are ready (None until then)."""
 
 
 class TokenRequest(BaseModel):
     ttl_s: int = Field(DEFAULT_TTL_S, ge=1, le=MAX_TTL_S)
     scope: list[str] = Field(default_factory=lambda: ["call"])
     subject: str | None = Field(None, max_length=64)
-
-
-def _default_conversation_factory(*args: Any, **kwargs: Any) -> Runnable:
-    # Imported per call so the app (and its tests) import without the conversation package.
-    from voxline.conversation.conversation import Conversation
-
-    conversation: Runnable = Conversation(*args, **kwargs)
-    return conversation
 
 
 def create_app(
@@ -146,19 +158,27 @@ def create_app(
         agent=agent, recorder=recorder, engines=engines, security=security,
         capacity=CallCapacity(security.max_calls),
     )  # fmt: skip
-    make_conversation = conversation_factory or _default_conversation_factory
     call_recorder = MetricsRecorder(recorder, state.metrics)
+
+    def ready(loaded: Engines) -> None:
+        state.engines = loaded
+        state.runner = CallRunner(
+            agent, loaded, call_recorder, make_conversation=conversation_factory or build_conversation,
+            clock=clock, observer=state.metrics,
+            labels=state.recorder if isinstance(state.recorder, LabelStore) else None,
+        )  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if state.engines is None:
+        loaded = state.engines
+        if loaded is None:
             assert engines_factory is not None
             log.info("loading models")
-            built = await _call_maybe_in_thread(engines_factory)
-            state.engines = built
+            loaded = await _call_maybe_in_thread(engines_factory)
         if warm_up is not None:
             log.info("warming up models")
-            await warm_up(state.engines)
+            await warm_up(loaded)
+        ready(loaded)
         state.ready = True
         state.metrics.loop_lag.start()
         for warning in security.warnings:
@@ -199,7 +219,6 @@ def create_app(
         refused=state.refused,
     )
     app.state.voxline = state
-    app.state.voxline_runner = _CallRunner(make_conversation, call_recorder, clock)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -225,9 +244,7 @@ def create_app(
         if security.warnings:
             body["warnings"] = list(security.warnings)
         for service in services:
-            describe = getattr(service, "describe", None)
-            if callable(describe):
-                body.update(describe())
+            body.update(service.describe())
         return JSONResponse(body, status_code=200 if state.ready else 503)
 
     @app.get("/calls")
@@ -271,7 +288,8 @@ def create_app(
 
     @app.websocket("/ws/call")
     async def ws_call(websocket: WebSocket) -> None:
-        if not state.ready or state.engines is None:
+        runner = state.runner
+        if not state.ready or runner is None:
             await websocket.accept()
             await websocket.send_json(to_wire(CallFailed("models are still loading, try again")))
             await websocket.close(CLOSE_TRY_AGAIN_LATER)
@@ -291,99 +309,35 @@ def create_app(
                 )
             except StartRejected:
                 return
-            await _run_call(
-                call, state, make_conversation, call_recorder, clock, "websocket", call.send_event
-            )
+            await runner.run(call, CallContext("websocket", label=call.label), call.send_event)
 
     return app
 
 
-async def _run_call(
-    call: CallIO,
-    state: ServerState,
-    make_conversation: ConversationFactory,
-    recorder: CallRecorder,
-    clock: Clock | None,
-    transport: str = "websocket",
-    on_event: Callable[[dict[str, Any]], None] | None = None,
-) -> None:
-    """Run one call's conversation to the end, whatever the transport; a crash ends only this call."""
-    token = call_id_var.set(call.call_id)
-    label = getattr(call, "label", None)
-    if label:
-        recorder = _LabelledRecorder(recorder, state.recorder, label)
-    state.metrics.call_started()
-    failed = False
-    log.info("%s call started", transport)
-    try:
-        conversation = make_conversation(
-            call, state.agent, state.engines, recorder=recorder, clock=clock,
-            transport=transport, on_event=on_event,
-        )  # fmt: skip
-        report = await conversation.run()
-        log.info("call ended: %s, %d turns", report.end_reason, len(report.turns))
-        if not _caller_left(call):
-            await call.hangup(report.end_reason or "normal")
-    except Exception:
-        failed = True
-        log.exception("call crashed")
-        if on_event is not None:
-            on_event(to_wire(CallFailed("the call failed on the server")))
-        await call.hangup("error")
-    finally:
-        state.metrics.call_ended(error=failed)
-        await call.aclose()
-        call_id_var.reset(token)
-
-
-def call_handler(app: FastAPI, transport: str) -> Callable[[CallIO], Awaitable[None]]:
-    """A CallHandler that runs the app's agent on calls from another way in (SIP, AudioSocket, ARI)."""
+def call_handler(app: FastAPI, transport: str) -> CallHandler:
+    """The handler that runs the app's agent on calls from another way in (SIP, AudioSocket, ARI):
+    a call that comes too early or over capacity is refused (ended at once with that reason)."""
     state: ServerState = app.state.voxline
-    runner: _CallRunner = app.state.voxline_runner
+    context = CallContext(transport)
 
-    async def handle(call: CallIO) -> None:
-        if not state.ready or state.engines is None:
+    async def handle(call: CallIO) -> CallReport:
+        runner = state.runner
+        if not state.ready or runner is None:
             log.warning("%s call refused: models are still loading", transport)
-            await call.hangup("not_ready")
-            return
+            return _refused(call, state.agent, context, "not_ready")
         slot = state.capacity.try_acquire(transport)
         if slot is None:
             log.warning("%s call refused: %s", transport, state.capacity.refusal_reason())
-            await call.hangup("over_capacity")
-            await call.aclose()
-            return
+            return _refused(call, state.agent, context, "over_capacity")
         with slot:
-            await _run_call(call, state, runner.make_conversation, runner.recorder, runner.clock, transport)
+            return await runner.converse(call, context)
 
     return handle
 
 
-@dataclass
-class _CallRunner:
-    make_conversation: ConversationFactory
-    recorder: CallRecorder
-    clock: Clock | None
-
-
-class _LabelledRecorder:
-    """Passes every event on, and keeps the client's label for its call once the call row exists."""
-
-    def __init__(self, inner: CallRecorder, store: CallRecorder, label: str) -> None:
-        self.inner = inner
-        self.store = store
-        self.label = label
-
-    def call_started(self, report: CallReport) -> None:
-        self.inner.call_started(report)
-        set_label = getattr(self.store, "set_label", None)
-        if callable(set_label):
-            set_label(report.call_id, self.label)
-
-    def turn_finished(self, call_id: str, turn: TurnRecord) -> None:
-        self.inner.turn_finished(call_id, turn)
-
-    def call_ended(self, report: CallReport) -> None:
-        self.inner.call_ended(report)
+def _refused(call: CallIO, agent: AgentConfig, context: CallContext, reason: str) -> CallReport:
+    """The report of a call ended before any conversation (`run_call` hangs up with its reason)."""
+    return CallReport(call.call_id, agent.name, context.transport, time.time(), end_reason=reason)
 
 
 def _json(body: object) -> Response:
@@ -392,20 +346,20 @@ def _json(body: object) -> Response:
 
 
 def _records_health(state: ServerState) -> dict[str, Any]:
-    health = getattr(state.recorder, "health", None)
-    return dict(health()) if callable(health) else {"ok": True}
+    recorder = state.recorder
+    return dict(recorder.health()) if isinstance(recorder, RecordsHealth) else {"ok": True}
 
 
 async def _purge_forever(state: ServerState, retention_days: float, interval_s: float) -> None:
     """Delete records older than the retention period now and every `interval_s` (personal data)."""
-    purge = getattr(state.recorder, "purge_older_than", None)
-    if not callable(purge):
+    recorder = state.recorder
+    if not isinstance(recorder, RecordsRetention):
         log.warning("retention is set but this recorder cannot purge; nothing will be deleted")
         return
     while True:
         cutoff = time.time() - retention_days * 86400.0
         try:
-            purged = await asyncio.to_thread(purge, cutoff)
+            purged = await asyncio.to_thread(recorder.purge_older_than, cutoff)
         except Exception:
             log.exception("purging old call records failed")
         else:
@@ -413,10 +367,6 @@ async def _purge_forever(state: ServerState, retention_days: float, interval_s: 
             if purged:
                 log.info("retention: purged %d call records older than %g days", purged, retention_days)
         await asyncio.sleep(interval_s)
-
-
-def _caller_left(call: CallIO) -> bool:
-    return call.hangup_reason in {"caller_disconnected", "caller_hangup"}
 
 
 def _store(state: ServerState) -> CallStore:

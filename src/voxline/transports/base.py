@@ -228,13 +228,16 @@ class PacedSink(abc.ABC):
 
 
 class CallIO(abc.ABC):
-    """One call's audio in and out. Transports subclass this; the conversation consumes it."""
+    """One call's audio in and out. Transports subclass this; the conversation consumes it, and
+    `voxline.calls.run_call` ends it (one `hangup` unless the call already ended, then `aclose`)."""
 
     def __init__(self, call_id: str, input_rate: int, sink: PacedSink) -> None:
         self.call_id = call_id
         self.input_rate = input_rate
         self.sink = sink
         self.hangup_reason: str | None = None
+        """Why the call ended, set by whoever ended it first: the transport when the caller left
+        (so nobody hangs up on them again), or `hangup`."""
 
     @abc.abstractmethod
     async def receive(self) -> AudioChunk | Dtmf | None:
@@ -242,7 +245,8 @@ class CallIO(abc.ABC):
 
     @abc.abstractmethod
     async def hangup(self, reason: str = "normal") -> None:
-        """End the call from our side (after the goodbye has been played)."""
+        """End the call from our side (after the goodbye has been played). Must be safe to call
+        more than once; the first reason stays in `hangup_reason`."""
 
     async def transfer(self, target: str) -> bool:
         """Blind-transfer the caller. Transports that cannot transfer return False."""

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from voxline.agent.config import AriConfig
 from voxline.audio.clock import Clock
+from voxline.calls.runner import run_call
 from voxline.logs import call_id_var
 from voxline.telephony import CallHandler
 from voxline.telephony.ari.client import AriClient, AriError, events_url
@@ -155,18 +156,12 @@ class AriController:
         except asyncio.CancelledError:
             await self._tear_down(leg)
             raise
+        if leg.ended_reason is not None:  # the caller left while we were setting up
+            call.remote_hangup(leg.ended_reason)
         try:
-            if leg.ended_reason is not None:  # the caller left while we were setting up
-                call.remote_hangup(leg.ended_reason)
-            await self.on_call(call)
-        except Exception:
-            log.exception("call handler failed")
+            await run_call(call, self.on_call)  # hangs the caller up and closes our media
         finally:
-            with contextlib.suppress(Exception):
-                await call.hangup("normal")
             await self._tear_down(leg)
-            with contextlib.suppress(Exception):
-                await call.aclose()
 
     async def _set_up(self, leg: AriLeg) -> RtpCall:
         cfg = self.config

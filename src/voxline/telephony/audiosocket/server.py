@@ -13,6 +13,7 @@ import logging
 import uuid
 
 from voxline.audio.clock import Clock
+from voxline.calls.runner import run_call
 from voxline.logs import call_id_var
 from voxline.telephony import CallHandler
 from voxline.telephony.audiosocket.call import READ_SIZE, AudioSocketCall
@@ -132,16 +133,10 @@ class AudioSocketServer:
         call.sink.start()  # keep-alive silence from the first tick (Asterisk hangs up after 2 s without)
         log.info("AudioSocket call from %s started", peer)
         try:
-            await self._on_call(call)
-        except Exception:
-            log.exception("AudioSocket call handler failed")
+            await run_call(call, self._on_call)  # hangs the call up and closes it
         finally:
-            try:
-                await call.hangup("normal")
-                await call.aclose()
-            finally:
-                self._calls.discard(call)
-                log.info("AudioSocket call ended (%s)", call.hangup_reason)
+            self._calls.discard(call)
+            log.info("AudioSocket call ended (%s)", call.hangup_reason)
 
 
 async def _first_frame(reader: asyncio.StreamReader, decoder: FrameDecoder) -> Frame | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from voxline.agent.config import SipConfig
 from voxline.audio.clock import Clock
+from voxline.calls.runner import run_call
 from voxline.logs import call_id_var
 from voxline.telephony import CallHandler
 from voxline.telephony.sip import uac, uas
@@ -187,18 +188,11 @@ class SipEndpoint:
         self.calls[call.dialog.key] = call
 
     async def run_call(self, call: SipCall, handler: CallHandler) -> str:
-        """Run the handler on an answered call, then make sure the dialog and media are closed."""
+        """Run an answered call (`run_call` hangs it up and closes its media), then forget its dialog."""
         log.info("call %s started (SIP Call-ID %s)", call.call_id, call.sip_call_id)
         try:
-            await handler(call)
-        except Exception:
-            log.exception("call handler failed")
+            await run_call(call, handler)
         finally:
-            try:
-                await call.hangup("normal")
-            except Exception:
-                log.exception("hangup failed")
-            await call.aclose()
             self.calls.pop(call.dialog.key, None)
         reason = call.hangup_reason or "normal"
         log.info("call %s ended: %s", call.call_id, reason)
