@@ -232,3 +232,14 @@ async def test_recorded_8k_prompts_as_caller_turns() -> None:
         assert turn.latency_s is not None
     left, _ = call.recording()
     assert not is_silent(left.slice_s(call.turns[0].start_s, call.turns[0].start_s + 1.0))
+
+async def test_a_transfer_is_taken_by_the_line_and_ends_the_scripted_call() -> None:
+    """`simulate` and voice evals: a transfer succeeds as on a PBX, and the caller's leg ends."""
+    clock = VirtualClock()
+    call = FileCall([caller_turn(2.0), caller_turn(2.0)], initial_wait_s=0.0, clock=clock)
+    assert await call.receive() is not None
+    assert await call.transfer("sip:agents@127.0.0.1")
+    assert call.transferred_to == "sip:agents@127.0.0.1"
+    while await call.receive() is not None:
+        pass  # what was already queued drains, then the stream ends
+    await call.aclose()

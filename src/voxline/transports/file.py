@@ -167,6 +167,7 @@ class FileCall(CallIO):
         self._elapsed_s = 0.0
         self._task: asyncio.Task[None] | None = None
         self._ended = False
+        self.transferred_to: str | None = None
 
     @staticmethod
     def _load(turn: str | PathLike[str] | AudioChunk, sample_rate: int) -> AudioChunk:
@@ -192,6 +193,13 @@ class FileCall(CallIO):
         if self.hangup_reason is None:
             self.hangup_reason = reason
         self._end()
+
+    async def transfer(self, target: str) -> bool:
+        """The line takes the caller on to `target`, as a PBX would: this leg then ends."""
+        log.info("the caller is transferred to %s; the scripted call ends here", target)
+        self.transferred_to = target
+        self._end()
+        return True
 
     async def aclose(self) -> None:
         self._end()
