@@ -346,7 +346,8 @@ def call_handler(app: FastAPI, transport: str) -> Callable[[CallIO], Awaitable[N
             log.warning("%s call refused: models are still loading", transport)
             await call.hangup("not_ready")
             return
-        slot = state.capacity.try_acquire(transport)
+        # SIP and AudioSocket take their slot when they admit the call (503 / refusal when full)
+        slot = getattr(call, "capacity_slot", None) or state.capacity.try_acquire(transport)
         if slot is None:
             log.warning("%s call refused: %s", transport, state.capacity.refusal_reason())
             await call.hangup("over_capacity")
