@@ -78,11 +78,14 @@ async def answer_invite(endpoint: SipEndpoint, txn: ServerTransaction) -> None:
     """A new call. Everything it opened is released if it ends before the 200 OK goes out."""
     if not await _authenticated(endpoint, txn):
         return
-    slot = endpoint.capacity.try_acquire("sip") if endpoint.has_capacity else None
+    slot = None
+    if not endpoint.accepting:
+        why = "not accepting calls"
+    elif endpoint.active_calls >= endpoint.max_calls:
+        why = f"at telephony.sip.max_calls={endpoint.max_calls}"
+    elif (slot := endpoint.capacity.try_acquire("sip")) is None:
+        why = endpoint.capacity.refusal_reason()
     if slot is None:
-        why = "not accepting calls" if not endpoint.accepting else endpoint.capacity.refusal_reason()
-        if endpoint.accepting and endpoint.active_calls >= endpoint.max_calls:
-            why = f"at telephony.sip.max_calls={endpoint.max_calls}"
         log.warning("INVITE refused: %s: 503", why)
         await txn.respond_with(503, to_tag=new_tag(), extra=[("Retry-After", "5")])
         return
