@@ -251,7 +251,7 @@ async def test_a_spoofed_invite_never_produces_media(peer: UdpPeer) -> None:
         assert endpoint.calls == {} and endpoint.capacity.active == 0
         retransmitted = 0
         while not peer.queue.empty():
-            data, addr = peer.queue.get_nowait()
+            data, _ = peer.queue.get_nowait()
             message = parse_message(data)
             retransmitted += isinstance(message, SipResponse) and message.status == 200
         assert retransmitted >= 3  # the 200s went to the transaction's source, not elsewhere
