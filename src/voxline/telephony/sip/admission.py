@@ -30,6 +30,7 @@ class SipAdmission:
         """The process's call budget (the server passes its own; standalone: SIP's max_calls)."""
         self.authenticator = InviteAuthenticator(config.auth) if config.auth is not None else None
         self.rate_limited = 0
+        self.admitted = 0
         self._logged_at = -LOG_INTERVAL_S
 
     def admit(self, host: str) -> bool:
@@ -37,6 +38,7 @@ class SipAdmission:
         if not self.allow_list.allows(host):
             return False
         if self.limiter.allow(host):
+            self.admitted += 1
             return True
         self.rate_limited += 1
         now = time.monotonic()
