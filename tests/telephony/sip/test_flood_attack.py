@@ -9,6 +9,7 @@ The figures (flood rate, what was dropped, the call's RTP send jitter p99) are p
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import subprocess
 import sys
@@ -57,7 +58,10 @@ FLOODER = textwrap.dedent(
         for _ in range(50):
             n += 1
             kind = n % 3
-            data = msg("OPTIONS", n) if kind == 0 else msg("INVITE", n, body) if kind == 1 else os.urandom(300)
+            if kind == 0:
+                data = msg("OPTIONS", n)
+            else:
+                data = msg("INVITE", n, body) if kind == 1 else os.urandom(300)
             try:
                 sock.sendto(data, ("127.0.0.1", port))
                 sent += 1
@@ -109,18 +113,21 @@ async def test_a_flood_from_one_source_leaves_a_live_call_its_audio() -> None:
         await asyncio.sleep(0.3)
         echoed = [p for _, p in rtp.packets() if p.payload != bytes([0xFF]) * 160]  # not silence
         arrivals = [t for t, _ in rtp.packets()]
-        gaps_ms = sorted((b - a) * 1000 for a, b in zip(arrivals, arrivals[1:], strict=False))
+        gaps_ms = sorted((b - a) * 1000 for a, b in itertools.pairwise(arrivals))
         stats = call.session.stats
         admission = endpoint.admission
         print(
-            f"\nflood: {flood_sent} datagrams in {FLOOD_S:g} s = {flood_sent / FLOOD_S:,.0f}/s from one source;"
+            f"\nflood: {flood_sent} datagrams in {FLOOD_S:g} s"
+            f" = {flood_sent / FLOOD_S:,.0f}/s from one source;"
             f" read by the endpoint: {admission.rate_limited + admission.admitted}"
-            f" ({(admission.rate_limited + admission.admitted) / FLOOD_S:,.0f}/s, the rest lost in the kernel);"
+            f" ({(admission.rate_limited + admission.admitted) / FLOOD_S:,.0f}/s,"
+            " the rest lost in the kernel);"
             f" dropped unparsed (over the per-source rate): {admission.rate_limited};"
             f" parsed: {admission.admitted};"
-            f" calls it opened: {agent.calls_started - 1} (INVITEs never ACKed get no media)"
+            f" calls it opened: {agent.calls_started - 1} (its INVITEs are never ACKed: no media)"
             f"\nthe call: {sent_frames} frames sent, {stats.packets_in} received, {len(echoed)} echoed back;"
-            f" RTP send jitter p99 {stats.send_jitter_ms_p99():.2f} ms, max {stats.send_jitter_ms_max():.2f} ms;"
+            f" RTP send jitter p99 {stats.send_jitter_ms_p99():.2f} ms,"
+            f" max {stats.send_jitter_ms_max():.2f} ms;"
             f" echo inter-arrival p50 {statistics.median(gaps_ms):.1f} ms,"
             f" p99 {gaps_ms[int(0.99 * (len(gaps_ms) - 1))]:.1f} ms"
         )
