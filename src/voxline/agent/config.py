@@ -293,6 +293,9 @@ class AriConfig(_Strict):
     app: str = Field("voxline", description="the Stasis application name")
     media_host: str = Field("127.0.0.1", description="where Asterisk sends external-media RTP to us")
     format: Literal["ulaw", "alaw", "slin16"] = "ulaw"
+    allow_from: AllowFrom = Field(
+        None, description="networks Asterisk's external-media RTP may come from; unset: what ARI announces"
+    )
 
 
 class TelephonyConfig(_Strict):

@@ -136,3 +136,15 @@ async def test_the_sdp_address_takes_over_a_learnt_source(
 async def test_a_host_name_is_refused_as_rtp_remote(session: RtpSession) -> None:
     with pytest.raises(ValueError, match="IP address"):
         session.set_remote("media.example.com", 4000)
+
+
+async def test_without_learning_only_the_signalled_address_is_heard(
+    session: RtpSession, peers: tuple[UdpPeer, UdpPeer]
+) -> None:
+    peer, stranger = peers
+    session.learn_sources = False  # ARI: Asterisk announced where its RTP comes from
+    session.set_remote(HOST, peer.port)
+    for seq in range(1, 3 * LEARN_PACKETS):
+        stranger.send(audio(seq), session.local_port)
+    await _settle()
+    assert session.stats.packets_in == 0 and session.remote == (HOST, peer.port)

@@ -113,6 +113,8 @@ class RtpSession:
         self._candidate: tuple[str, int] | None = None
         self._candidate_seq = 0
         self._candidate_count = 0
+        self.learn_sources = True
+        """False: only the signalled address is ever heard (ARI: Asterisk announces it)."""
         self.confirmed = True
         """The signalling confirmed the session: media may go out, and an unknown first source may
         latch. A SIP UAS clears it until the ACK (`await_confirmation`)."""
@@ -267,7 +269,7 @@ class RtpSession:
         if addr == self._latched:
             return True
         if addr != self._sdp_remote:
-            if self._latched is not None or not self.confirmed:
+            if self._latched is not None or not self.confirmed or not self.learn_sources:
                 return False
             if addr == self._candidate and sequence == (self._candidate_seq + 1) & 0xFFFF:
                 self._candidate_count += 1
