@@ -258,3 +258,22 @@ async def test_a_spoofed_invite_never_produces_media(peer: UdpPeer) -> None:
     finally:
         victim.close()
         await endpoint.stop()
+
+
+async def test_a_retransmission_from_another_source_is_answered_at_the_first_source(peer: UdpPeer) -> None:
+    """RFC 3261 §17.2.3/§18.2.2: a copy of a request matches its transaction by branch, and the
+    transaction answers where the request came from: a forger replaying it is not answered."""
+    endpoint = await started(sip_config(requests_per_source_per_s=1000))
+    outsider = await outsider_peer()
+    port = endpoint.local_port("udp")
+    try:
+        options = request("OPTIONS", port, local_port=peer.port)
+        peer.send(options, port)
+        assert (await peer.final()).status == 200
+        outsider.send(options, port)  # the same request (same branch) from somewhere else
+        assert await outsider.nothing(0.4)
+        again = await peer.final()
+        assert again.status == 200  # the transaction's answer, repeated to its own source
+    finally:
+        outsider.close()
+        await endpoint.stop()
