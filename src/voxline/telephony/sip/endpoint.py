@@ -87,6 +87,8 @@ class SipEndpoint:
         self._client_txns: dict[tuple[str, str], ClientTransaction] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._registration: Registration | None = None
+        self.refused_over_transactions = 0
+        self._cap_logged_at = -10.0
 
     # -- public API
     @property
@@ -245,7 +247,15 @@ class SipEndpoint:
 
     def _refuse_stateless(self, request: SipRequest, peer: Peer) -> None:
         """503 without a transaction: too many are live (a flood); nothing is kept for this one."""
-        log.warning("%d SIP transactions live: %s refused with 503", len(self._server_txns), request.method)
+        self.refused_over_transactions += 1
+        now = asyncio.get_running_loop().time()
+        if now - self._cap_logged_at >= 10.0:  # a flood must not flood the log too
+            self._cap_logged_at = now
+            log.warning(
+                "%d SIP transactions live: new requests get 503 (%d so far)",
+                len(self._server_txns),
+                self.refused_over_transactions,
+            )
         response = make_response(request, 503, extra=[("Retry-After", str(RETRY_AFTER_S))])
         self.spawn(self._send_quietly(response.to_bytes(), response_destination(request, peer)), "sip-503")
 
