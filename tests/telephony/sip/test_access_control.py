@@ -18,9 +18,11 @@ from voxline.telephony.sip.digest import authorization, parse_challenge
 from voxline.telephony.sip.endpoint import SipEndpoint
 from voxline.telephony.sip.message import SipResponse, parse_message
 from voxline.telephony.sip.transaction import Timers
+from voxline.transports.base import CallIO
 
 from .conftest import sip_config
 from .rawpeer import TcpPeer, UdpPeer, request, sdp
+from .test_dialog_raw import in_dialog
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -276,4 +278,52 @@ async def test_a_retransmission_from_another_source_is_answered_at_the_first_sou
         assert again.status == 200  # the transaction's answer, repeated to its own source
     finally:
         outsider.close()
+        await endpoint.stop()
+
+
+async def test_a_host_name_in_contact_is_resolved_off_the_loop_when_we_send_bye(peer: UdpPeer) -> None:
+    """The caller's Contact names a host that never resolves: our BYE to it waits for the lookup in a
+    thread (bounded by dns_timeout_s), and the event loop keeps running meanwhile."""
+    ended: list[str] = []
+
+    async def hang_up_at_once(call: CallIO) -> None:
+        await call.hangup("agent_ended")
+        ended.append(call.call_id)
+
+    endpoint = SipEndpoint(
+        sip_config(dns_timeout_s=1.0), hang_up_at_once, timers=Timers(t1=0.05, t2=0.2, t4=0.2)
+    )
+    await endpoint.start()
+    port = endpoint.local_port("udp")
+    gaps: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while not stop.is_set():
+            await asyncio.sleep(0.005)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    try:
+        invite = request("INVITE", port, local_port=peer.port, body=sdp(40000), extra=SDP_TYPE).replace(
+            f"Contact: <sip:tester@127.0.0.1:{peer.port}>".encode(),
+            b"Contact: <sip:tester@contact.voxline-test.invalid>",
+        )
+        peer.send(invite, port)
+        ok = await peer.final()
+        assert ok.status == 200
+        peer.send(in_dialog("ACK", port, peer, invite, ok, 1), port)
+        for _ in range(100):
+            if not endpoint.calls:
+                break
+            await asyncio.sleep(0.05)
+        assert ended and endpoint.calls == {}  # the BYE could not be sent; the call still ended
+        stop.set()
+        await task
+        assert max(gaps) < 0.25
+    finally:
+        stop.set()
         await endpoint.stop()
