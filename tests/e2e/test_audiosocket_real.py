@@ -84,4 +84,4 @@ async def test_audiosocket_call_answers_a_recorded_question(
                     break
                 await asyncio.sleep(0.1)
         assert calls and calls[0]["transport"] == "audiosocket", calls
-        assert calls[0]["call_id"] == str(ast.uuid)
+        assert calls[0]["label"] == str(ast.uuid) and calls[0]["call_id"] != str(ast.uuid)

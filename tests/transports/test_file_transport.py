@@ -233,6 +233,7 @@ async def test_recorded_8k_prompts_as_caller_turns() -> None:
     left, _ = call.recording()
     assert not is_silent(left.slice_s(call.turns[0].start_s, call.turns[0].start_s + 1.0))
 
+
 async def test_a_transfer_is_taken_by_the_line_and_ends_the_scripted_call() -> None:
     """`simulate` and voice evals: a transfer succeeds as on a PBX, and the caller's leg ends."""
     clock = VirtualClock()

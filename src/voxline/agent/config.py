@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from voxline.agent.secrets import MissingEnvironment, expand_env
 
@@ -217,6 +225,24 @@ class SipRegistrationConfig(_Strict):
     expires_s: int = Field(300, ge=30, le=86400)
 
 
+def _check_cidrs(cidrs: list[str] | None) -> list[str] | None:
+    from voxline.telephony.access import parse_networks  # the telephony stack stays lazily loaded
+
+    if cidrs is not None:
+        parse_networks(cidrs)
+    return cidrs
+
+
+AllowFrom = Annotated[list[str] | None, AfterValidator(_check_cidrs)]
+"""Source networks a telephony listener takes traffic from (CIDR); unset: loopback only."""
+
+
+class SipInboundAuthConfig(_Strict):
+    username: str
+    password: str = Field(description="write it as ${VOXLINE_SIP_AUTH_PASSWORD}: read from the environment")
+    realm: str = Field("voxline", description="the digest realm in our 401 challenge")
+
+
 SipTransport = Literal["udp", "tcp"]
 SipCodec = Literal["G722", "PCMU", "PCMA"]
 
@@ -239,12 +265,25 @@ class SipConfig(_Strict):
     registration: SipRegistrationConfig | None = Field(
         None, description="register with a PBX as an extension"
     )
+    allow_from: AllowFrom = Field(None, description="source CIDRs requests are taken from; unset: loopback")
+    auth: SipInboundAuthConfig | None = Field(None, description="digest-challenge every new INVITE")
+    requests_per_source_per_s: float = Field(100.0, gt=0, description="more from one address are dropped")
+    max_transactions: int = Field(1000, ge=1, description="live server transactions; more get 503")
+    tcp_idle_timeout_s: float = Field(120.0, gt=0, description="close a TCP connection silent this long")
+    dns_timeout_s: float = Field(2.0, gt=0, le=30, description="resolving a Contact/Route/registrar name")
 
 
 class AudioSocketConfig(_Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(9092, ge=0, le=65535)
+    allow_from: AllowFrom = Field(
+        None, description="source CIDRs connections are taken from; unset: loopback"
+    )
+    max_calls: int = Field(
+        50, ge=1, description="concurrent AudioSocket calls (the server budget applies too)"
+    )
+    idle_timeout_s: float = Field(120.0, gt=0, description="hang up when the peer sends nothing this long")
 
 
 class AriConfig(_Strict):
@@ -254,6 +293,9 @@ class AriConfig(_Strict):
     app: str = Field("voxline", description="the Stasis application name")
     media_host: str = Field("127.0.0.1", description="where Asterisk sends external-media RTP to us")
     format: Literal["ulaw", "alaw", "slin16"] = "ulaw"
+    allow_from: AllowFrom = Field(
+        None, description="networks Asterisk's external-media RTP may come from; unset: what ARI announces"
+    )
 
 
 class TelephonyConfig(_Strict):

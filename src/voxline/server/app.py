@@ -325,7 +325,8 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
         if not state.ready or runner is None:
             log.warning("%s call refused: models are still loading", transport)
             return _refused(call, state.agent, context, "not_ready")
-        slot = state.capacity.try_acquire(transport)
+        # SIP and AudioSocket take their slot when they admit the call (503 / refusal when full)
+        slot = getattr(call, "capacity_slot", None) or state.capacity.try_acquire(transport)
         if slot is None:
             log.warning("%s call refused: %s", transport, state.capacity.refusal_reason())
             return _refused(call, state.agent, context, "over_capacity")

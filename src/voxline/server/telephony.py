@@ -56,7 +56,7 @@ class TelephonyService:
         if _enabled(opts.sip, sip_config.enabled):
             from voxline.telephony.sip.endpoint import SipEndpoint
 
-            self.sip = SipEndpoint(sip_config, call_handler(app, "sip"))
+            self.sip = SipEndpoint(sip_config, call_handler(app, "sip"), capacity=app.state.voxline.capacity)
             await self.sip.start()
             log.info("SIP listening on %s:%s", sip_config.host, self.sip.local_port("udp"))
         audiosocket = config.audiosocket
@@ -64,7 +64,15 @@ class TelephonyService:
             from voxline.telephony.audiosocket.server import AudioSocketServer
 
             port = opts.audiosocket_port if opts.audiosocket_port is not None else audiosocket.port
-            self.audiosocket = AudioSocketServer(audiosocket.host, port, call_handler(app, "audiosocket"))
+            self.audiosocket = AudioSocketServer(
+                audiosocket.host,
+                port,
+                call_handler(app, "audiosocket"),
+                capacity=app.state.voxline.capacity,
+                max_calls=audiosocket.max_calls,
+                allow_from=audiosocket.allow_from,
+                idle_timeout_s=audiosocket.idle_timeout_s,
+            )
             await self.audiosocket.start()
             log.info("AudioSocket listening on %s:%s", audiosocket.host, self.audiosocket.port)
         if config.ari is not None and _enabled(opts.ari, True):
@@ -99,11 +107,13 @@ class TelephonyService:
                 "udp": self.sip.local_port("udp"),
                 "accepting": self.sip.accepting,
                 "active_calls": self.sip.active_calls,
+                "admission": self.sip.admission.describe(),
             }
         if self.audiosocket is not None:
             info["audiosocket"] = {
                 "port": self.audiosocket.port,
                 "active_calls": self.audiosocket.active_calls,
+                "refused_sources": self.audiosocket.allow_list.refused,
             }
         if self.ari is not None:
             info["ari"] = {"active_calls": self.ari.active_calls}

@@ -271,3 +271,16 @@ async def test_losing_the_external_media_channel_ends_the_call(ari: AriDouble) -
     await ari.wait_for(lambda: controller.active_calls == 0 and echo.calls_finished == 1)
     assert caller in ari.deleted_channels and ari.bridges == {}
     await controller.stop()
+
+
+async def test_media_announced_outside_allow_from_is_refused(ari: AriDouble) -> None:
+    echo = EchoAgent()
+    config = AriConfig(url=ari.url, username="asterisk", password="secret", allow_from=["192.0.2.0/24"])
+    controller = AriController(config, echo, rtp_port_min=0, rtp_port_max=0)
+    await controller.start()
+    try:
+        caller = await ari.incoming_call(caller_speech().slice_s(0, 0.3))
+        await ari.wait_for(lambda: caller in ari.deleted_channels)  # hung up: Asterisk's RTP is on 127.0.0.1
+        assert echo.calls_started == 0 and controller.active_calls == 0
+    finally:
+        await controller.stop()

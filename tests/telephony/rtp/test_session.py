@@ -16,6 +16,7 @@ from voxline.audio.pacing import EventLoopLagMonitor
 from voxline.audio.pcm import AudioChunk
 from voxline.telephony.rtp import PCMA, PCMU, RtpPacket, RtpSession
 from voxline.telephony.rtp.packet import seq_delta, ts_delta
+from voxline.telephony.rtp.session import LEARN_PACKETS
 from voxline.telephony.rtp.telephone_event import parse_telephone_event
 from voxline.transports.base import Dtmf
 
@@ -141,7 +142,8 @@ async def test_symmetric_rtp_answers_where_packets_come_from(session: RtpSession
     wrong = await UdpPeer.open()  # what the SDP said; the peer actually sends from another port
     try:
         session.set_remote(HOST, wrong.port)
-        peer.send(RtpPacket(0, 1, 160, 0xABC, bytes(160)).to_bytes(), session.local_port)
+        for i in range(LEARN_PACKETS):  # a source the SDP did not name is learnt after a few in sequence
+            peer.send(RtpPacket(0, 1 + i, 160 * (1 + i), 0xABC, bytes(160)).to_bytes(), session.local_port)
         item = await asyncio.wait_for(session.receive(), 2.0)
         assert isinstance(item, AudioChunk) and item.num_samples == 160
         assert session.remote == (HOST, peer.port)
@@ -317,6 +319,7 @@ async def test_receive_returns_none_once_closed(session: RtpSession) -> None:
 async def test_virtual_clock_releases_silence_when_the_peer_goes_quiet(peer: UdpPeer) -> None:
     clock = VirtualClock(start=100.0)
     session = await RtpSession.open(HOST, 0, clock=clock)
+    session.set_remote(HOST, peer.port)
     try:
         peer.send(RtpPacket(0, 7, 0, 5, bytes([0x80]) * 160).to_bytes(), session.local_port)
         first = await asyncio.wait_for(session.receive(), 2.0)

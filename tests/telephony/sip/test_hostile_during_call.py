@@ -1,6 +1,7 @@
 """A live call is untouched by a hostile neighbour: while sipp streams speech and gets its echo,
-another peer blasts the SIP port with garbage, oversized and half-valid requests (over UDP and
-TCP), and floods the call's own RTP port with junk and forged RTP from a stranger."""
+another peer (another loopback address, as a neighbour on the network would be) blasts the SIP port
+with garbage, oversized and half-valid requests (over UDP and TCP) faster than the per-source rate,
+and floods the call's own RTP port with junk and forged RTP from a stranger."""
 
 from __future__ import annotations
 
@@ -36,9 +37,13 @@ def _junk(port: int) -> list[bytes]:
     ]
 
 
+NEIGHBOUR = "127.0.0.2"
+
+
 async def _blast_sip(port: int, stop: asyncio.Event) -> int:
     sent = 0
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind((NEIGHBOUR, 0))
     udp.setblocking(False)
     try:
         while not stop.is_set():
@@ -47,7 +52,7 @@ async def _blast_sip(port: int, stop: asyncio.Event) -> int:
                     udp.sendto(payload[:65000], ("127.0.0.1", port))
                 sent += 1
             try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                _, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(NEIGHBOUR, 0))
                 writer.write(b"REGISTER sip:x SIP/2.0\r\nContent-Length: -5\r\n\r\n" + os.urandom(300))
                 await writer.drain()
                 writer.close()
@@ -97,6 +102,7 @@ async def test_a_call_survives_a_hostile_peer_on_the_sip_and_rtp_ports(
     sent = await asyncio.gather(*tasks)
     assert result.returncode == 0, result.stdout[-2000:] + result.log("errors.log")
     assert all(n > 100 for n in sent), sent
+    assert running.endpoint.admission.rate_limited > 0  # the neighbour went over its request rate
     (call_id,) = running.agent.samples_echoed
     assert running.agent.samples_echoed[call_id] > 8000 * 5  # the speech still came in and went back
     assert running.agent.digits[call_id] == ["1"]

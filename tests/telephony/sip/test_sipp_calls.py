@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from voxline.agent.config import SipInboundAuthConfig
 from voxline.telephony.echo import EchoAgent
 from voxline.telephony.sip.endpoint import SipEndpoint
 from voxline.telephony.sip.transaction import Timers
@@ -86,5 +87,31 @@ async def test_cancel_before_answer(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stdout[-2000:] + result.log("errors.log")
         await wait_for(lambda: endpoint.active_calls == 0)
         assert agent.calls_started == 0
+    finally:
+        await endpoint.stop()
+
+
+async def test_a_digest_challenged_invite_from_a_real_peer(tmp_path: Path) -> None:
+    """sipp answers our 401 with its own digest code (MD5, qop=auth), and the call goes through;
+    with a wrong password it gets 401 again and no call runs."""
+    password = "correct-horse-battery"
+    agent = EchoAgent()
+    auth = SipInboundAuthConfig(username="pbx", password=password)
+    endpoint = SipEndpoint(sip_config(auth=auth), agent, timers=Timers(t1=0.1, t2=0.4, t4=0.5))
+    await endpoint.start()
+    try:
+        target = f"127.0.0.1:{endpoint.local_port('udp')}"
+        scenario = str(SCENARIOS / "digest_auth_uac.xml")
+        (tmp_path / "ok").mkdir()
+        (tmp_path / "wrong").mkdir()
+        ok = await run_sipp(tmp_path / "ok", target, "-sf", scenario, "-au", "pbx", "-ap", password)
+        assert ok.returncode == 0, ok.stdout[-2000:] + ok.log("errors.log")
+        await wait_for(lambda: agent.calls_finished == 1)
+        wrong = await run_sipp(
+            tmp_path / "wrong", target, "-sf", scenario, "-au", "pbx", "-ap", "guess", timeout_s=5
+        )
+        assert wrong.returncode != 0  # the second INVITE got 401, not the 200 the scenario waits for
+        assert agent.calls_started == 1
+        assert endpoint.admission.authenticator is not None and endpoint.admission.authenticator.failures >= 1
     finally:
         await endpoint.stop()

@@ -131,8 +131,6 @@ def test_nothing_acceptable_is_a_negotiation_error(body: str) -> None:
         b"v=0\no=x\nm=audio\n",
         b"v=0\no=x\nc=IN IP4 1.2.3.4 extra\n",
         b"v=0\no=x\nc=IN IP4 not_an/address\n",
-        b"v=0\no=x\nm=audio 4000 RTP/AVP 0\na=rtpmap:0 PCMU\n",
-        b"v=0\no=x\nm=audio 4000 RTP/AVP 0\na=rtpmap:0 PCMU/fast\n",
         b"v=0\no=x\nbad line\n",
         b"v=0\no=x\ns=a\x01b\n",
         b"v=0\no=\xff\n",
@@ -141,6 +139,14 @@ def test_nothing_acceptable_is_a_negotiation_error(body: str) -> None:
 def test_malformed_sdp(body: bytes) -> None:
     with pytest.raises(SdpError):
         parse_sdp(body)
+
+
+@pytest.mark.parametrize("rtpmap", ["a=rtpmap:0 PCMU", "a=rtpmap:0 PCMU/fast", "a=rtpmap:97 LPC"])
+def test_an_unreadable_rtpmap_maps_nothing_and_the_offer_stands(rtpmap: str) -> None:
+    """RFC 4475's INVITEs carry `a=rtpmap:31 LPC`: one bad mapping must not refuse the call."""
+    offer = parse_sdp(f"v=0\no=x\nc=IN IP4 1.2.3.4\nm=audio 4000 RTP/AVP 0 97\n{rtpmap}\n")
+    assert offer.media[0].rtpmap.get(0) == ("PCMU", 8000) and 97 not in offer.media[0].rtpmap
+    assert negotiate(offer, ["PCMU"]).codec == "PCMU"  # static payload type 0 still means PCMU
 
 
 def test_audio_without_connection_is_sdp_error() -> None:

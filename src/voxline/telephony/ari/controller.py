@@ -19,6 +19,7 @@ from voxline.audio.clock import Clock
 from voxline.calls.runner import run_call
 from voxline.logs import call_id_var
 from voxline.telephony import CallHandler
+from voxline.telephony.access import SourceAllowList
 from voxline.telephony.ari.client import AriClient, AriError, events_url
 from voxline.telephony.ari.events import AriEvent, AriEventStream
 from voxline.telephony.ari.leg import AriLeg
@@ -50,6 +51,11 @@ class AriController:
         transfer_context: str | None = None,
     ) -> None:
         self.config = config
+        self._media_sources = (
+            SourceAllowList(config.allow_from, what="ARI external media")
+            if config.allow_from is not None
+            else None
+        )
         self.on_call = on_call
         self.rtp_port_min = rtp_port_min
         self.rtp_port_max = rtp_port_max
@@ -188,7 +194,17 @@ class AriController:
             raise AriError("GET", "variable", 200, f"UNICASTRTP_LOCAL_PORT is {port_text!r}") from exc
         if not 0 < port < 65536:
             raise AriError("GET", "variable", 200, f"UNICASTRTP_LOCAL_PORT {port} out of range")
-        session.set_remote(address, port)
+        if self._media_sources is not None and not self._media_sources.allows(address):
+            raise AriError(
+                "GET", "variable", 200, f"UNICASTRTP_LOCAL_ADDRESS {address!r} is outside allow_from"
+            )
+        try:
+            session.set_remote(address, port)
+        except ValueError as exc:
+            raise AriError("GET", "variable", 200, str(exc)) from exc
+        # Asterisk sends from the address it announced over the authenticated ARI connection:
+        # packets from anywhere else are never heard, not even before Asterisk's first one.
+        session.learn_sources = False
         leg.bridge_id = f"voxline-bridge-{uuid.uuid4().hex}"
         await self.client.create_bridge(leg.bridge_id, name=f"voxline {leg.caller_id}")
         leg.bridge_created = True

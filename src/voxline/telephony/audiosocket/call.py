@@ -24,6 +24,7 @@ import uuid
 
 from voxline.audio.clock import Clock
 from voxline.audio.pcm import AudioChunk
+from voxline.capacity import CallSlot
 from voxline.telephony.audiosocket.protocol import (
     AUDIO_RATES,
     DEFAULT_AUDIO_KIND,
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 READ_SIZE = 65536
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 CLOSE_TIMEOUT_S = 1.0
+DEFAULT_IDLE_TIMEOUT_S = 120.0
 SILENCE_AFTER_S = 0.06
 """How late the caller's next frame may be before we hand out silence in its place (as RTP does)."""
 MAX_SILENCE_BEHIND_S = 0.5
@@ -101,7 +103,8 @@ class AudioSocketSink(PacedSink):
 
 
 class AudioSocketCall(CallIO):
-    """A call whose UUID frame has been read. `call_id` is the Asterisk UUID in canonical form.
+    """A call whose UUID frame has been read. `call_id` is ours (a fresh hex id); the UUID the peer
+    chose is `label` (canonical form), kept beside the record, never its key.
 
     Until the peer's first audio frame we assume the 8 kHz kind; when audio of another kind
     arrives we answer in that kind from then on (audio already queued is converted).
@@ -121,7 +124,13 @@ class AudioSocketCall(CallIO):
         self.uuid = call_uuid
         self.audio_kind: int = DEFAULT_AUDIO_KIND
         self._sink = AudioSocketSink(writer, DEFAULT_AUDIO_KIND, clock)
-        super().__init__(str(call_uuid), AUDIO_RATES[DEFAULT_AUDIO_KIND], self._sink)
+        super().__init__(uuid.uuid4().hex, AUDIO_RATES[DEFAULT_AUDIO_KIND], self._sink)
+        self.label = str(call_uuid)
+        self.capacity_slot: CallSlot | None = None
+        """The call budget's slot the server took on admission (the server's runner adopts it)."""
+        self.idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S
+        """Hang up when the peer sends no byte for this long (a connection that holds a slot)."""
+        self._last_heard = self._sink.clock.now()
         self._heard_audio = False
         self._audio_end = 0.0
         """Clock time up to which the caller's audio (frames, or silence we filled in) has covered."""
@@ -146,9 +155,18 @@ class AudioSocketCall(CallIO):
                 await self.hangup("protocol_error")
                 return None
             if frame is None:
-                data = await self._read(self._silence_due())
+                idle_at = self._last_heard + self.idle_timeout_s
+                due = self._silence_due()
+                data = await self._read(idle_at if due is None else min(due, idle_at))
                 if data is None:
+                    if self._sink.clock.now() >= idle_at:
+                        log.warning("AudioSocket peer sent nothing for %g s; hanging up", self.idle_timeout_s)
+                        await self.hangup("idle_timeout")
+                        return None
+                    if due is None or self._sink.clock.now() < due:
+                        continue
                     return self._fill_silence()
+                self._last_heard = self._sink.clock.now()
                 if not data:
                     if not self._ended:
                         log.info("AudioSocket peer closed the connection")

@@ -3,6 +3,10 @@
 Asterisk opens the connection and must send the call UUID first; the call is handed to `on_call`
 only after that. Every connection runs in its own task with its own call id in the log context,
 so a hostile or broken peer ends its own connection and nothing else.
+
+A connection is admitted only from a source in `allow_from` (unset: loopback) and only while the
+call budget shared with the other ways in has room; the call's id is made here, and the UUID the
+peer chose is kept only as the call's label, so no peer can name (and overwrite) another record.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Sequence
 
 from voxline.audio.clock import Clock
 from voxline.calls.runner import run_call
+from voxline.capacity import CallCapacity, CallSlot
 from voxline.logs import call_id_var
 from voxline.telephony import CallHandler
+from voxline.telephony.access import SourceAllowList
 from voxline.telephony.audiosocket.call import READ_SIZE, AudioSocketCall
 from voxline.telephony.audiosocket.protocol import (
     AudioSocketProtocolError,
@@ -41,6 +48,9 @@ class AudioSocketServer:
         clock: Clock | None = None,
         max_calls: int = 50,
         first_frame_timeout_s: float = 5.0,
+        capacity: CallCapacity | None = None,
+        allow_from: Sequence[str] | None = None,
+        idle_timeout_s: float = 120.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -49,6 +59,10 @@ class AudioSocketServer:
         self._clock = clock
         self.max_calls = max_calls
         self.first_frame_timeout_s = first_frame_timeout_s
+        self.idle_timeout_s = idle_timeout_s
+        self.capacity = capacity if capacity is not None else CallCapacity(max_calls)
+        """The process's call budget (the server passes its own); `max_calls` caps AudioSocket alone."""
+        self.allow_list = SourceAllowList(allow_from, what="AudioSocket")
         self._server: asyncio.Server | None = None
         self._calls: set[AudioSocketCall] = set()
         self._connections: set[asyncio.Task[None]] = set()
@@ -63,6 +77,7 @@ class AudioSocketServer:
         self._server = await asyncio.start_server(self._serve_connection, self.host, self.port)
         self.port = int(self._server.sockets[0].getsockname()[1])
         log.info("AudioSocket server listening on %s:%d", self.host, self.port)
+        self.allow_list.warn_if_open(self.host)
 
     async def stop(self) -> None:
         """Stop accepting, hang up every call, and wait (briefly) for their handlers to finish."""
@@ -88,22 +103,31 @@ class AudioSocketServer:
         task = asyncio.current_task()
         assert task is not None
         peer = writer.get_extra_info("peername")
-        if self._stopping or len(self._connections) >= self.max_calls:
-            log.warning(
-                "AudioSocket connection from %s refused: %s",
-                peer,
-                "shutting down" if self._stopping else f"already at max_calls={self.max_calls}",
-            )
+        source = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        if not self.allow_list.allows(source):
+            writer.close()  # unanswered: a scanner learns nothing from us
+            return
+        refusal = None
+        slot = None
+        if self._stopping:
+            refusal = "shutting down"
+        elif len(self._connections) >= self.max_calls:
+            refusal = f"already at telephony.audiosocket.max_calls={self.max_calls}"
+        elif (slot := self.capacity.try_acquire("audiosocket")) is None:
+            refusal = self.capacity.refusal_reason()
+        if slot is None:
+            log.warning("AudioSocket connection from %s refused: %s", peer, refusal)
             await _refuse(writer)
             return
         self._connections.add(task)
         try:
-            await self._run_call(reader, writer, peer)
+            await self._run_call(reader, writer, peer, slot)
         finally:
+            slot.release()
             self._connections.discard(task)
 
     async def _run_call(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object, slot: CallSlot
     ) -> None:
         decoder = FrameDecoder()
         try:
@@ -127,11 +151,13 @@ class AudioSocketServer:
             await _refuse(writer)
             return
         call_uuid = uuid.UUID(bytes=first.payload)
-        call_id_var.set(str(call_uuid))  # this task's context only: every log line of the call carries it
         call = AudioSocketCall(reader, writer, call_uuid, decoder, self._clock)
+        call.capacity_slot = slot
+        call.idle_timeout_s = self.idle_timeout_s
+        call_id_var.set(call.call_id)  # this task's context only: every log line of the call carries it
         self._calls.add(call)
         call.sink.start()  # keep-alive silence from the first tick (Asterisk hangs up after 2 s without)
-        log.info("AudioSocket call from %s started", peer)
+        log.info("AudioSocket call from %s started (Asterisk UUID %s)", peer, call_uuid)
         try:
             await run_call(call, self._on_call)  # hangs the call up and closes it
         finally:

@@ -45,6 +45,8 @@ class RtpSender:
         self._last_t = clock.now()
         self.remote: tuple[str, int] | None = None
         self.on_hold = False
+        self.confirmed = True
+        """False until the signalling confirmed the session (a SIP UAS: the ACK): nothing goes out."""
         self.dtmf_active = False
         """While a telephone-event is being sent, audio packets are withheld (RFC 4733 §2.5.1.1)."""
         self.new_talkspurt = True
@@ -65,7 +67,7 @@ class RtpSender:
         return self._last_ts
 
     def can_send(self) -> bool:
-        return not self.on_hold and self.remote is not None and self.transport is not None
+        return self.confirmed and not self.on_hold and self.remote is not None and self.transport is not None
 
     def send(self, payload_type: int, payload: bytes, *, marker: bool, timestamp: int) -> bool:
         """Send one packet now. Never raises: a failed send is counted as not sent and logged."""

@@ -5,10 +5,13 @@ Inbound datagrams are vetted in the socket callback, cheaply and in this order: 
 Whatever fails is counted and dropped (with a rate-limited log line); decoding happens later, in
 the consumer's `receive()`, so a flood costs the event loop as little as possible.
 
-Symmetric RTP: outbound goes to the SDP address until the first valid packet arrives, then to
-wherever the peer's packets actually come from. A different source takes over at once if it is the
-SDP's address, else only after `RELATCH_PACKETS` valid packets while the current source has been
-silent for `RELATCH_QUIET_S`.
+Strict symmetric RTP: outbound goes to the SDP address until the peer's packets arrive, then to
+wherever they come from, and the session stays latched there: no stranger is heard or answered for
+the rest of the call, however long the peer is silent or on hold. The address the signalling named
+(SDP) is always heard and takes over at once. Any other source (a peer behind NAT) is learnt only
+once the signalling confirmed the session (a SIP UAS: the ACK), only while nothing is latched, and
+only after `LEARN_PACKETS` packets in sequence (Asterisk's `strictrtp` learning does the same).
+Nothing is sent before that confirmation either.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ __all__ = ["RtpSession"]
 log = logging.getLogger(__name__)
 
 COMFORT_NOISE_PT = 13
-RELATCH_PACKETS = 5
-RELATCH_QUIET_S = 0.5
+LEARN_PACKETS = 4
+"""Packets in sequence a source the SDP did not name must send before it is latched."""
 FLOOD_RATE_PPS = 200.0
 """Packets per second one peer may send: 50 audio + 50 DTMF is the most a sane stream needs."""
 FLOOD_BURST = 100.0
@@ -108,8 +111,13 @@ class RtpSession:
         self._sdp_remote: tuple[str, int] | None = None
         self._latched: tuple[str, int] | None = None
         self._candidate: tuple[str, int] | None = None
+        self._candidate_seq = 0
         self._candidate_count = 0
-        self._latched_seen = 0.0
+        self.learn_sources = True
+        """False: only the signalled address is ever heard (ARI: Asterisk announces it)."""
+        self.confirmed = True
+        """The signalling confirmed the session: media may go out, and an unknown first source may
+        latch. A SIP UAS clears it until the ACK (`await_confirmation`)."""
         self._last_decoded: AudioChunk | None = None
         self.inband_dtmf = False
         """Look for keypad tones in the audio (SIP, when the offer/answer agreed no telephone-event;
@@ -163,13 +171,28 @@ class RtpSession:
         return self._sender.remote
 
     def set_remote(self, host: str, port: int) -> None:
-        """The peer's address from SDP. Symmetric RTP then follows the actual source of its packets."""
+        """The peer's address from SDP. Symmetric RTP then follows the actual source of its packets.
+
+        `host` must be an IP literal: a name would be resolved by `sendto`, on the event loop."""
+        try:
+            host = str(ipaddress.ip_address(host))
+        except ValueError:
+            raise ValueError(f"RTP remote must be an IP address, not {host[:80]!r}") from None
         address = (host, port)
         if address == self._sdp_remote:
             return  # a re-INVITE that changed nothing must not undo what we learned
         self._sdp_remote = address
         self._latched = None
         self._sender.remote = address
+
+    def await_confirmation(self) -> None:
+        """Send nothing, and latch only on the SDP address, until `media_confirmed()`."""
+        self.confirmed = False
+        self._sender.confirmed = False
+
+    def media_confirmed(self) -> None:
+        self.confirmed = True
+        self._sender.confirmed = True
 
     def set_codec(self, codec: Codec, dtmf_payload_type: int | None) -> None:
         """Use the codec the offer/answer agreed on: the sink follows its audio rate (G.722: 16 kHz)."""
@@ -220,7 +243,7 @@ class RtpSession:
                 self._drops.warning("payload", "dropped RTP with payload type %d", pt, extra=self._extra)
             return
         now = self.clock.now()
-        if not self._from_peer(addr, now):
+        if not self._from_peer(addr, packet.sequence):
             self.stats.foreign_source_dropped += 1
             self._drops.warning("source", "dropped RTP from unexpected %s", addr, extra=self._extra)
             return
@@ -241,26 +264,25 @@ class RtpSession:
             self._queue_dtmf(digits)
         self._wakeup.set()
 
-    def _from_peer(self, addr: tuple[str, int], now: float) -> bool:
-        """Symmetric RTP: latch on the first valid source; follow a new one only if it is the SDP's
-        address, or persists while the current one is silent (so a stranger cannot hijack a live stream)."""
-        if self._latched is None or addr == self._latched or addr == self._sdp_remote:
-            if addr != self._latched:
-                log.info("RTP peer is at %s:%d (SDP said %s)", *addr, self._sdp_remote, extra=self._extra)
-            self._latched = addr
-            self._latched_seen = now
-            self._sender.remote = addr
-            self._candidate_count = 0
+    def _from_peer(self, addr: tuple[str, int], sequence: int) -> bool:
+        """Strict symmetric RTP (see the module's docstring)."""
+        if addr == self._latched:
             return True
-        if addr == self._candidate:
-            self._candidate_count += 1
-        else:
-            self._candidate, self._candidate_count = addr, 1
-        if self._candidate_count < RELATCH_PACKETS or now - self._latched_seen < RELATCH_QUIET_S:
-            return False
-        log.info("RTP peer moved from %s to %s", self._latched, addr, extra=self._extra)
-        self._latched = None
-        return self._from_peer(addr, now)
+        if addr != self._sdp_remote:
+            if self._latched is not None or not self.confirmed or not self.learn_sources:
+                return False
+            if addr == self._candidate and sequence == (self._candidate_seq + 1) & 0xFFFF:
+                self._candidate_count += 1
+            else:
+                self._candidate, self._candidate_count = addr, 1
+            self._candidate_seq = sequence
+            if self._candidate_count < LEARN_PACKETS:
+                return False
+        log.info("RTP peer is at %s:%d (SDP said %s)", *addr, self._sdp_remote, extra=self._extra)
+        self._latched = addr
+        self._sender.remote = addr
+        self._candidate = None
+        return True
 
     def _queue_dtmf(self, digits: list[Dtmf]) -> None:
         for dtmf in digits:

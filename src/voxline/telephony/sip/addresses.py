@@ -60,9 +60,13 @@ def _parse_hostport(text: str) -> tuple[str, int | None]:
 
 
 def _parse_params(text: str) -> dict[str, str | None]:
-    """`;name=value;flag` into a dict with lower-case names (values keep their case and quotes)."""
+    """`;name=value;flag` into a dict with lower-case names (values keep their case and quotes).
+    An empty parameter (`;;`, a trailing `;`) is malformed (RFC 4475 §3.1.2.1)."""
     params: dict[str, str | None] = {}
-    for item in split_list(text, ";"):
+    text = text.strip(" \t")
+    if not text:
+        return params
+    for item in split_list(text[1:] if text.startswith(";") else text, ";", keep_empty=True):
         name, eq, value = item.partition("=")
         name = name.strip(" \t").lower()
         if not TOKEN_RE.fullmatch(name):
@@ -152,8 +156,12 @@ def parse_uri(value: str) -> SipUri:
         raise SipParseError(f"unsupported URI scheme {scheme!r}", 416)
     if any(ch.isspace() or ch in '<>"' for ch in rest):
         raise SipParseError(f"bad characters in URI {value!r}")
-    rest, _, headers = rest.partition("?")
-    userinfo, at, hostpart = rest.rpartition("@")
+    # The user part may hold '?' (RFC 3261 user-unreserved); '@' is never unescaped after it, so
+    # the first '@' ends the userinfo, and headers start at the first '?' after that.
+    userinfo, at, hostpart = rest.partition("@")
+    if not at:
+        userinfo, hostpart = "", rest
+    hostpart, _, headers = hostpart.partition("?")
     user = password = None
     if at:
         user, pcolon, pw = userinfo.partition(":")
@@ -196,9 +204,10 @@ def parse_name_addr(value: str) -> NameAddr:
         if not text.startswith("<"):
             raise SipParseError(f"display name without <uri> in {value!r}")
     elif not text.startswith("<") and "<" in text:
-        # RFC 3261 wants tokens here; peers send any text (accents, parentheses), so accept all but '"'.
+        # RFC 3261 wants tokens here; peers send any text (accents, parentheses), so accept all but
+        # '"' and ',' (which splits a list header: RFC 4475 §3.1.2.15).
         name, _, rest = text.partition("<")
-        if '"' in name:
+        if '"' in name or "," in name:
             raise SipParseError(f"bad display name in {value!r}")
         display = " ".join(name.split()) or None
         text = "<" + rest
@@ -206,12 +215,15 @@ def parse_name_addr(value: str) -> NameAddr:
         end = text.find(">")
         if end < 0:
             raise SipParseError(f"unterminated <uri> in {value!r}")
-        uri, params = text[1:end].strip(" \t"), text[end + 1 :].strip(" \t")
+        uri, params = text[1:end], text[end + 1 :].strip(" \t")
+        if uri != uri.strip(" \t"):  # LAQUOT/RAQUOT: no whitespace inside <> (RFC 4475 §3.1.2.14)
+            raise SipParseError(f"whitespace inside <uri> in {value!r}")
         if params and not params.startswith(";"):
             raise SipParseError(f"junk after <uri> in {value!r}")
     else:
         # Without brackets, everything after the first ';' is a header parameter, not a URI parameter.
         uri, _, params = text.partition(";")
+        uri = uri.rstrip(" \t")  # `sip:a@b ;tag=1`: whitespace may precede the ';' (RFC 4475 wsinv)
     if not uri or ":" not in uri or any(ch.isspace() or ch in '<>"' for ch in uri):
         raise SipParseError(f"bad URI in {value!r}")
     return NameAddr(display, uri, _parse_params(params))

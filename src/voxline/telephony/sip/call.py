@@ -7,6 +7,7 @@ import logging
 import re
 from typing import Protocol
 
+from voxline.capacity import CallSlot
 from voxline.telephony.rtp.call import RtpCall
 from voxline.telephony.rtp.session import RtpSession
 from voxline.telephony.sip.dialog import Dialog
@@ -72,6 +73,8 @@ class SipCall(RtpCall):
         self._refer_to: str | None = None
         self.media: CallMedia | None = None
         """The offer/answer state, for re-INVITEs."""
+        self.capacity_slot: CallSlot | None = None
+        """The call budget's slot taken when the INVITE was admitted (the server's runner adopts it)."""
 
     @property
     def sip_call_id(self) -> str:

@@ -16,9 +16,11 @@ from typing import Any
 from voxline.agent.config import SipConfig
 from voxline.audio.clock import Clock
 from voxline.calls.runner import run_call
+from voxline.capacity import CallCapacity
 from voxline.logs import call_id_var
 from voxline.telephony import CallHandler
 from voxline.telephony.sip import uac, uas
+from voxline.telephony.sip.admission import SipAdmission
 from voxline.telephony.sip.call import SipCall
 from voxline.telephony.sip.dialog import ALLOWED_METHODS, Dialog, DialogKey, incoming_key
 from voxline.telephony.sip.dtmf_info import parse_dtmf_info
@@ -34,7 +36,7 @@ from voxline.telephony.sip.message import (
 )
 from voxline.telephony.sip.registration import Registration
 from voxline.telephony.sip.transaction import ClientTransaction, ServerTransaction, Timers, server_key
-from voxline.telephony.sip.transport import Peer, SipTransport
+from voxline.telephony.sip.transport import Peer, SipTransport, response_destination
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class SipEndpoint:
         clock: Clock | None = None,
         timers: Timers | None = None,
         answer_delay_s: float = 0.0,
+        capacity: CallCapacity | None = None,
     ) -> None:
         self.config = config
         self.on_call = on_call
@@ -67,7 +70,17 @@ class SipEndpoint:
         self.max_calls = config.max_calls
         self.accepting = True
         """False while draining or overloaded: OPTIONS and new INVITEs get 503 with Retry-After."""
-        self.transport = SipTransport(config.host, config.port, list(config.transports), self._on_message)
+        self.admission = SipAdmission(config, capacity)
+        self.capacity = self.admission.capacity
+        self.transport = SipTransport(
+            config.host,
+            config.port,
+            list(config.transports),
+            self._on_message,
+            admit=self.admission.admit,
+            idle_timeout_s=config.tcp_idle_timeout_s,
+            dns_timeout_s=config.dns_timeout_s,
+        )
         self.calls: dict[DialogKey, SipCall] = {}
         self.setting_up = 0
         self.awaiting_ack: dict[tuple[DialogKey, int], ServerTransaction] = {}
@@ -75,6 +88,8 @@ class SipEndpoint:
         self._client_txns: dict[tuple[str, str], ClientTransaction] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._registration: Registration | None = None
+        self.refused_over_transactions = 0
+        self._cap_logged_at = -10.0
 
     # -- public API
     @property
@@ -83,13 +98,14 @@ class SipEndpoint:
 
     @property
     def has_capacity(self) -> bool:
-        return self.accepting and self.active_calls < self.max_calls
+        return self.accepting and self.active_calls < self.max_calls and self.capacity.has_room()
 
     def local_port(self, transport: str = "udp") -> int:
         return self.transport.local_port(transport)
 
     async def start(self) -> None:
         await self.transport.start()
+        self.admission.allow_list.warn_if_open(self.config.host)
         log.info(
             "SIP listening on %s %s",
             self.config.host,
@@ -215,10 +231,33 @@ class SipEndpoint:
         if existing is not None:
             existing.retransmission()
             return
+        if len(self._server_txns) >= self.config.max_transactions:
+            self._refuse_stateless(message, peer)
+            return
         txn = ServerTransaction(message, peer, self.transport.send, self.timers)
         self._server_txns[key] = txn
         txn.on_terminated = self._forget_server
         self.spawn(self._handle(txn), f"sip-{message.method.lower()}")
+
+    def _refuse_stateless(self, request: SipRequest, peer: Peer) -> None:
+        """503 without a transaction: too many are live (a flood); nothing is kept for this one."""
+        self.refused_over_transactions += 1
+        now = asyncio.get_running_loop().time()
+        if now - self._cap_logged_at >= 10.0:  # a flood must not flood the log too
+            self._cap_logged_at = now
+            log.warning(
+                "%d SIP transactions live: new requests get 503 (%d so far)",
+                len(self._server_txns),
+                self.refused_over_transactions,
+            )
+        response = make_response(request, 503, extra=[("Retry-After", str(RETRY_AFTER_S))])
+        self.spawn(self._send_quietly(response.to_bytes(), response_destination(request, peer)), "sip-503")
+
+    async def _send_quietly(self, data: bytes, peer: Peer) -> None:
+        try:
+            await self.transport.send(data, peer)
+        except (OSError, ConnectionError) as exc:
+            log.info("could not send to %s:%s: %s", peer.host, peer.port, exc)
 
     def _on_response(self, response: SipResponse) -> None:
         branch = parse_via(response.headers.get("Via") or "").branch or ""

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 FORBIDDEN_CHARS = frozenset("\r\n\x00")
+_FORBIDDEN_RE = re.compile(r"[\r\n]|(?<!\\)\x00")
+"""CR, LF, or a NUL that is not a quoted-pair (`\\` NUL is legal in a quoted string: RFC 4475 intmeth)."""
 
 COMPACT_FORMS = {
     "a": "accept-contact", "b": "referred-by", "c": "content-type", "d": "request-disposition",
@@ -58,8 +60,9 @@ def canonical_name(name: str) -> str:
     return _CANONICAL.get(key, name.strip() if len(name.strip()) > 1 else key.title())
 
 
-def split_list(value: str, sep: str = ",") -> list[str]:
-    """Split at `sep` outside quoted strings and <...>; items stripped, empty items dropped."""
+def split_list(value: str, sep: str = ",", *, keep_empty: bool = False) -> list[str]:
+    """Split at `sep` outside quoted strings and <...>; items stripped, empty items dropped
+    (kept with `keep_empty`, for grammars where an empty item is an error)."""
     items: list[str] = []
     start = 0
     in_quote = escaped = False
@@ -82,13 +85,13 @@ def split_list(value: str, sep: str = ",") -> list[str]:
             items.append(value[start:i])
             start = i + 1
     items.append(value[start:])
-    return [item.strip(" \t") for item in items if item.strip(" \t")]
+    return [item.strip(" \t") for item in items if keep_empty or item.strip(" \t")]
 
 
 def _check_value(name: str, value: str) -> None:
     if not TOKEN_RE.fullmatch(name):
         raise ValueError(f"invalid header name {name!r}")
-    if any(ch in FORBIDDEN_CHARS for ch in value):
+    if _FORBIDDEN_RE.search(value):
         raise ValueError(f"header {name} value contains CR, LF or NUL (header injection?)")
 
 

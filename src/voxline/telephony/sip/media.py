@@ -8,9 +8,17 @@ import secrets
 
 from voxline.agent.config import SipConfig
 from voxline.audio.clock import Clock
+from voxline.telephony.access import is_ip_literal
 from voxline.telephony.rtp.codecs import CODECS
 from voxline.telephony.rtp.session import RtpSession
-from voxline.telephony.sip.sdp import NegotiatedMedia, answer_direction, build_sdp, negotiate, parse_sdp
+from voxline.telephony.sip.sdp import (
+    NegotiatedMedia,
+    SdpNegotiationError,
+    answer_direction,
+    build_sdp,
+    negotiate,
+    parse_sdp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +69,10 @@ class CallMedia:
         Raises SdpError (unparsable: 400) or SdpNegotiationError (nothing in common: 488).
         """
         negotiated = negotiate(parse_sdp(sdp), list(self.config.codecs))
+        if not is_ip_literal(negotiated.remote_host):
+            # Sending there would resolve the name on the event loop; RFC 4566 allows names, but
+            # every PBX and trunk we serve writes addresses, so refuse the media (488).
+            raise SdpNegotiationError(f"c= names a host, not an IP address: {negotiated.remote_host[:80]!r}")
         self.negotiated = negotiated
         # Static types are the norm, but a peer may map G.711 to a dynamic number: send what it expects.
         codec = dataclasses.replace(CODECS[negotiated.codec], payload_type=negotiated.payload_type)

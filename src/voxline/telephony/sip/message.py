@@ -45,6 +45,7 @@ MAGIC_COOKIE = "z9hG4bK"
 _VERSION_RE = re.compile(r"SIP/(\d+)\.(\d+)", re.IGNORECASE)
 
 _SINGLE_HEADERS = ("From", "To", "Call-ID", "CSeq", "Max-Forwards")
+_BARE_NUL_RE = re.compile(r"(?<!\\)\x00")
 
 REASON_PHRASES = {
     100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued", 183: "Session Progress",
@@ -162,7 +163,7 @@ def _split_lines(head: bytes) -> list[str]:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
         raise _fail("header section is not UTF-8") from None
-    if "\x00" in text:
+    if _BARE_NUL_RE.search(text):  # a NUL is legal only as a quoted-pair (RFC 4475 intmeth)
         raise _fail("NUL in header section")
     lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
     for line in lines:
@@ -244,9 +245,11 @@ def _check_request(request: SipRequest) -> None:
         parse_via(headers.get("Via") or "")
         parse_name_addr(headers.get("From") or "")
         parse_name_addr(headers.get("To") or "")
-        parse_uri(request.uri)
+        request_uri = parse_uri(request.uri)
     except SipParseError as exc:
         raise _fail(exc.reason, exc.status, partial=request) from None
+    if request_uri.headers is not None:  # RFC 3261 §19.1.5: not allowed in a Request-URI (RFC 4475 escruri)
+        raise _fail("headers in the Request-URI", partial=request)
     if cseq_method != request.method:
         raise _fail("CSeq method does not match the request method", partial=request)
     max_forwards = headers.get("Max-Forwards")

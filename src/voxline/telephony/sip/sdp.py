@@ -8,9 +8,12 @@ We only ever answer: parse the caller's offer, pick the first codec of our prefe
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 MAX_SDP_BYTES = 65535
 MAX_SDP_LINES = 1000
@@ -100,9 +103,12 @@ def _media_attribute(media: MediaDescription, name: str, value: str) -> None:
         pt_text, _, encoding = value.partition(" ")
         pt = _int(pt_text, "rtpmap payload type", 127)
         pieces = encoding.strip().split("/")
-        if len(pieces) < 2 or not pieces[0]:
-            raise SdpError(f"bad rtpmap {value[:80]!r}")
-        media.rtpmap[pt] = (pieces[0].upper(), _int(pieces[1], "clock rate", 10_000_000))
+        if len(pieces) < 2 or not pieces[0] or not pieces[1].isdigit() or len(pieces[1]) > 8:
+            # An rtpmap we cannot read maps nothing: that format stays unknown, the rest of the
+            # offer stands (RFC 4475's INVITEs carry `a=rtpmap:31 LPC` on a stream we do not use).
+            log.debug("ignoring unreadable rtpmap %r", value[:80])
+            return
+        media.rtpmap[pt] = (pieces[0].upper(), int(pieces[1]))
     elif name == "fmtp":
         pt_text, _, params = value.partition(" ")
         if pt_text.isdigit() and len(pt_text) <= 3:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from voxline.telephony.access import is_ip_literal
 from voxline.telephony.sip.malformed import error_response
 from voxline.telephony.sip.message import (
     SipMessage,
@@ -29,6 +32,11 @@ log = logging.getLogger(__name__)
 READ_SIZE = 65536
 MAX_TCP_CONNECTIONS = 256
 """Beyond this, new TCP connections are refused: one peer must not exhaust our file descriptors."""
+MAX_TCP_PER_SOURCE = 32
+"""Connections one address may hold open, so one source cannot take all of MAX_TCP_CONNECTIONS."""
+MAX_RESOLVING = 8
+"""Name lookups at once (each holds a thread of the default executor until it returns)."""
+RESPONSE_PREFIX = b"SIP/2.0 "
 
 
 class TcpConnection:
@@ -63,6 +71,8 @@ class Peer:
 
 
 MessageHandler = Callable[[SipMessage, Peer], None]
+SourceCheck = Callable[[str], bool]
+"""Is a request from this address let in (allow-list, per-source rate)? Checked before parsing."""
 
 
 def mark_received(request: SipRequest, peer: Peer) -> None:
@@ -107,11 +117,28 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 class SipTransport:
     """UDP and TCP listeners on one host (same port for both when it can), plus outbound TCP."""
 
-    def __init__(self, host: str, port: int, transports: list[str], on_message: MessageHandler) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        transports: list[str],
+        on_message: MessageHandler,
+        *,
+        admit: SourceCheck | None = None,
+        idle_timeout_s: float | None = None,
+        dns_timeout_s: float = 2.0,
+    ) -> None:
         self.host = host
         self.requested_port = port
         self.transports = transports
         self.on_message = on_message
+        self.admit = admit
+        self.idle_timeout_s = idle_timeout_s
+        self.dns_timeout_s = dns_timeout_s
+        self.dropped = 0
+        """Requests dropped unparsed because `admit` refused their source."""
+        self._per_source: Counter[str] = Counter()
+        self._resolving = asyncio.Semaphore(MAX_RESOLVING)
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp_server: asyncio.Server | None = None
         self._ports: dict[str, int] = {}
@@ -164,23 +191,53 @@ class SipTransport:
         self._ports.clear()
 
     async def send(self, data: bytes, peer: Peer) -> None:
-        """Send one message. Raises OSError/ConnectionError when the peer cannot be reached."""
+        """Send one message. Raises OSError/ConnectionError when the peer cannot be reached.
+
+        A host name (a Contact, Route or registrar) is resolved off the event loop, with a
+        timeout: `sendto` would resolve it synchronously and stall every call."""
         if peer.transport == "udp":
             if self._udp is None:
                 raise ConnectionError("UDP transport is not running")
-            self._udp.sendto(data, (peer.host, peer.port))
+            host = await self.resolve(peer.host, peer.port)
+            self._udp.sendto(data, (host, peer.port))
             return
         conn = peer.connection
         if conn is None or conn.closed:
             conn = await self._connect(peer.host, peer.port)
         conn.write(data)
 
+    async def resolve(self, host: str, port: int) -> str:
+        """An IP literal for `host`: itself if it is one, else the first address DNS gives within
+        `dns_timeout_s` (raises OSError when it fails or times out)."""
+        host = host.strip("[]")
+        if is_ip_literal(host):
+            return host
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.dns_timeout_s):
+                async with self._resolving:
+                    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        except TimeoutError:
+            raise OSError(f"resolving {host[:80]!r} took over {self.dns_timeout_s:g} s") from None
+        except socket.gaierror as exc:
+            raise OSError(f"cannot resolve {host[:80]!r}: {exc}") from None
+        if not infos:
+            raise OSError(f"{host[:80]!r} has no address")
+        return str(infos[0][4][0])
+
     async def connection_to(self, host: str, port: int) -> TcpConnection:
         return await self._connect(host, port)
 
     # -- receiving
     def deliver(self, data: bytes, peer: Peer) -> None:
-        """Parse one message and hand it up, answering what the parser rejects."""
+        """Parse one message and hand it up, answering what the parser rejects.
+
+        A request from a source `admit` refuses is dropped before parsing, unanswered: an answer
+        would tell a scanner we exist, and reflect a spoofed flood onto its victim. Responses pass
+        (they match only a transaction we started, by its random branch)."""
+        if self.admit is not None and not data.startswith(RESPONSE_PREFIX) and not self.admit(peer.host):
+            self.dropped += 1
+            return
         try:
             message = parse_message(data, stream=peer.transport == "tcp")
             if isinstance(message, SipRequest):
@@ -215,7 +272,11 @@ class SipTransport:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = TcpConnection(reader, writer)
-        if len(self._connections) >= MAX_TCP_CONNECTIONS:
+        if self.admit is not None and not self.admit(conn.host):
+            self.dropped += 1
+            conn.close()
+            return
+        if len(self._connections) >= MAX_TCP_CONNECTIONS or self._per_source[conn.host] >= MAX_TCP_PER_SOURCE:
             log.warning("refusing TCP connection from %s:%s: too many connections", conn.host, conn.port)
             conn.close()
             return
@@ -225,7 +286,9 @@ class SipTransport:
         existing = self._outbound.get((host, port))
         if existing is not None and not existing.closed:
             return existing
-        reader, writer = await asyncio.open_connection(host, port)
+        address = await self.resolve(host, port)
+        async with asyncio.timeout(self.dns_timeout_s + 5.0):
+            reader, writer = await asyncio.open_connection(address, port)
         conn = TcpConnection(reader, writer)
         self._outbound[(host, port)] = conn
         task = asyncio.get_running_loop().create_task(self._read_loop(conn), name="sip-tcp-read")
@@ -235,11 +298,22 @@ class SipTransport:
 
     async def _read_loop(self, conn: TcpConnection) -> None:
         self._connections.add(conn)
+        self._per_source[conn.host] += 1
         peer = Peer("tcp", conn.host, conn.port, conn)
         buffer = bytearray()
         try:
             while not conn.closed:
-                chunk = await conn.reader.read(READ_SIZE)
+                try:
+                    async with asyncio.timeout(self.idle_timeout_s):
+                        chunk = await conn.reader.read(READ_SIZE)
+                except TimeoutError:
+                    log.info(
+                        "closing TCP connection %s:%s: idle for %g s",
+                        conn.host,
+                        conn.port,
+                        self.idle_timeout_s,
+                    )
+                    break
                 if not chunk:
                     break
                 buffer += chunk
@@ -255,6 +329,9 @@ class SipTransport:
             log.info("TCP connection from %s:%s failed: %s", conn.host, conn.port, exc)
         finally:
             self._connections.discard(conn)
+            self._per_source[conn.host] -= 1
+            if self._per_source[conn.host] <= 0:
+                del self._per_source[conn.host]
             if self._outbound.get((conn.host, conn.port)) is conn:
                 del self._outbound[(conn.host, conn.port)]
             conn.close()

@@ -1,5 +1,11 @@
 """Answering INVITEs (RFC 3261 §13.3): 100 Trying at once, 180 Ringing, 200 OK with our SDP answer,
-then the call handler; and re-INVITEs (hold/unhold, a new media address) within a call."""
+then, once the caller ACKs, the call handler; and re-INVITEs (hold/unhold, a new media address).
+
+The handler, and so the greeting's RTP, waits for the ACK: an INVITE with a forged source never
+sees our 200 (it goes to the forged address), cannot ACK it without the 200's To tag, and so never
+gets media sent to the address its SDP named. Digest authentication and the call budget are
+checked before anything is allocated.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING
 
+from voxline.capacity import CallSlot
 from voxline.logs import call_id_var
 from voxline.telephony.sip.call import SipCall
 from voxline.telephony.sip.dialog import ALLOWED_METHODS, Dialog
@@ -55,20 +62,50 @@ async def _negotiate(txn: ServerTransaction, media: CallMedia) -> bytes | None:
     return media.answer()
 
 
+async def _authenticated(endpoint: SipEndpoint, txn: ServerTransaction) -> bool:
+    """With `telephony.sip.auth` set, a new INVITE without valid credentials gets 401."""
+    authenticator = endpoint.admission.authenticator
+    if authenticator is None:
+        return True
+    challenge = authenticator.check(txn.request)
+    if challenge is None:
+        return True
+    await txn.respond_with(401, to_tag=new_tag(), extra=[("WWW-Authenticate", challenge)])
+    return False
+
+
 async def answer_invite(endpoint: SipEndpoint, txn: ServerTransaction) -> None:
     """A new call. Everything it opened is released if it ends before the 200 OK goes out."""
-    request = txn.request
-    if not endpoint.has_capacity:
-        why = "not accepting calls" if not endpoint.accepting else f"at max_calls={endpoint.max_calls}"
-        log.warning("INVITE refused: %s: 503", why)
-        await txn.respond_with(503, extra=[("Retry-After", "5")])
+    if not await _authenticated(endpoint, txn):
         return
+    slot = None
+    if not endpoint.accepting:
+        why = "not accepting calls"
+    elif endpoint.active_calls >= endpoint.max_calls:
+        why = f"at telephony.sip.max_calls={endpoint.max_calls}"
+    elif (slot := endpoint.capacity.try_acquire("sip")) is None:
+        why = endpoint.capacity.refusal_reason()
+    if slot is None:
+        log.warning("INVITE refused: %s: 503", why)
+        await txn.respond_with(503, to_tag=new_tag(), extra=[("Retry-After", "5")])
+        return
+    handed_over = False
+    try:
+        handed_over = await _set_up(endpoint, txn, slot)
+    finally:
+        if not handed_over:
+            slot.release()
+
+
+async def _set_up(endpoint: SipEndpoint, txn: ServerTransaction, slot: CallSlot) -> bool:
+    """Answer the INVITE; True once the call (and its slot) went to the task that runs it."""
+    request = txn.request
     await txn.respond_with(100)
     call_id = uuid.uuid4().hex[:12]
     call_id_var.set(call_id)
     log.info("INVITE from %s (SIP Call-ID %s)", request.headers.get("From"), request.headers.get("Call-ID"))
     if await _refuse_body(txn):
-        return
+        return False
     endpoint.setting_up += 1
     call: SipCall | None = None
     try:
@@ -77,14 +114,16 @@ async def answer_invite(endpoint: SipEndpoint, txn: ServerTransaction) -> None:
         except OSError as exc:
             log.error("no RTP port free: %s: 503", exc)
             await txn.respond_with(503, extra=[("Retry-After", "5")])
-            return
+            return False
+        session.await_confirmation()  # no media, and no latching on a stranger, before the ACK
         media = CallMedia(endpoint.config, session)
         local_tag = new_tag()
         call = SipCall(call_id, session, Dialog.as_uas(request, local_tag, txn.peer), endpoint)
         call.media = media
+        call.capacity_slot = slot
         sdp = await _negotiate(txn, media)
         if sdp is None:
-            return
+            return False
         contact = ("Contact", endpoint.contact(txn.peer.transport))
         if not txn.final_sent:
             await txn.respond(txn.response(180, to_tag=local_tag, extra=[contact]))
@@ -92,7 +131,7 @@ async def answer_invite(endpoint: SipEndpoint, txn: ServerTransaction) -> None:
             await asyncio.sleep(endpoint.answer_delay_s)
         if txn.final_sent:  # CANCELled (487 already sent) while we were setting up
             log.info("call cancelled before answer")
-            return
+            return False
         seq, _ = parse_cseq(request.headers.get("CSeq") or "")
         endpoint.register_call(call)
         endpoint.awaiting_ack[(call.dialog.key, seq)] = txn
@@ -103,16 +142,29 @@ async def answer_invite(endpoint: SipEndpoint, txn: ServerTransaction) -> None:
         endpoint.setting_up -= 1
         if call is not None:  # set-up ended early: release the media
             await call.aclose()
-    endpoint.spawn(endpoint.run_call(answered, endpoint.on_call), "sip-call", call_id)
-    endpoint.spawn(_expect_ack(endpoint, answered, txn, seq), "sip-ack-wait", call_id)
+    endpoint.spawn(_run_after_ack(endpoint, answered, txn, seq, slot), "sip-call", call_id)
+    return True
 
 
-async def _expect_ack(endpoint: SipEndpoint, call: SipCall, txn: ServerTransaction, seq: int) -> None:
-    """§13.3.1.4: no ACK for our 2xx within 64*T1 means the dialog is dead: send BYE."""
-    if not await txn.wait_ack():
-        endpoint.awaiting_ack.pop((call.dialog.key, seq), None)
-        log.warning("no ACK for our 200 OK; hanging up")
-        await call.hangup("no_ack")
+async def _run_after_ack(
+    endpoint: SipEndpoint, call: SipCall, txn: ServerTransaction, seq: int, slot: CallSlot
+) -> None:
+    """Run the handler once our 2xx is ACKed; §13.3.1.4: no ACK within 64*T1 means the dialog
+    is dead: send BYE and free everything, with no media ever sent."""
+    try:
+        if not await txn.wait_ack():
+            endpoint.awaiting_ack.pop((call.dialog.key, seq), None)
+            log.warning("no ACK for our 200 OK; hanging up (no media was sent)")
+            try:
+                await call.hangup("no_ack")
+            finally:
+                await call.aclose()
+                endpoint.calls.pop(call.dialog.key, None)
+            return
+        call.session.media_confirmed()
+        await endpoint.run_call(call, endpoint.on_call)
+    finally:
+        slot.release()
 
 
 async def reinvite(endpoint: SipEndpoint, txn: ServerTransaction, call: SipCall) -> None:
