@@ -210,12 +210,27 @@ async def test_registry_runs_an_http_tool_and_checks_arguments_first(server: Loc
     assert registry.filler("check_card_delivery", "en") == (0.7, FILLER)
     assert registry.filler("check_card_delivery", "hi") == (0.7, FILLER_LINES["hi"])
     assert registry.filler("end_call", "en") is None
-    ctx = ToolContext(FakeCallIO(), registry.agent)
+    ctx = ToolContext(FakeCallIO(), registry.agent, heard="it ends in one two three four")
     bad = await registry.execute(ToolCall("check_card_delivery", {"last4": "12"}), ctx)
     assert bad.result is not None and "must match" in bad.result and not bad.final
     assert server.received == []  # nothing was sent for bad arguments
     good = await registry.execute(ToolCall("check_card_delivery", {"last4": "1234"}), ctx)
     assert good.result is not None and "Thursday" in good.result and not good.spoken
+
+
+async def test_a_number_the_caller_never_said_is_not_sent(server: LocalServer) -> None:
+    """A 0.5B model filled `last4` from its prompt's example digits after a failed transfer; the
+    endpoint must never be asked about a card the caller did not name."""
+    server.routes["/cards/4532/delivery"] = delivery_route()
+    registry = ToolRegistry(AgentConfig.model_validate({"tools": [delivery_tool(server.url)]}))
+    ctx = ToolContext(FakeCallIO(), registry.agent, heard="Can I speak to a real person please?")
+    invented = await registry.execute(ToolCall("check_card_delivery", {"last4": "4532"}), ctx)
+    assert invented.result is not None and "never said 4532" in invented.result and not invented.final
+    assert server.received == []
+    spoken = ToolContext(FakeCallIO(), registry.agent, heard="the new one ends four five, three 2")
+    said = await registry.execute(ToolCall("check_card_delivery", {"last4": "4532"}), spoken)
+    assert said.result is not None and "Thursday" in said.result
+    assert len(server.received) == 1
 
 
 # ---------------------------------------------------------------- whole calls
@@ -383,7 +398,7 @@ async def test_example_bank_agent_tool_with_and_without_its_server(monkeypatch: 
     monkeypatch.setenv("BANK_API_TOKEN", "demo")
     agent = default_agent()
     registry = ToolRegistry(agent)
-    ctx = ToolContext(FakeCallIO(), agent)
+    ctx = ToolContext(FakeCallIO(), agent, heard="my new card ends 4321. Or was it 0000?")
     lookup = ToolCall("check_card_delivery", {"last4": "4321"})
     # no server: the agent still works, the caller hears the failure line
     monkeypatch.setenv("BANK_API_URL", closed_port_url())

@@ -679,8 +679,14 @@ class Conversation:
     async def _run_tools(self, turn: _AgentTurn, reply: Reply) -> bool:
         """Execute the reply's tool calls; True if the model should speak again about results."""
         goodbye = self.language.line("goodbye")
+        heard = " ".join(m.content for m in self.history.messages if m.role in ("user", "tool"))
         ctx = ToolContext(
-            self.call, self.agent, said=reply.full_text, goodbye=goodbye, language=self.language.current
+            self.call,
+            self.agent,
+            said=reply.full_text,
+            goodbye=goodbye,
+            language=self.language.current,
+            heard=heard,
         )
         follow_up = False
         for n, call in enumerate(reply.tool_calls):

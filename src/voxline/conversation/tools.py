@@ -67,6 +67,8 @@ class ToolContext:
     """The goodbye line in the call's current language (default: the agent's own)."""
     language: str = ""
     """The call's current language (default: the agent's own)."""
+    heard: str = ""
+    """Everything the caller said or keyed in this call: a number in a tool's arguments must be in it."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -145,6 +147,30 @@ async def switch_language(call: ToolCall, ctx: ToolContext) -> ToolOutcome:
     return ToolOutcome(action=ToolAction.SWITCH_LANGUAGE, language=language)
 
 
+_DIGIT_WORDS = {
+    w: str(i) for i, w in enumerate(re.findall(r"\w+", "zero one two three four five six seven eight nine"))
+} | {"oh": "0", "o": "0"}
+
+
+def spoken_digits(text: str) -> str:
+    """The digits in `text` in the order said, digit words too ("four 4 one seven" -> "4417")."""
+    pieces = re.findall(r"\d|[a-z]+", text.lower())
+    return "".join(p if p.isdigit() else _DIGIT_WORDS.get(p, "") for p in pieces)
+
+
+def unheard_numbers(arguments: dict[str, Any], heard: str) -> list[str]:
+    """Argument values with two or more digits that the caller never said, in that order."""
+    said = spoken_digits(heard)
+    invented = []
+    for value in arguments.values():
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            continue
+        digits = re.sub(r"\D", "", str(value))
+        if len(digits) >= 2 and digits not in said:
+            invented.append(str(value))
+    return invented
+
+
 def http_tool(config: ToolConfig, endpoint: HttpToolConfig) -> ToolHandler:
     """The handler of a tool that calls `endpoint` (see http_tools)."""
 
@@ -152,6 +178,14 @@ def http_tool(config: ToolConfig, endpoint: HttpToolConfig) -> ToolHandler:
         arguments, problems = check_arguments(config.parameters, call.arguments)
         if problems:
             return ToolOutcome(result=f"{call.name} was not run: {'; '.join(problems)}. Ask the caller.")
+        invented = unheard_numbers(arguments, ctx.heard)
+        if invented:
+            # a small model fills a required number from its examples ("4532") rather than ask
+            log.warning("%s not run: the caller never said %s", call.name, ", ".join(invented))
+            unsaid = ", ".join(invented)
+            return ToolOutcome(
+                result=f"{call.name} was not run: the caller never said {unsaid}. Ask the caller."
+            )
         result = await call_endpoint(endpoint, arguments, call.name)
         if result.outcome != "failure":
             return ToolOutcome(result=result.text)
