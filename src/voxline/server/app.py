@@ -318,9 +318,8 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
     """The handler that runs the app's agent on calls from another way in (SIP, AudioSocket, ARI):
     a call that comes too early or over capacity is refused (ended at once with that reason)."""
     state: ServerState = app.state.voxline
-    context = CallContext(transport)
-
     async def handle(call: CallIO) -> CallReport:
+        context = CallContext(transport, label=call.label)
         runner = state.runner
         if not state.ready or runner is None:
             log.warning("%s call refused: models are still loading", transport)

@@ -238,6 +238,9 @@ class CallIO(abc.ABC):
         self.hangup_reason: str | None = None
         """Why the call ended, set by whoever ended it first: the transport when the caller left
         (so nobody hangs up on them again), or `hangup`."""
+        self.label: str | None = None
+        """What the far end calls this call (a WebSocket client's call_id, an AudioSocket UUID): kept
+        beside the record, never its key."""
 
     @abc.abstractmethod
     async def receive(self) -> AudioChunk | Dtmf | None:
