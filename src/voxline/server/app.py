@@ -318,6 +318,7 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
     """The handler that runs the app's agent on calls from another way in (SIP, AudioSocket, ARI):
     a call that comes too early or over capacity is refused (ended at once with that reason)."""
     state: ServerState = app.state.voxline
+
     async def handle(call: CallIO) -> CallReport:
         context = CallContext(transport, label=call.label)
         runner = state.runner
