@@ -302,7 +302,8 @@ class SipEndpoint:
             log.info("%s not supported: %d", method[:32], status)
             await txn.respond_with(status, extra=[ALLOW_HEADER])
             return
-        required = request.headers.get_all("Require")
+        # §8.2.2.3: a UAS honours Require and ignores Proxy-Require (RFC 4475 bext01)
+        required = list(dict.fromkeys(request.headers.get_all("Require")))  # each tag once
         if required and method != "CANCEL":
             log.info("%s requires unsupported extensions %s: 420", method, required)
             await txn.respond_with(420, "Bad Extension", extra=[("Unsupported", ", ".join(required))])

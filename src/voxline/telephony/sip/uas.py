@@ -36,6 +36,12 @@ def _is_sdp(request: SipRequest) -> bool:
     return content_type.split(";", 1)[0].strip().lower() == SDP
 
 
+def _accepts_sdp(request: SipRequest) -> bool:
+    """May our answer carry SDP? No Accept (or an empty one) means application/sdp (§20.1)."""
+    ranges = [value.split(";", 1)[0].strip().lower() for value in request.headers.get_all("Accept")]
+    return not ranges or any(r in (SDP, "application/*", "*/*") for r in ranges)
+
+
 async def _refuse_body(txn: ServerTransaction) -> bool:
     """Answer 415 to a body we cannot read; True if we did."""
     if txn.request.body and not _is_sdp(txn.request):
@@ -76,6 +82,13 @@ async def _authenticated(endpoint: SipEndpoint, txn: ServerTransaction) -> bool:
 
 async def answer_invite(endpoint: SipEndpoint, txn: ServerTransaction) -> None:
     """A new call. Everything it opened is released if it ends before the 200 OK goes out."""
+    if not _accepts_sdp(txn.request):
+        log.warning(
+            "INVITE accepts no SDP in the answer (Accept: %s): 406", txn.request.headers.get("Accept")
+        )
+        warning = ("Warning", '399 voxline "our answer can only be application/sdp"')
+        await txn.respond_with(406, to_tag=new_tag(), extra=[warning])
+        return
     if not await _authenticated(endpoint, txn):
         return
     slot = None
