@@ -76,6 +76,8 @@ async def _authenticated(endpoint: SipEndpoint, txn: ServerTransaction) -> bool:
     challenge = authenticator.check(txn.request)
     if challenge is None:
         return True
+    if "Authorization" in txn.request.headers:  # a wrong credential, not the first challenge of a call
+        endpoint.admission.refusals.count("sip", "auth")
     await txn.respond_with(401, to_tag=new_tag(), extra=[("WWW-Authenticate", challenge)])
     return False
 
@@ -99,6 +101,7 @@ async def answer_invite(endpoint: SipEndpoint, txn: ServerTransaction) -> None:
     elif (slot := endpoint.capacity.try_acquire("sip")) is None:
         why = endpoint.capacity.refusal_reason()
     if slot is None:
+        endpoint.admission.refusals.count("sip", "capacity")
         log.warning("INVITE refused: %s: 503", why)
         await txn.respond_with(503, to_tag=new_tag(), extra=[("Retry-After", "5")])
         return
