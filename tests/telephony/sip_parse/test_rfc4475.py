@@ -119,7 +119,7 @@ UAS_ANSWERS = {
     "via-received-param-with-delim": 481,  # a BYE for a dialog we do not have
     "via-received-param-no-delim": 200,
     "mult-ip-in-header": 481,
-    "mult-ip-in-sdp": 200,
+    "mult-ip-in-sdp": 488,  # its audio is on IPv6, our RTP socket on IPv4: Warning 301
     "ipv4-mapped-ipv6": 200,
     "ipv6-correct-abnf-2-colons": 200,
     "ipv6-bug-abnf-3-colons": 200,
@@ -319,5 +319,24 @@ async def test_a_live_endpoint_explains_its_406(endpoint: SipEndpoint) -> None:
         answer = await peer.final()
         assert answer.status == 406 and "application/sdp" in (answer.headers.get("Warning") or "")
         assert endpoint.calls == {} and not any(endpoint.capacity.describe()["active"].values())  # type: ignore[attr-defined]
+    finally:
+        peer.close()
+
+
+async def test_ipv6_media_on_an_ipv4_endpoint(endpoint: SipEndpoint) -> None:
+    """RFC 5118 §4.8/4.9 on our IPv4 RTP socket: an IPv4-mapped c= is its IPv4 address (the call is
+    answered, media goes to 192.0.2.2); audio on a real IPv6 address is refused with 488 and
+    Warning 301 rather than answered and then sent nowhere."""
+    peer = await UdpPeer().open()
+    try:
+        port = endpoint.local_port("udp")
+        peer.send(_reachable(rfc5118.VALID["mult-ip-in-sdp"]), port)
+        refused = await peer.final()
+        assert refused.status == 488 and (refused.headers.get("Warning") or "").startswith("301 ")
+        peer.send(_reachable(rfc5118.VALID["ipv4-mapped-ipv6"]), port)
+        assert (await peer.final()).status == 200
+        (call,) = endpoint.calls.values()
+        assert call.media is not None and call.media.negotiated is not None
+        assert call.media.negotiated.remote_host == "192.0.2.2"
     finally:
         peer.close()

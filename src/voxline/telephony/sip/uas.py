@@ -59,7 +59,8 @@ async def _negotiate(txn: ServerTransaction, media: CallMedia) -> bytes | None:
         media.accept(txn.request.body)
     except SdpNegotiationError as exc:
         log.warning("no common media: %s: 488", exc)
-        await txn.respond_with(488, extra=[("Warning", '304 - "no common codec"')])
+        code, text = exc.warning
+        await txn.respond_with(488, extra=[("Warning", f'{code} - "{text}"')])
         return None
     except SdpError as exc:
         log.warning("bad SDP: %s: 400", exc)
