@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from telephony.sip.conftest import sip_config
-from telephony.sip.rawpeer import UdpPeer
+from telephony.sip.rawpeer import TcpPeer, UdpPeer
 from voxline.agent.config import SipInboundAuthConfig
 from voxline.telephony.echo import EchoAgent
 from voxline.telephony.sip.endpoint import SipEndpoint
@@ -340,3 +340,32 @@ async def test_ipv6_media_on_an_ipv4_endpoint(endpoint: SipEndpoint) -> None:
         assert call.media.negotiated.remote_host == "192.0.2.2"
     finally:
         peer.close()
+
+
+async def test_longreq_is_answered_over_tcp_too(endpoint: SipEndpoint) -> None:
+    peer = await TcpPeer.connect(endpoint.local_port("tcp"))
+    try:
+        peer.send(rfc4475.LONGREQ)
+        answer = await peer.final()
+        assert answer.status == 200 and len(answer.headers.get_all("Via")) == 34
+    finally:
+        peer.writer.close()
+
+
+async def test_past_our_bounds_a_live_endpoint_answers_513(endpoint: SipEndpoint) -> None:
+    """A header line over MAX_HEADER_LINE in a datagram, or a TCP message over MAX_MESSAGE_BYTES:
+    513 Message Too Large at the source (and the TCP connection, whose framing is lost, closed)."""
+    udp = await UdpPeer().open()
+    tcp = await TcpPeer.connect(endpoint.local_port("tcp"))
+    try:
+        long_line = rfc4475.LONGREQ.replace(b"longreq.one", b"longreq.one" + b"x" * MAX_HEADER_LINE, 1)
+        udp.send(_reachable(long_line), endpoint.local_port("udp"))
+        assert (await udp.final()).status == 513
+        padding = b"".join(b"X-Pad: " + b"p" * 4000 + b"\r\n" for _ in range(17))
+        tcp.send(rfc4475.LONGREQ.replace(b"Max-Forwards:", padding + b"Max-Forwards:", 1))  # after the Vias
+        assert (await tcp.final()).status == 513
+        assert await tcp.closed()
+        assert endpoint.calls == {}
+    finally:
+        udp.close()
+        tcp.writer.close()
