@@ -1,9 +1,11 @@
-"""RFC 4475 "SIP Torture Test Messages", written out from the RFC's text (sections 3.1.1, 3.1.2
-and 3.3), each with what a UAS must do with it.
+"""RFC 4475 "SIP Torture Test Messages", written out from the RFC's text: every message of sections
+3.1.1, 3.1.2, 3.2, 3.3 and 3.4, each with what a UAS must do with it (the IPv6 ones are RFC 5118's:
+rfc5118.py).
 
 Lines end in CRLF; `\\x00`, `\\x07`, `\\x7f` and the UTF-8 text are the bytes the RFC describes. Each
-entry: name -> (message bytes, expectation). An expectation is "valid" (parses), or the status a UAS
-answers (400, 416, 505, ...) when the parser itself must refuse it. Messages that parse but that
+entry: name -> message bytes in VALID (parses) and TOLERATED (invalid, but the RFC lets a receiver
+repair and accept it), or name -> (message bytes, status) in INVALID: the status a UAS answers (400,
+416, 505, ...) when the parser itself must refuse it (an invalid response is dropped instead). Messages that parse but that
 the application layer refuses (415, 420, 501, ...) are checked against a live endpoint in
 test_rfc4475.py.
 """
