@@ -5,9 +5,9 @@ rfc5118.py).
 Lines end in CRLF; `\\x00`, `\\x07`, `\\x7f` and the UTF-8 text are the bytes the RFC describes. Each
 entry: name -> message bytes in VALID (parses) and TOLERATED (invalid, but the RFC lets a receiver
 repair and accept it), or name -> (message bytes, status) in INVALID: the status a UAS answers (400,
-416, 505, ...) when the parser itself must refuse it (an invalid response is dropped instead). Messages that parse but that
-the application layer refuses (415, 420, 501, ...) are checked against a live endpoint in
-test_rfc4475.py.
+416, 505, ...) when the parser itself must refuse it (an invalid response is dropped instead).
+Messages that parse but that the application layer refuses (415, 420, 501, ...) are checked against
+a live endpoint in test_rfc4475.py.
 """
 
 from __future__ import annotations
