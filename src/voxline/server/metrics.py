@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections import Counter
+from collections.abc import Mapping
 
 from voxline.audio.pacing import EventLoopLagMonitor
 from voxline.conversation.metrics import CallRecorder, CallReport, TurnRecord
@@ -45,6 +47,51 @@ class Histogram:
         lines.append(f"{name}_sum{suffix} {self.total:.6f}")
         lines.append(f"{name}_count{suffix} {self.count}")
         return lines
+
+
+TELEPHONY_REFUSAL_REASONS = ("allow_list", "rate", "auth", "capacity", "transactions")
+
+
+class TelephonyRefusals:
+    """SIP and AudioSocket traffic refused before it became a call, by (transport, reason).
+
+    One per process (`TELEPHONY_REFUSALS`): the telephony listeners count into it where they refuse,
+    and /metrics reads it, so neither needs a handle on the other. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str]] = Counter()
+
+    def count(self, transport: str, reason: str) -> None:
+        if reason not in TELEPHONY_REFUSAL_REASONS:
+            raise ValueError(f"unknown refusal reason {reason!r}")
+        with self._lock:
+            self._counts[(transport, reason)] += 1
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+TELEPHONY_REFUSALS = TelephonyRefusals()
+
+
+def telephony_lines(refusals: TelephonyRefusals, capacity_refused: Mapping[str, int]) -> list[str]:
+    """`voxline_telephony_refused_total{transport,reason}`. AudioSocket's capacity refusals are the
+    call budget's own count for it (its listener does not count into `refusals`)."""
+    counts = refusals.counts()
+    if ("audiosocket", "capacity") not in counts and capacity_refused.get("audiosocket"):
+        counts[("audiosocket", "capacity")] = capacity_refused["audiosocket"]
+    name = "voxline_telephony_refused_total"
+    out = [
+        f"# HELP {name} SIP requests and AudioSocket connections refused, by transport and reason.",
+        f"# TYPE {name} counter",
+    ]
+    for transport in ("sip", "audiosocket"):
+        for reason in TELEPHONY_REFUSAL_REASONS:
+            value = counts.get((transport, reason), 0)
+            out.append(f'{name}{{transport="{transport}",reason="{reason}"}} {value}')
+    return out
 
 
 class ServerMetrics:
@@ -125,7 +172,12 @@ class ServerMetrics:
 
 
 def security_lines(
-    *, records: dict[str, object], capacity: dict[str, object], refused: dict[int, int], purged: int
+    *,
+    records: dict[str, object],
+    capacity: dict[str, object],
+    refused: dict[int, int],
+    purged: int,
+    telephony: TelephonyRefusals = TELEPHONY_REFUSALS,
 ) -> str:
     """The exposition lines for record health, the call budget and refused requests."""
     out: list[str] = []
@@ -150,6 +202,8 @@ def security_lines(
            [(f'{{transport="{t}"}}', float(n)) for t, n in by_transport])  # fmt: skip
     metric("voxline_http_refused_total", "counter", "Requests the security gate refused, by status.",
            [(f'{{status="{code}"}}', float(n)) for code, n in sorted(refused.items())])  # fmt: skip
+    budget_refused = {t: n for t, n in by_transport if isinstance(t, str) and isinstance(n, int)}
+    out.extend(telephony_lines(telephony, budget_refused))
     return "\n".join(out) + "\n"
 
 

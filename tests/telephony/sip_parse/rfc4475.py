@@ -1,11 +1,13 @@
-"""RFC 4475 "SIP Torture Test Messages", written out from the RFC's text (sections 3.1.1, 3.1.2
-and 3.3), each with what a UAS must do with it.
+"""RFC 4475 "SIP Torture Test Messages", written out from the RFC's text: every message of sections
+3.1.1, 3.1.2, 3.2, 3.3 and 3.4, each with what a UAS must do with it (the IPv6 ones are RFC 5118's:
+rfc5118.py).
 
 Lines end in CRLF; `\\x00`, `\\x07`, `\\x7f` and the UTF-8 text are the bytes the RFC describes. Each
-entry: name -> (message bytes, expectation). An expectation is "valid" (parses), or the status a UAS
-answers (400, 416, 505, ...) when the parser itself must refuse it. Messages that parse but that
-the application layer refuses (415, 420, 501, ...) are checked against a live endpoint in
-test_rfc4475.py.
+entry: name -> message bytes in VALID (parses) and TOLERATED (invalid, but the RFC lets a receiver
+repair and accept it), or name -> (message bytes, status) in INVALID: the status a UAS answers (400,
+416, 505, ...) when the parser itself must refuse it (an invalid response is dropped instead).
+Messages that parse but that the application layer refuses (415, 420, 501, ...) are checked against
+a live endpoint in test_rfc4475.py.
 """
 
 from __future__ import annotations
@@ -597,3 +599,317 @@ INVALID: dict[str, tuple[bytes, int]] = {
         400,
     ),
 }
+
+
+# --- the rest of RFC 4475 (3.1.1.7, 3.1.1.11, 3.1.2.5, 3.1.2.12/13, 3.1.2.19, 3.2, 3.3) ----------
+
+
+def _rep(text: str, count: int) -> str:
+    """The RFC's `<repeat count=N>text</repeat>` notation (§2.3)."""
+    return text * count
+
+
+_LONG_VIAS = "".join(
+    f"{('Via', 'v', 'V')[n % 3]}: SIP/2.0/TCP sip{n}.example.com\n" for n in range(33, 0, -1)
+)
+
+LONGREQ = _fit(
+    _crlf(
+        "INVITE sip:user@example.com SIP/2.0\n"
+        f'To: "I have a user name of {_rep("extremely", 10)} proportion"'
+        f"<sip:user@example.com:6000;unknownparam1=very{_rep('long', 20)}value;"
+        f"longparam{_rep('name', 25)}=shortvalue;very{_rep('long', 25)}ParameterNameWithNoValue>\n"
+        f"F: sip:{_rep('amazinglylongcallername', 5)}@example.net;tag=12{_rep('982', 50)}424;"
+        f"unknownheaderparam{_rep('name', 20)}=unknowheaderparam{_rep('value', 15)};"
+        f"unknownValuelessparam{_rep('name', 10)}\n"
+        f"Call-ID: longreq.one{_rep('really', 20)}longcallid\n"
+        "CSeq: 3882340 INVITE\n"
+        f"Unknown-{_rep('Long', 20)}-Name: unknown-{_rep('long', 20)}-value; "
+        f"unknown-{_rep('long', 20)}-parameter-name = unknown-{_rep('long', 20)}-parameter-value\n"
+        + _LONG_VIAS
+        + f"Via: SIP/2.0/TCP host1.example.com;received=192.0.2.5;branch=very{_rep('long', 50)}branchvalue\n"
+        "Max-Forwards: 70\n"
+        f"Contact: <sip:{_rep('amazinglylongcallername', 5)}@host5.example.net>\n"
+        "Content-Type: application/sdp\n"
+        "l: 150\n"
+        "\n" + _sdp(1, 1)
+    )
+)
+"""3.1.1.7: long values everywhere (a 34-entry Via list, long tags, names, parameters): still far
+inside our bounds (65535 bytes a message, 8192 a header line, 100 header fields)."""
+
+_SIGNATURE = bytes(range(256)) + b"\x00\x00\r\n--+\x00" + bytes(range(255, -1, -1))
+"""A stand-in for the RFC's binary PKCS#7 signature: every byte value, NULs, a CRLF and a near-boundary."""
+
+MPART01 = _fit(
+    _crlf(
+        "MESSAGE sip:kumiko@example.org SIP/2.0\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-d87543-4dade06d0bdb11ee-1--d87543-;rport\n"
+        "Max-Forwards: 70\n"
+        "Route: <sip:127.0.0.1:5080>\n"
+        "Identity: r5mwreLuyDRYBi/0TiPwEsY3rEVsk/G2WxhgTV1PF7hHuLPqr+aNk9UbTxasV6UX\n"
+        "  hrC5mi1kvVHSRDQYNE7mzN0WNEljRpOhkDKUYYkexIU9k6PASNrxnyZsqlEjPZQXLGP4FNHK\n"
+        "Identity-Info: <https://example.com/cert>;alg=rsa-sha1\n"
+        "Contact: <sip:fluffy@127.0.0.1:5070>\n"
+        "To: <sip:kumiko@example.org>\n"
+        "From: <sip:fluffy@example.com>;tag=2fb0dcc9\n"
+        "Call-ID: 3d9485ad0c49859b@Zmx1ZmZ5LW1hYy0xNi5sb2NhbA..\n"
+        "CSeq: 1 MESSAGE\n"
+        "Accept: multipart/signed, text/plain, application/pkcs7-signature, application/sipfrag\n"
+        "Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, MESSAGE\n"
+        'Content-Type: multipart/signed;boundary=++;micalg=sha1;protocol="application/pkcs7-signature"\n'
+        "Content-Length: 0\n"
+        "\n"
+    )[:-2]
+    + b"\r\n--++\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\n"
+    b"Content-ID: <1234@example.com>\r\n\r\nHello\r\n--++\r\n"
+    b"Content-Type: application/pkcs7-signature;name=smime.p7s\r\n"
+    b"Content-Transfer-Encoding: binary\r\nContent-Disposition: attachment;handling=required;"
+    b"filename=smime.p7s\r\n\r\n" + _SIGNATURE + b"\r\n--++--"
+)
+"""3.1.1.11: a multipart/signed body whose second part is binary, NULs included: framed by
+Content-Length alone, never read as text."""
+
+BADDATE = _fit(
+    _crlf(
+        "INVITE sip:user@example.com SIP/2.0\n"
+        "To: sip:user@example.com\n"
+        "From: sip:caller@example.net;tag=2234923\n"
+        "Max-Forwards: 70\n"
+        "Call-ID: baddate.239423mnsadf3j23lj42--sedfnm234\n"
+        "CSeq: 1392934 INVITE\n"
+        "Via: SIP/2.0/UDP host.example.com;branch=z9hG4bKkdjuw\n"
+        "Date: Fri, 01 Jan 2010 16:00:00 EST\n"
+        "Contact: <sip:caller@host5.example.net>\n"
+        "Content-Type: application/sdp\n"
+        "Content-Length: 150\n"
+        "\n" + _sdp(5, 5)
+    )
+)
+"""3.1.2.12: a Date in EST, not GMT. Invalid, but the RFC lets an element that does not use the Date
+accept it (only one that needs the date should refuse it): we never read Date."""
+
+BADBRANCH = _crlf(
+    "OPTIONS sip:user@example.com SIP/2.0\n"
+    "To: sip:user@example.com\n"
+    "From: sip:caller@example.org;tag=33242\n"
+    "Max-Forwards: 3\n"
+    "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK\n"
+    "Accept: application/sdp\n"
+    "Call-ID: badbranch.sadonfo23i420jv0as0derf3j3n\n"
+    "CSeq: 8 OPTIONS\n"
+    "l: 0\n\n"
+)
+"""3.2.1: the RFC 3261 magic cookie with no identifier after it: reject with 400, or fall back on
+RFC 2543 transaction matching (we fall back)."""
+
+UNKSM2 = _crlf(
+    "REGISTER sip:example.com SIP/2.0\n"
+    "To: isbn:2983792873\n"
+    "From: <http://www.example.com>;tag=3234233\n"
+    "Call-ID: unksm2.daksdj@hyphenated-host.example.com\n"
+    "CSeq: 234902 REGISTER\n"
+    "Max-Forwards: 70\n"
+    "Via: SIP/2.0/UDP 192.0.2.21:5060;branch=z9hG4bKkdjuw\n"
+    "Contact: <name:John_Smith>\n"
+    "l: 0\n\n"
+)
+
+BEXT01 = _crlf(
+    "OPTIONS sip:user@example.com SIP/2.0\n"
+    "To: sip:j_user@example.com\n"
+    "From: sip:caller@example.net;tag=242etr\n"
+    "Max-Forwards: 6\n"
+    "Call-ID: bext01.0ha0isndaksdj\n"
+    "Require: nothingSupportedHere, nothingSuppHere,\n"
+    " nothingSupportedHere\n"
+    "Proxy-Require: noProxiesSupportThis, nothingSupportedHere\n"
+    "CSeq: 8 OPTIONS\n"
+    "Via: SIP/2.0/TLS fold-and-staple.example.com;branch=z9hG4bKkdjuw\n"
+    "l: 0\n\n"
+)
+
+INVUT = _crlf(
+    "INVITE sip:user@example.com SIP/2.0\n"
+    "Contact: <sip:caller@host5.example.net>\n"
+    "To: sip:j.user@example.com\n"
+    "From: sip:caller@example.net;tag=8392034\n"
+    "Max-Forwards: 70\n"
+    "Call-ID: invut.0ha0isndaksdjadsfij34n23d\n"
+    "CSeq: 235448 INVITE\n"
+    "Via: SIP/2.0/UDP somehost.example.com;branch=z9hG4bKkdjuw\n"
+    "Content-Type: application/unknownformat\n"
+    "Content-Length: 40\n"
+    "\n"
+    "<audio>\n"
+    ' <pcmu port="443"/>\n'
+    "</audio>\n"
+)
+
+REGAUT01 = _crlf(
+    "REGISTER sip:example.com SIP/2.0\n"
+    "To: sip:j.user@example.com\n"
+    "From: sip:j.user@example.com;tag=87321hj23128\n"
+    "Max-Forwards: 8\n"
+    "Call-ID: regaut01.0ha0isndaksdj\n"
+    "CSeq: 9338 REGISTER\n"
+    "Via: SIP/2.0/TCP 192.0.2.253;branch=z9hG4bKkdjuw\n"
+    "Authorization: NoOneKnowsThisScheme opaque-data=here\n"
+    "Content-Length:0\n\n"
+)
+
+BCAST = _fit(
+    _crlf(
+        "SIP/2.0 200 OK\n"
+        "Via: SIP/2.0/UDP 192.0.2.198;branch=z9hG4bK1324923\n"
+        "Via: SIP/2.0/UDP 255.255.255.255;branch=z9hG4bK1saber23\n"
+        "Call-ID: bcast.0384840201234ksdfak3j2erwedfsASdf\n"
+        "CSeq: 35 INVITE\n"
+        "From: sip:user@example.com;tag=11141343\n"
+        "To: sip:user@example.edu;tag=2229\n"
+        "Content-Length: 155\n"
+        "Content-Type: application/sdp\n"
+        "Contact: <sip:user@host28.example.com>\n"
+        "\n" + _sdp(198, 198)
+    )
+)
+"""3.3.10: a 200 whose second Via is the broadcast address: well formed; an endpoint discards it."""
+
+ZEROMF = _crlf(
+    "OPTIONS sip:user@example.com SIP/2.0\n"
+    "Call-ID: zeromf.jfasdlfnm2o2l43r5u0asdfas\n"
+    "CSeq: 39234321 OPTIONS\n"
+    "Via: SIP/2.0/UDP host1.example.com;branch=z9hG4bKkdjuw2349i\n"
+    "Max-Forwards: 0\n"
+    "To: <sip:user@example.com>\n"
+    "From: <sip:caller@example.net>;tag=3ghsd41\n"
+    "l: 0\n\n"
+)
+"""3.3.11: Max-Forwards 0. A proxy answers 483; an endpoint processes it as if it were positive."""
+
+CPARAM01 = _crlf(
+    "REGISTER sip:example.com SIP/2.0\n"
+    "Via: SIP/2.0/UDP saturn.example.com:5060;branch=z9hG4bKkdjuw\n"
+    "Max-Forwards: 70\n"
+    "From: sip:watson@example.com;tag=DkfVgjkrtMwaerKKpe\n"
+    "To: sip:watson@example.com\n"
+    "Call-ID: cparam01.70710@saturn.example.com\n"
+    "CSeq: 2 REGISTER\n"
+    "Contact: sip:+19725552222@gw1.example.net;unknownparam\n"
+    "l: 0\n\n"
+)
+
+CPARAM02 = _crlf(
+    "REGISTER sip:example.com SIP/2.0\n"
+    "Via: SIP/2.0/UDP saturn.example.com:5060;branch=z9hG4bKkdjuw\n"
+    "Max-Forwards: 70\n"
+    "From: sip:watson@example.com;tag=838293\n"
+    "To: sip:watson@example.com\n"
+    "Call-ID: cparam02.70710@saturn.example.com\n"
+    "CSeq: 3 REGISTER\n"
+    "Contact: <sip:+19725552222@gw1.example.net;unknownparam>\n"
+    "l: 0\n\n"
+)
+
+REGESCRT = _crlf(
+    "REGISTER sip:example.com SIP/2.0\n"
+    "To: sip:user@example.com\n"
+    "From: sip:user@example.com;tag=8\n"
+    "Max-Forwards: 70\n"
+    "Call-ID: regescrt.k345asrl3fdbv@192.0.2.1\n"
+    "CSeq: 14398234 REGISTER\n"
+    "Via: SIP/2.0/UDP host5.example.com;branch=z9hG4bKkdjuw\n"
+    "M: <sip:user@example.com?Route=%3Csip:sip.example.com%3E>\n"
+    "L:0\n\n"
+)
+
+SDP01 = _fit(
+    _crlf(
+        "INVITE sip:user@example.com SIP/2.0\n"
+        "To: sip:j_user@example.com\n"
+        "Contact: <sip:caller@host15.example.net>\n"
+        "From: sip:caller@example.net;tag=234\n"
+        "Max-Forwards: 5\n"
+        "Call-ID: sdp01.ndaksdj9342dasdd\n"
+        "Accept: text/nobodyKnowsThis\n"
+        "CSeq: 8 INVITE\n"
+        "Via: SIP/2.0/UDP 192.0.2.15;branch=z9hG4bKkdjuw\n"
+        "Content-Length: 150\n"
+        "Content-Type: application/sdp\n"
+        "\n" + _sdp(15, 15)
+    )
+)
+"""3.3.15: the caller accepts no body we could answer with (no SDP): 406 Not Acceptable."""
+
+VALID.update(
+    {
+        "longreq": LONGREQ,
+        "mpart01": MPART01,
+        "badbranch": BADBRANCH,
+        "unksm2": UNKSM2,
+        "bext01": BEXT01,
+        "invut": INVUT,
+        "regaut01": REGAUT01,
+        "bcast": BCAST,
+        "zeromf": ZEROMF,
+        "cparam01": CPARAM01,
+        "cparam02": CPARAM02,
+        "regescrt": REGESCRT,
+        "sdp01": SDP01,
+    }
+)
+
+TOLERATED: dict[str, bytes] = {"baddate": BADDATE}
+"""Messages the RFC calls invalid but lets a receiver repair and accept."""
+
+INVALID.update(
+    {
+        # 3.1.2.5: response scalar fields with overlarge values (a receiver discards it)
+        "scalarlg": (
+            _crlf(
+                "SIP/2.0 503 Service Unavailable\n"
+                "Via: SIP/2.0/TCP host129.example.com;branch=zzz;received=192.0.2.129\n"
+                "To: <sip:user@example.com>\n"
+                "From: <sip:other@example.net>;tag=2easdjfejw\n"
+                "CSeq: 9292394834772304023312 OPTIONS\n"
+                "Call-ID: scalarlg.noase0of0234hn2qofoaf0232aewf2394r\n"
+                "Retry-After: 949302838503028349304023988\n"
+                'Warning: 1812 overture "In Progress"\n'
+                "Content-Length: 0\n\n"
+            ),
+            400,
+        ),
+        # 3.1.2.13: a URI with headers (escaped) outside <> in Contact
+        "regbadct": (
+            _crlf(
+                "REGISTER sip:example.com SIP/2.0\n"
+                "To: sip:user@example.com\n"
+                "From: sip:user@example.com;tag=998332\n"
+                "Max-Forwards: 70\n"
+                "Call-ID: regbadct.k345asrl3fdbv@10.0.0.1\n"
+                "CSeq: 1 REGISTER\n"
+                "Via: SIP/2.0/UDP 135.180.130.133:5060;branch=z9hG4bKkdjuw\n"
+                "Contact: sip:user@example.com?Route=%3Csip:sip.example.com%3E\n"
+                "l: 0\n\n"
+            ),
+            400,
+        ),
+        # 3.1.2.19: a response status code over three digits (a receiver discards it)
+        "bigcode": (
+            _crlf(
+                "SIP/2.0 4294967301 better not break the receiver\n"
+                "Via: SIP/2.0/UDP 192.0.2.105;branch=z9hG4bK2398ndaoe\n"
+                "Call-ID: bigcode.asdof3uj203asdnf3429uasdhfas3ehjasdfas9i\n"
+                "CSeq: 353494 INVITE\n"
+                "From: <sip:user@example.com>;tag=39ansfi3\n"
+                "To: <sip:user@example.edu>;tag=902jndnke3\n"
+                "Content-Length: 0\n"
+                "Contact: <sip:user@host105.example.com>\n\n"
+            ),
+            400,
+        ),
+    }
+)
+
+INVALID_RESPONSES = ("scalarlg", "bigcode")
+"""Invalid responses: nothing to answer, the receiver drops them."""

@@ -14,6 +14,9 @@ from voxline.telephony.sip.errors import SipParseError
 from voxline.telephony.sip.headers import TOKEN_RE, split_list
 
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+_ABNF_BUG_RE = re.compile(r"([0-9A-Fa-f:]*::):(\d{1,3}(?:\.\d{1,3}){3})")
+"""`2001:db8:::192.0.2.1`: RFC 3261's IPv6address ABNF derives `::` then `:IPv4address`; RFC 5118
+§4.10 says to tolerate it (and only it) as the two-colon form."""
 _VIA_RE = re.compile(
     r"\s*([A-Za-z0-9.!%*_+`'~-]+)\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s+(\S.*)",
     re.DOTALL,
@@ -28,8 +31,12 @@ def _parse_host(text: str) -> str:
     if text.startswith("["):
         if not text.endswith("]"):
             raise SipParseError(f"bad IPv6 reference {text!r}")
+        literal = text[1:-1]
+        bug = _ABNF_BUG_RE.fullmatch(literal)
+        if bug is not None:
+            literal = bug.group(1) + bug.group(2)
         try:
-            return str(ipaddress.IPv6Address(text[1:-1]))
+            return str(ipaddress.IPv6Address(literal))
         except ValueError:
             raise SipParseError(f"bad IPv6 address {text!r}") from None
     if not _HOSTNAME_RE.fullmatch(text):
@@ -224,6 +231,8 @@ def parse_name_addr(value: str) -> NameAddr:
         # Without brackets, everything after the first ';' is a header parameter, not a URI parameter.
         uri, _, params = text.partition(";")
         uri = uri.rstrip(" \t")  # `sip:a@b ;tag=1`: whitespace may precede the ';' (RFC 4475 wsinv)
+        if "?" in uri:  # RFC 3261 §20: a URI with '?', ',' or ';' must be in <> (RFC 4475 regbadct)
+            raise SipParseError(f"URI with headers outside <> in {value!r}")
     if not uri or ":" not in uri or any(ch.isspace() or ch in '<>"' for ch in uri):
         raise SipParseError(f"bad URI in {value!r}")
     return NameAddr(display, uri, _parse_params(params))

@@ -12,6 +12,7 @@ import time
 
 from voxline.agent.config import SipConfig
 from voxline.capacity import CallCapacity
+from voxline.server.metrics import TELEPHONY_REFUSALS, TelephonyRefusals
 from voxline.server.ratelimit import SourceRateLimiter
 from voxline.telephony.access import SourceAllowList
 from voxline.telephony.sip.inbound_auth import InviteAuthenticator
@@ -22,7 +23,14 @@ LOG_INTERVAL_S = 10.0
 
 
 class SipAdmission:
-    def __init__(self, config: SipConfig, capacity: CallCapacity | None = None) -> None:
+    def __init__(
+        self,
+        config: SipConfig,
+        capacity: CallCapacity | None = None,
+        refusals: TelephonyRefusals = TELEPHONY_REFUSALS,
+    ) -> None:
+        self.refusals = refusals
+        """Where refusals are counted for /metrics, by reason."""
         self.allow_list = SourceAllowList(config.allow_from, what="SIP")
         per_s = config.requests_per_source_per_s
         self.limiter = SourceRateLimiter(max(1, round(per_s * 60)), burst=max(1, round(per_s * 2)))
@@ -36,11 +44,13 @@ class SipAdmission:
     def admit(self, host: str) -> bool:
         """May a request from `host` be parsed? (allow-list, then its request rate)"""
         if not self.allow_list.allows(host):
+            self.refusals.count("sip", "allow_list")
             return False
         if self.limiter.allow(host):
             self.admitted += 1
             return True
         self.rate_limited += 1
+        self.refusals.count("sip", "rate")
         now = time.monotonic()
         if now - self._logged_at >= LOG_INTERVAL_S:
             self._logged_at = now

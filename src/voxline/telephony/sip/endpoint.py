@@ -18,6 +18,7 @@ from voxline.audio.clock import Clock
 from voxline.calls.runner import run_call
 from voxline.capacity import CallCapacity
 from voxline.logs import call_id_var
+from voxline.server.metrics import TELEPHONY_REFUSALS, TelephonyRefusals
 from voxline.telephony import CallHandler
 from voxline.telephony.sip import uac, uas
 from voxline.telephony.sip.admission import SipAdmission
@@ -60,6 +61,7 @@ class SipEndpoint:
         timers: Timers | None = None,
         answer_delay_s: float = 0.0,
         capacity: CallCapacity | None = None,
+        refusals: TelephonyRefusals = TELEPHONY_REFUSALS,
     ) -> None:
         self.config = config
         self.on_call = on_call
@@ -70,7 +72,7 @@ class SipEndpoint:
         self.max_calls = config.max_calls
         self.accepting = True
         """False while draining or overloaded: OPTIONS and new INVITEs get 503 with Retry-After."""
-        self.admission = SipAdmission(config, capacity)
+        self.admission = SipAdmission(config, capacity, refusals)
         self.capacity = self.admission.capacity
         self.transport = SipTransport(
             config.host,
@@ -242,6 +244,7 @@ class SipEndpoint:
     def _refuse_stateless(self, request: SipRequest, peer: Peer) -> None:
         """503 without a transaction: too many are live (a flood); nothing is kept for this one."""
         self.refused_over_transactions += 1
+        self.admission.refusals.count("sip", "transactions")
         now = asyncio.get_running_loop().time()
         if now - self._cap_logged_at >= 10.0:  # a flood must not flood the log too
             self._cap_logged_at = now
@@ -302,7 +305,8 @@ class SipEndpoint:
             log.info("%s not supported: %d", method[:32], status)
             await txn.respond_with(status, extra=[ALLOW_HEADER])
             return
-        required = request.headers.get_all("Require")
+        # §8.2.2.3: a UAS honours Require and ignores Proxy-Require (RFC 4475 bext01)
+        required = list(dict.fromkeys(request.headers.get_all("Require")))  # each tag once
         if required and method != "CANCEL":
             log.info("%s requires unsupported extensions %s: 420", method, required)
             await txn.respond_with(420, "Bad Extension", extra=[("Unsupported", ", ".join(required))])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import secrets
 
@@ -23,6 +24,14 @@ from voxline.telephony.sip.sdp import (
 log = logging.getLogger(__name__)
 
 UNSPECIFIED = "0.0.0.0"
+
+
+def _family(host: str) -> int:
+    """The IP version of the RTP socket bound to `host` (a name binds IPv4 here)."""
+    try:
+        return ipaddress.ip_address(host).version
+    except ValueError:
+        return 4
 
 
 def _sdp_host(config: SipConfig) -> str:
@@ -63,6 +72,19 @@ class CallMedia:
             version=self.version,
         )
 
+    def _reachable(self, negotiated: NegotiatedMedia) -> NegotiatedMedia:
+        """An IPv6 `c=` on our IPv4 RTP socket: an IPv4-mapped address is its IPv4 address (RFC 5118
+        §4.9); any other cannot be sent to from here, so the media is refused (488, Warning 301)."""
+        remote = ipaddress.ip_address(negotiated.remote_host)
+        if remote.version == 4 or remote.is_unspecified or _family(self.config.host) == 6:
+            return negotiated
+        if isinstance(remote, ipaddress.IPv6Address) and remote.ipv4_mapped is not None:
+            return dataclasses.replace(negotiated, remote_host=str(remote.ipv4_mapped))
+        raise SdpNegotiationError(
+            f"audio on IPv6 ({negotiated.remote_host}) and our RTP socket is IPv4",
+            (301, "incompatible network address formats"),
+        )
+
     def accept(self, sdp: bytes) -> NegotiatedMedia:
         """Take the remote's SDP (offer or answer) and point the session at it.
 
@@ -73,6 +95,7 @@ class CallMedia:
             # Sending there would resolve the name on the event loop; RFC 4566 allows names, but
             # every PBX and trunk we serve writes addresses, so refuse the media (488).
             raise SdpNegotiationError(f"c= names a host, not an IP address: {negotiated.remote_host[:80]!r}")
+        negotiated = self._reachable(negotiated)
         self.negotiated = negotiated
         # Static types are the norm, but a peer may map G.711 to a dynamic number: send what it expects.
         codec = dataclasses.replace(CODECS[negotiated.codec], payload_type=negotiated.payload_type)

@@ -245,6 +245,9 @@ def _check_request(request: SipRequest) -> None:
         parse_via(headers.get("Via") or "")
         parse_name_addr(headers.get("From") or "")
         parse_name_addr(headers.get("To") or "")
+        for contact in headers.get_all("Contact"):
+            if contact != "*":  # a REGISTER's "remove every binding"
+                parse_name_addr(contact)
         request_uri = parse_uri(request.uri)
     except SipParseError as exc:
         raise _fail(exc.reason, exc.status, partial=request) from None

@@ -40,7 +40,13 @@ class SdpError(ValueError):
 
 
 class SdpNegotiationError(ValueError):
-    """The offer is readable but nothing in it is acceptable: answer 488 Not Acceptable Here."""
+    """The offer is readable but nothing in it is acceptable: answer 488 Not Acceptable Here.
+
+    `warning` is the RFC 3261 §20.43 Warning code and text the 488 carries."""
+
+    def __init__(self, reason: str, warning: tuple[int, str] = (304, "no common codec")) -> None:
+        super().__init__(reason)
+        self.warning = warning
 
 
 @dataclass

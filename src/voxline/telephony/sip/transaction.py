@@ -55,9 +55,10 @@ def server_key(request: SipRequest) -> tuple[str, str, str]:
     method = "INVITE" if request.method == "ACK" else request.method
     sent_by = f"{via.host}:{via.port or ''}"
     branch = via.branch
-    if branch and branch.startswith(MAGIC_COOKIE):
+    if branch and branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE):
         return branch, sent_by, method
-    # An RFC 2543 peer: no usable branch, fall back on the request's own identity.
+    # An RFC 2543 peer, or the cookie with no identifier after it (RFC 4475 badbranch): no usable
+    # branch, so fall back on the request's own identity.
     cseq_number, _ = parse_cseq(request.headers.get("CSeq") or "")
     from_tag = parse_name_addr(request.headers.get("From") or "").tag or ""
     return f"{request.headers.get('Call-ID')}|{cseq_number}|{from_tag}", sent_by, method

@@ -36,6 +36,12 @@ def _is_sdp(request: SipRequest) -> bool:
     return content_type.split(";", 1)[0].strip().lower() == SDP
 
 
+def _accepts_sdp(request: SipRequest) -> bool:
+    """May our answer carry SDP? No Accept (or an empty one) means application/sdp (§20.1)."""
+    ranges = [value.split(";", 1)[0].strip().lower() for value in request.headers.get_all("Accept")]
+    return not ranges or any(r in (SDP, "application/*", "*/*") for r in ranges)
+
+
 async def _refuse_body(txn: ServerTransaction) -> bool:
     """Answer 415 to a body we cannot read; True if we did."""
     if txn.request.body and not _is_sdp(txn.request):
@@ -53,7 +59,8 @@ async def _negotiate(txn: ServerTransaction, media: CallMedia) -> bytes | None:
         media.accept(txn.request.body)
     except SdpNegotiationError as exc:
         log.warning("no common media: %s: 488", exc)
-        await txn.respond_with(488, extra=[("Warning", '304 - "no common codec"')])
+        code, text = exc.warning
+        await txn.respond_with(488, extra=[("Warning", f'{code} - "{text}"')])
         return None
     except SdpError as exc:
         log.warning("bad SDP: %s: 400", exc)
@@ -70,12 +77,21 @@ async def _authenticated(endpoint: SipEndpoint, txn: ServerTransaction) -> bool:
     challenge = authenticator.check(txn.request)
     if challenge is None:
         return True
+    if "Authorization" in txn.request.headers:  # a wrong credential, not the first challenge of a call
+        endpoint.admission.refusals.count("sip", "auth")
     await txn.respond_with(401, to_tag=new_tag(), extra=[("WWW-Authenticate", challenge)])
     return False
 
 
 async def answer_invite(endpoint: SipEndpoint, txn: ServerTransaction) -> None:
     """A new call. Everything it opened is released if it ends before the 200 OK goes out."""
+    if not _accepts_sdp(txn.request):
+        log.warning(
+            "INVITE accepts no SDP in the answer (Accept: %s): 406", txn.request.headers.get("Accept")
+        )
+        warning = ("Warning", '399 voxline "our answer can only be application/sdp"')
+        await txn.respond_with(406, to_tag=new_tag(), extra=[warning])
+        return
     if not await _authenticated(endpoint, txn):
         return
     slot = None
@@ -86,6 +102,7 @@ async def answer_invite(endpoint: SipEndpoint, txn: ServerTransaction) -> None:
     elif (slot := endpoint.capacity.try_acquire("sip")) is None:
         why = endpoint.capacity.refusal_reason()
     if slot is None:
+        endpoint.admission.refusals.count("sip", "capacity")
         log.warning("INVITE refused: %s: 503", why)
         await txn.respond_with(503, to_tag=new_tag(), extra=[("Retry-After", "5")])
         return
