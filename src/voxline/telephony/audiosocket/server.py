@@ -21,6 +21,7 @@ from voxline.audio.clock import Clock
 from voxline.calls.runner import run_call
 from voxline.capacity import CallCapacity, CallSlot
 from voxline.logs import call_id_var
+from voxline.server.metrics import TELEPHONY_REFUSALS
 from voxline.telephony import CallHandler
 from voxline.telephony.access import SourceAllowList
 from voxline.telephony.audiosocket.call import READ_SIZE, AudioSocketCall
@@ -105,6 +106,7 @@ class AudioSocketServer:
         peer = writer.get_extra_info("peername")
         source = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
         if not self.allow_list.allows(source):
+            TELEPHONY_REFUSALS.count("audiosocket", "allow_list")
             writer.close()  # unanswered: a scanner learns nothing from us
             return
         refusal = None
@@ -116,6 +118,7 @@ class AudioSocketServer:
         elif (slot := self.capacity.try_acquire("audiosocket")) is None:
             refusal = self.capacity.refusal_reason()
         if slot is None:
+            TELEPHONY_REFUSALS.count("audiosocket", "capacity")
             log.warning("AudioSocket connection from %s refused: %s", peer, refusal)
             await _refuse(writer)
             return
