@@ -67,4 +67,5 @@ install -m 0755 "$work/build/bin/llama-server" "$binary.tmp"
 mv -f "$binary.tmp" "$binary"
 "$binary" --version >/dev/null 2>&1 || { echo "the built llama-server does not run" >&2; exit 1; }
 echo "$want" >"$stamp"
+rm -rf "$work/build" "$src"  # ~300 MB of objects; the sdist stays for a rebuild
 say "installed $binary in $(($(date +%s) - start)) s"

@@ -277,6 +277,11 @@ class SlotRouter:
     def release(self, slot: _Slot) -> None:
         slot.in_flight -= 1
 
+    def holding(self, messages: Sequence[Message]) -> _Slot | None:
+        """The slot whose last request was exactly these messages."""
+        keys = tuple(_message_key(m) for m in messages)
+        return next((slot for slot in self.slots if slot.keys == keys), None)
+
 
 class LlamaServerLLM(OpenAIChatLLM):
     """The OpenAI-compatible client on a supervised llama-server, each request pinned to a slot."""
