@@ -46,6 +46,7 @@ class Caller:
     name: str
     ttft: list[float] = field(default_factory=list)
     total: list[float] = field(default_factory=list)
+    server: list[str] = field(default_factory=list)  # llama-server's cached/evaluated/generated tokens
 
 
 async def run_caller(llm: LLM, caller: Caller, turns: int, start_delay: float, pause: float) -> None:
@@ -62,6 +63,13 @@ async def run_caller(llm: LLM, caller: Caller, turns: int, start_delay: float, p
             text.append(delta.text)
         caller.ttft.append(first if first is not None else time.perf_counter() - started)
         caller.total.append(time.perf_counter() - started)
+        slot = getattr(getattr(llm, "router", None), "holding", lambda _: None)(history)
+        if slot is not None:
+            t = slot.timings
+            caller.server.append(
+                f"s{slot.index}:{t.get('cache_n')}/{t.get('prompt_n')}/{t.get('predicted_n')}"
+                f"@{t.get('predicted_per_second', 0):.0f}t/s"
+            )
         history.append(Message("assistant", "".join(text).strip() or "Okay."))
         await asyncio.sleep(pause)  # the caller listens to the answer and speaks again
 
@@ -104,6 +112,7 @@ async def bench(engine: str, callers: int, turns: int, offset: float, pause: flo
             round(statistics.mean(per_turn[-3:]), 3),
         ],
         "reply_total_p50_s": round(statistics.median(t for c in people for t in c.total), 3),
+        "server_slot_cached/evaluated/generated": {c.name: c.server for c in people if c.server},
         "loadavg_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
     }
 

@@ -300,6 +300,16 @@ class LlamaServerLLM(OpenAIChatLLM):
         """Closes this client only: the server is the node's, stopped at exit (or by its owner)."""
         await super().aclose()
 
+    async def warm_up(self, system_prompt: str, tools: Sequence[ToolSpec] = ()) -> None:
+        """Evaluate the system prompt (and tools) in every slot, so any call's first turn on any slot
+        only pays for its own words."""
+        messages = [Message("system", system_prompt), Message("user", "Hello")]
+        for index in range(len(self.router.slots)):
+            body = self._body(messages, tools, 1)
+            body.update(id_slot=index, cache_prompt=True)
+            async for _ in self._stream(body):
+                pass
+
     def slot_timings(self, index: int) -> dict[str, Any]:
         """The server's timings of the last reply on slot `index` (cache_n: prompt tokens found
         cached, prompt_n: prompt tokens evaluated)."""
