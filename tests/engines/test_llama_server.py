@@ -99,9 +99,13 @@ async def test_a_killed_server_fails_the_generation_in_flight_and_is_restarted(
 ) -> None:
     pid, restarts = server.pid, server.restarts
     assert pid is not None
-    ask = [Message("system", SYSTEM), Message("user", "Tell me a long story about a bank.")]
-    stream = llm.stream(ask, max_tokens=400)
-    await anext(stream)  # generation has started
+    ask = [
+        Message("system", "You count aloud."),
+        Message("user", "Count from one to three hundred in words."),
+    ]
+    stream = llm.stream(ask, max_tokens=600)
+    first = await anext(stream)
+    assert first.text  # generation has started and has a long way to go
     os.kill(pid, signal.SIGKILL)
     with pytest.raises(EngineError):
         async for _ in stream:

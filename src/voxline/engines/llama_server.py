@@ -111,6 +111,18 @@ class LlamaServer:
     def ready(self) -> bool:
         return self._ready.is_set()
 
+    def confirm_health(self) -> bool:
+        """After a failed request: is the server still answering? If not, it is marked not ready
+        at once, so the next request waits for the watchdog's restart instead of failing too."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        self._ready.clear()
+        return False
+
     def command(self) -> list[str]:
         args = [
             str(self.binary),
@@ -175,7 +187,7 @@ class LlamaServer:
             )
         log.info("llama-server starting on 127.0.0.1:%d (pid %d)", self.port, self._proc.pid)
 
-    def _wait_healthy(self) -> None:
+    def _wait_healthy(self, restarted: bool = False) -> None:
         deadline = time.monotonic() + self.startup_timeout_s
         url = f"http://127.0.0.1:{self.port}/health"
         while time.monotonic() < deadline:
@@ -185,6 +197,7 @@ class LlamaServer:
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
+                        self.restarts += restarted
                         self._ready.set()
                         log.info("llama-server ready on 127.0.0.1:%d", self.port)
                         return
@@ -210,8 +223,7 @@ class LlamaServer:
             while not self._stopping.is_set():
                 try:
                     self._spawn()
-                    self._wait_healthy()
-                    self.restarts += 1
+                    self._wait_healthy(restarted=True)
                     break
                 except (EngineError, OSError) as exc:
                     log.error("llama-server restart failed: %s", exc)
@@ -334,6 +346,9 @@ class LlamaServerLLM(OpenAIChatLLM):
         try:
             async for delta in self._stream(body, on_timings=slot.timings.update):
                 yield delta
+        except EngineError:
+            await asyncio.to_thread(self.server.confirm_health)
+            raise
         finally:
             self.router.release(slot)
 
