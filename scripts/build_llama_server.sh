@@ -38,7 +38,9 @@ cmake_flags=(
   -DLLAMA_USE_PREBUILT_UI=OFF
   -DLLAMA_OPENSSL=OFF
 )
-want="$version $(printf '%s ' "${cmake_flags[@]}" | sha256sum | cut -c1-12)"
+# -march=native: a binary restored from a cache onto another CPU model must be rebuilt, not crash
+cpu="$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | sha256sum | cut -c1-8)"
+want="$version $(printf '%s ' "${cmake_flags[@]}" | sha256sum | cut -c1-12) cpu-$cpu"
 stamp="$bin_dir/.llama-server-stamp"
 if [ -z "${VOXLINE_LLAMA_SERVER_REBUILD:-}" ] && [ -x "$binary" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0
