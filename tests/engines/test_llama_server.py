@@ -117,3 +117,22 @@ async def test_a_killed_server_fails_the_generation_in_flight_and_is_restarted(
         llm, [Message("system", SYSTEM), Message("user", "What are your branch opening hours?")]
     )
     assert "".join(d.text for d in deltas).strip()
+
+
+async def test_agents_on_the_same_model_share_one_server() -> None:
+    from voxline.agent.config import AgentConfig
+    from voxline.engines.factory import build_llm
+
+    cfg = AgentConfig.model_validate({"name": "bank", "llm": {"engine": "llama_server", "slots": 2}})
+    first, second = build_llm(cfg), build_llm(cfg)
+    try:
+        assert isinstance(first, LlamaServerLLM) and isinstance(second, LlamaServerLLM)
+        assert first.server is second.server and first.server.ready
+        deltas = await reply(
+            first, [Message("system", SYSTEM), Message("user", "What are your branch opening hours?")]
+        )
+        assert "".join(d.text for d in deltas).strip()
+    finally:
+        await first.aclose()
+        await second.aclose()
+        first.server.stop()

@@ -108,6 +108,10 @@ class LlamaServer:
         return self._proc.pid if self._proc is not None else None
 
     @property
+    def stopped(self) -> bool:
+        return self._stopping.is_set()
+
+    @property
     def ready(self) -> bool:
         return self._ready.is_set()
 
@@ -363,7 +367,7 @@ def shared_llama_server(model: Path, *, parallel: int, ctx_per_slot: int, thread
     key = (model.resolve(), parallel, ctx_per_slot, threads)
     with _servers_lock:
         server = _servers.get(key)
-        if server is None:
+        if server is None or server.stopped:
             server = LlamaServer(model, parallel=parallel, ctx_per_slot=ctx_per_slot, threads=threads)
             server.start()
             _servers[key] = server
