@@ -81,7 +81,11 @@ class STTConfig(_Strict):
 
 
 class LLMConfig(_Strict):
-    engine: Literal["llama_cpp", "openai"] = "llama_cpp"
+    engine: Literal["llama_cpp", "llama_server", "openai"] = Field(
+        "llama_cpp",
+        description="llama_cpp: in process, one call at a time; llama_server: llama.cpp's server, started "
+        "by voxline, one slot per concurrent call; openai: any OpenAI-compatible server at base_url",
+    )
     model: str = Field("qwen2.5-0.5b", description="catalog name, a .gguf path, or the server's model id")
     base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
     api_key: str | None = None
@@ -90,6 +94,9 @@ class LLMConfig(_Strict):
     context_tokens: int = Field(2048, ge=512, le=131072)
     history_tokens: int = Field(768, ge=64, description="budget for the conversation after the system prompt")
     threads: int | None = Field(None, ge=1, le=256)
+    slots: int = Field(
+        2, ge=1, le=64, description="llama_server: parallel slots, each keeping one call's prompt cached"
+    )
     constrain_tool_calls: bool = Field(
         True, description="llama_cpp: write a tool call the model opens under a grammar of the tools' schemas"
     )

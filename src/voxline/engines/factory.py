@@ -98,7 +98,7 @@ def build_engines(agent: AgentConfig, catalog: ModelCatalog | None = None) -> En
     try:
         vad_path = catalog.resolve("silero-vad", "vad")
         stt_model = _stt_model(catalog, agent.stt) if agent.stt.engine == "whisper" else agent.stt.model
-        llm_model = _llm_model(catalog, agent.llm) if agent.llm.engine == "llama_cpp" else agent.llm.model
+        llm_model = _llm_model(catalog, agent.llm) if _local_llm(agent.llm) else agent.llm.model
     except ModelNotInstalledError as exc:
         raise ModelNotInstalledError(f"agent {agent.name!r}: {exc}") from exc
 
@@ -161,8 +161,13 @@ def whisper_prompts(agent: AgentConfig) -> dict[str, str] | None:
 def build_llm(agent: AgentConfig, catalog: ModelCatalog | None = None) -> LLM:
     """Only the agent's LLM (for the text console)."""
     catalog = catalog or ModelCatalog()
-    local = agent.llm.engine == "llama_cpp"
+    local = _local_llm(agent.llm)
     return _load_llm(agent, _llm_model(catalog, agent.llm) if local else agent.llm.model)
+
+
+def _local_llm(cfg: LLMConfig) -> bool:
+    """Engines that load a catalog model on this node."""
+    return cfg.engine in ("llama_cpp", "llama_server")
 
 
 def _load_llm(agent: AgentConfig, llm_model: Path | str) -> LLM:
@@ -176,6 +181,18 @@ def _load_llm(agent: AgentConfig, llm_model: Path | str) -> LLM:
             temperature=agent.llm.temperature,
             constrain_tool_calls=agent.llm.constrain_tool_calls,
         )
+    elif agent.llm.engine == "llama_server":
+        if not isinstance(llm_model, Path):
+            raise ModelNotInstalledError(f"llm.engine 'llama_server' needs a local model, not {llm_model!r}")
+        from voxline.engines.llama_server import LlamaServerLLM, shared_llama_server
+
+        server = shared_llama_server(
+            llm_model,
+            parallel=agent.llm.slots,
+            ctx_per_slot=agent.llm.context_tokens,
+            threads=agent.llm.threads or 2,
+        )
+        return LlamaServerLLM(server, agent.llm.model, temperature=agent.llm.temperature)
     else:
         from voxline.engines.llm_openai import OpenAIChatLLM
 

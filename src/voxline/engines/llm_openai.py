@@ -10,7 +10,7 @@ local engine, so no tool-call text is ever spoken.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Literal
 
 import httpx
@@ -88,6 +88,11 @@ class OpenAIChatLLM:
     def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), max_tokens: int = 64
     ) -> AsyncIterator[LLMDelta]:
+        return self._stream(self._body(messages, tools, max_tokens))
+
+    def _body(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], max_tokens: int
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self._model,
             "messages": to_openai_messages(messages),
@@ -97,9 +102,12 @@ class OpenAIChatLLM:
         }
         if tools:
             body["tools"] = to_openai_tools(tools)
-        return self._stream(body)
+        return body
 
-    async def _stream(self, body: dict[str, Any]) -> AsyncIterator[LLMDelta]:
+    async def _stream(
+        self, body: dict[str, Any], on_timings: Callable[[dict[str, Any]], None] | None = None
+    ) -> AsyncIterator[LLMDelta]:
+        """`on_timings` receives llama-server's `timings` (cached and evaluated prompt tokens)."""
         parser = ToolCallParser()
         fragments: dict[int, dict[str, str]] = {}
         finish: Literal["stop", "length", "tool_calls"] = "stop"
@@ -115,6 +123,8 @@ class OpenAIChatLLM:
                     if data == "[DONE]":
                         break
                     event = json.loads(data)
+                    if on_timings is not None and isinstance(event.get("timings"), dict):
+                        on_timings(event["timings"])
                     for choice in event.get("choices", [])[:1]:
                         delta = choice.get("delta") or {}
                         if delta.get("content"):
