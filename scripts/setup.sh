@@ -55,6 +55,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# ---------------------------------------------------------------- llama-server
+# the node's shared LLM server (`llm.engine: llama_server`), built from the llama.cpp tree of the
+# llama-cpp-python sdist the venv runs (cold ~6 min on 2 cores; instant when its stamp matches)
+scripts/build_llama_server.sh
+
 # ---------------------------------------------------------------- models
 .venv/bin/voxline models install
 
