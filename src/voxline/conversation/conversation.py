@@ -249,7 +249,6 @@ class Conversation:
             self._guard = ReplyGuard.for_agent(
                 self.agent, internal_texts(self.agent, specs), [t.name for t in specs]
             )
-        self.call.sink.on_playback_start = self._on_playback_start
         self.call.sink.start()
         self._listener = Listener(
             self.call, self.engines.vad.new_stream(), self.agent, self.clock, self._events.put_nowait
@@ -868,13 +867,13 @@ class Conversation:
             first = turn.llm_replies[0].metrics
             m.llm_first_token_ms = first.llm_first_token_ms
             m.llm_first_sentence_ms = first.llm_first_sentence_ms
-        audible = [r.metrics for r in turn.replies if r.metrics.first_audio_out_at is not None]
+        heard_at = [t for t in (r.first_audio_out_at for r in turn.replies) if t is not None]
         if turn.replies:
             m.tts_first_audio_ms = turn.replies[0].metrics.tts_first_audio_ms
-        if audible and audible[0].first_audio_out_at is not None:
-            record.agent_audio_start_at = self._epoch(audible[0].first_audio_out_at)
+        if heard_at:
+            record.agent_audio_start_at = self._epoch(heard_at[0])
             if turn.user_speech_end is not None:
-                m.voice_to_voice_ms = (audible[0].first_audio_out_at - turn.user_speech_end) * 1000
+                m.voice_to_voice_ms = (heard_at[0] - turn.user_speech_end) * 1000
         self.report.turns.append(record)
         self._safely(self.recorder.turn_finished, self.call.call_id, record)
         self._emit(AgentText(record.agent_text, record.interrupted))
@@ -949,11 +948,6 @@ class Conversation:
         turn = self._turn
         if isinstance(event, ReplyAudioStarted) and turn is not None and event.reply in turn.replies:
             self._note(AudioStarted(turn.record.index))
-
-    def _on_playback_start(self, t: float) -> None:
-        turn = self._turn
-        if turn is not None and turn.reply is not None:
-            turn.reply.playback_started(t)
 
     def _emit(self, event: ConversationEvent) -> None:
         if self.on_event is not None:
