@@ -962,4 +962,4 @@ class Conversation:
         try:
             fn(*args)
         except Exception:
-            log.exception("%s failed", getattr(fn, "__name__", fn))
+            log.exception("%r failed", fn)

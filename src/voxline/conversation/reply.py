@@ -96,7 +96,7 @@ def static_speech(text: str, speech_text: Callable[[str], str] | None) -> list[s
 
 
 async def _aclose(iterator: object) -> None:
-    close = getattr(iterator, "aclose", None)
+    close = getattr(iterator, "aclose", None)  # an async generator has it; an AsyncIterator need not
     if close is not None:
         with contextlib.suppress(Exception):
             await close()
