@@ -51,7 +51,7 @@ class JsonFormatter(logging.Formatter):
             "ts": round(record.created, 3),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "call_id": getattr(record, "call_id", "-"),
+            "call_id": getattr(record, "call_id", "-"),  # a LogRecord extra (_CallIdFilter): may be absent
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():
@@ -67,7 +67,7 @@ class TextFormatter(logging.Formatter):
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created)) + f".{int(record.msecs):03d}"
         extras = {k: v for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")}
         tail = " ".join(f"{escape_field(k)}={escape_field(v)}" for k, v in extras.items())
-        call_id = escape_field(getattr(record, "call_id", "-"))
+        call_id = escape_field(getattr(record, "call_id", "-"))  # a LogRecord extra: may be absent
         line = f"{stamp} {record.levelname[0]} [{call_id}] {record.name}: "
         line += escape_field(record.getMessage()) + (f" {tail}" if tail else "")
         if record.exc_info:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from voxline.agent.config import AgentConfig
+from voxline.agent.config import AgentConfig, WebhookConfig
 from voxline.audio.clock import Clock
 from voxline.audio.pcm import AudioChunk
 from voxline.calls import CallContext, CallRunner, CallSession, end_call, run_call
@@ -94,23 +94,29 @@ class ScriptedConversation:
         on_event: Any,
         end_reason: str = "agent_ended",
         crash: bool = False,
+        held: bool = False,
     ) -> None:
         self.call, self.agent, self.recorder, self.transport = call, agent, recorder, transport
         self.on_event = on_event
         self.end_reason = end_reason
         self.crash = crash
         self.call_id_seen = ""
+        self.report = CallReport(call.call_id, agent.name, transport, time.time())
+        self.tool_log: list[dict[str, Any]] = [{"name": "end_call", "turn": 1}]
+        self.hold = asyncio.Event()
+        """Cleared (`held`): the conversation talks until it is set."""
+        if not held:
+            self.hold.set()
         ScriptedConversation.built.append(self)
 
     async def run(self) -> CallReport:
         self.call_id_seen = call_id_var.get()
-        report = CallReport(self.call.call_id, self.agent.name, self.transport, time.time())
-        self.recorder.call_started(report)
+        await self.hold.wait()
         if self.crash:
             raise RuntimeError("stand-in conversation crashed on purpose")
-        report.end_reason = self.end_reason
-        self.recorder.call_ended(report)
-        return report
+        self.recorder.turn_finished(self.call.call_id, TurnRecord(0, "", "Bye.", "en", 0.0))
+        self.report.end_reason = self.end_reason
+        return self.report
 
 
 def factory(**script: Any) -> Any:
@@ -207,7 +213,8 @@ async def test_runner_builds_the_conversation_records_counts_and_ends_the_call()
     assert (built.agent, built.transport, built.call_id_seen) == (agent, "sip", "c42")
     assert built.on_event == events.append
     assert report.end_reason == "agent_ended"
-    assert recorder.events == ["started c42 sip", "label c42 ticket-7", "ended agent_ended"]
+    # the runner opens and closes the record around the conversation, which records its turns
+    assert recorder.events == ["started c42 sip", "label c42 ticket-7", "turn", "ended agent_ended"]
     assert (counter.active, counter.errors) == (0, 0)
     assert call.hangups == ["agent_ended"] and call.closed == 1
 
@@ -216,7 +223,7 @@ async def test_a_label_without_a_store_that_keeps_labels_is_dropped() -> None:
     recorder = ListRecorder()
     runner = CallRunner(AgentConfig(), engines(), recorder, make_conversation=factory())
     await runner.run(LineCall("c1"), CallContext("websocket", label="mine"))
-    assert recorder.events == ["started c1 websocket", "ended agent_ended"]
+    assert recorder.events == ["started c1 websocket", "turn", "ended agent_ended"]
 
 
 async def test_a_crashing_conversation_ends_its_call_with_error_and_tells_the_client() -> None:
@@ -230,6 +237,57 @@ async def test_a_crashing_conversation_ends_its_call_with_error_and_tells_the_cl
     assert [e["type"] for e in events] == ["error"]
     assert (counter.active, counter.errors) == (0, 1)
     assert call.hangups == ["error"] and call.closed == 1
+
+
+async def test_a_crash_closes_the_record_as_error_and_a_cancelled_call_as_cancelled() -> None:
+    recorder = ListRecorder()
+    crashing = CallRunner(AgentConfig(), engines(), recorder, make_conversation=factory(crash=True))
+    await crashing.run(LineCall("c1"), CallContext("sip"))
+    assert recorder.events == ["started c1 sip", "ended error"]
+    recorder.events.clear()
+    runner = CallRunner(AgentConfig(), engines(), recorder, make_conversation=factory(held=True))
+    call = LineCall("c2")
+    task = asyncio.create_task(runner.run(call, CallContext("sip")))
+    for _ in range(3):  # let the runner open the record and the conversation start talking
+        await asyncio.sleep(0)
+    assert recorder.events == ["started c2 sip"]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert recorder.events == ["started c2 sip", "ended cancelled"]
+    assert call.hangups == ["normal"] and call.closed == 1
+
+
+class Hooks:
+    """A webhook sender that keeps what it is handed."""
+
+    def __init__(self) -> None:
+        self.submitted: list[tuple[WebhookConfig, dict[str, Any]]] = []
+
+    def submit(self, config: WebhookConfig, payload: dict[str, Any]) -> bool:
+        self.submitted.append((config, payload))
+        return True
+
+
+async def test_the_runner_queues_the_post_call_webhook_before_the_hang_up() -> None:
+    hook = WebhookConfig(url="http://127.0.0.1:9/hook")
+    agent = AgentConfig(webhook=hook)
+    sender, call = Hooks(), LineCall("c5")
+    hung_up_before: list[bool] = []
+    hangup = call.hangup
+
+    async def hangup_after_the_webhook(reason: str = "normal") -> None:
+        hung_up_before.append(bool(sender.submitted))
+        await hangup(reason)
+
+    call.hangup = hangup_after_the_webhook  # type: ignore[method-assign]
+    runner = CallRunner(agent, engines(), make_conversation=factory(), webhooks=sender)
+    await runner.run(call, CallContext("sip"))
+    [(config, payload)] = sender.submitted
+    assert config == hook and payload["call_id"] == "c5"
+    assert payload["outcome"]["end_reason"] == "agent_ended"
+    assert payload["tool_calls"] == [{"name": "end_call", "turn": 1}]
+    assert hung_up_before == [True] and call.hangups == ["agent_ended"]
 
 
 async def test_converse_leaves_the_ending_to_run_call() -> None:

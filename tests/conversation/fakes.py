@@ -16,6 +16,9 @@ import numpy as np
 
 from voxline.audio.clock import Clock
 from voxline.audio.pcm import AudioChunk, Float32Array
+from voxline.calls.runner import run_call
+from voxline.conversation.conversation import Conversation
+from voxline.conversation.metrics import CallReport
 from voxline.engines.base import LLMDelta, Message, ToolCall, ToolSpec, Transcript
 from voxline.transports.base import CallIO, Dtmf, PacedSink
 
@@ -188,6 +191,9 @@ class FakeCallIO(CallIO):
         self._talking_until = 0.0
         self._mic: asyncio.Task[None] | None = None
         self.hung_up: str | None = None
+        self.hangups: list[str] = []
+        self.emitted_at_hangup_s: float | None = None
+        """How much of the agent's audio had been played when the call was hung up."""
         self.transferred_to: list[str] = []
         self.can_transfer = False
         self.sent_dtmf: list[str] = []
@@ -222,12 +228,17 @@ class FakeCallIO(CallIO):
 
     async def caller_hangs_up(self) -> None:
         self.hung_up = "caller"
+        self.hangup_reason = self.hangup_reason or "caller_hangup"
         self._inbound.put_nowait(None)
 
     async def receive(self) -> AudioChunk | Dtmf | None:
         return await self._inbound.get()
 
     async def hangup(self, reason: str = "normal") -> None:
+        self.hangups.append(reason)
+        if self.hangup_reason is None:
+            self.hangup_reason = reason
+            self.emitted_at_hangup_s = self.sink.emitted_s
         self.hung_up = reason
         self._inbound.put_nowait(None)
 
@@ -263,3 +274,11 @@ async def wait_until(
         if clock.now() >= deadline:
             raise TimeoutError(f"not true within {within_s} s of the call's clock")
         await clock.sleep_until(clock.now() + 0.01)
+
+
+async def run_to_the_end(call: CallIO, conversation: Conversation) -> CallReport:
+    """Run `conversation` as every transport does: through `run_call`, which hangs up with the
+    reason the conversation reports (unless the caller left) and closes the call."""
+    report = await run_call(call, lambda _call: conversation.run())
+    assert report is not None
+    return report

@@ -22,6 +22,7 @@ from conversation.fakes import (
     FakeVAD,
     Script,
     end_call_delta,
+    run_to_the_end,
     wait_until,
 )
 from voxline.agent.config import AgentConfig
@@ -107,7 +108,7 @@ async def conversation(
     events: list[dict[str, Any]] = []
     conv = Conversation(call, agent or make_agent(), engines, transport="fake", on_event=events.append)
     call.start_mic()
-    task = asyncio.create_task(conv.run())
+    task = asyncio.create_task(run_to_the_end(call, conv))
     harness = Harness(clock, call, conv, llm, stt, tts, task, events)
     try:
         yield harness
@@ -190,8 +191,10 @@ async def test_silence_reprompts_then_says_goodbye_and_hangs_up() -> None:
     agent = make_agent(limits={"silence_reprompt_s": 0.3, "max_reprompts": 1})
     async with conversation(agent=agent) as h:
         report = await h.report(within_s=8)
-    assert report.end_reason == "silence" and h.call.hung_up == "silence"
+    assert report.end_reason == "silence" and h.call.hangups == ["silence"]
     assert [t.agent_text for t in report.turns] == ["Hello.", "Still there?", "Goodbye then."]
+    said_s = sum(h.tts.duration_s(t.agent_text) for t in report.turns)
+    assert h.call.emitted_at_hangup_s is not None and h.call.emitted_at_hangup_s >= said_s - 0.05
     assert h.llm.requests == []
 
 
@@ -204,8 +207,10 @@ async def test_end_call_tool_plays_goodbye_then_hangs_up() -> None:
     assert report.end_reason == "agent_ended" and h.call.hung_up == "agent_ended"
     last = report.turns[-1]
     assert last.tool_calls == ["end_call"] and last.agent_text == "Thanks for calling, bye!"
-    # the goodbye was fully played before hanging up
-    assert h.call.sink.emitted_s >= h.tts.duration_s("Hello.") + h.tts.duration_s(last.agent_text) - 0.05
+    # the goodbye was fully played before the one hang-up (the runner's, with the reported reason)
+    assert h.call.hangups == ["agent_ended"] and h.call.emitted_at_hangup_s is not None
+    said_s = h.tts.duration_s("Hello.") + h.tts.duration_s(last.agent_text)
+    assert h.call.emitted_at_hangup_s >= said_s - 0.05
 
 
 async def test_end_call_without_words_speaks_the_agent_goodbye() -> None:
@@ -340,7 +345,7 @@ async def test_max_call_length_says_goodbye_then_hangs_up() -> None:
         h.call.talk(0.4)  # the answer is still playing when the call reaches its limit
         report = await h.report(within_s=10)
     assert report.end_reason == "max_duration"
-    assert h.call.hung_up == "max_duration"
+    assert h.call.hangups == ["max_duration"]
     assert report.turns[-1].agent_text == "Goodbye then."
     assert h.tts.spoken[-1] == "Goodbye then."
 

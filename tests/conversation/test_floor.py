@@ -28,12 +28,12 @@ from voxline.conversation.floor import (
     DropDraft,
     DropPrepared,
     Emit,
+    EndCall,
     EntryAwaited,
     EntryEnded,
     EntryStarted,
     Floor,
     FloorEvent,
-    HangUp,
     KeyRunTurn,
     MenuChoice,
     PauseReply,
@@ -148,7 +148,7 @@ def test_silence_reprompts_then_says_goodbye_and_hangs_up() -> None:
     assert call.now == 9.0 and reprompt.body == SayLines(("reprompt",))
     call.end_turn(10.0)
     goodbye = started(call.wait())
-    assert call.now == 18.0 and goodbye.body == SayLines(("goodbye",), hang_up="silence")
+    assert call.now == 18.0 and goodbye.body == SayLines(("goodbye",), ends_call="silence")
 
 
 def test_speech_or_a_key_restarts_the_silence_count() -> None:
@@ -159,7 +159,7 @@ def test_speech_or_a_key_restarts_the_silence_count() -> None:
     assert call.floor.state == State.LISTENING and call.floor.silence_deadline is None
     assert call.floor.next_deadline() == 600.0  # nothing more until the caller or the agent acts
     out = call.wait()  # no reprompt ever came: the next thing is the call's length running out
-    assert call.now == 600.0 and started(out).body == SayLines(("goodbye",), hang_up="max_duration")
+    assert call.now == 600.0 and started(out).body == SayLines(("goodbye",), ends_call="max_duration")
     assert call.floor.reprompts == 0
 
 
@@ -169,14 +169,14 @@ def test_max_call_length_cuts_in_with_a_goodbye_then_hangs_up_if_it_overruns() -
     out = call.wait()
     assert call.now == 30.0
     assert isinstance(out[0], CancelTurn)
-    assert started(out).body == SayLines(("goodbye",), hang_up="max_duration")
+    assert started(out).body == SayLines(("goodbye",), ends_call="max_duration")
     assert call.floor.closing
     # while the goodbye plays the caller cannot interrupt or start a turn
     assert call.at(31.0, BargeInPause(31.0)) == []
     assert call.at(32.0, user_turn(31.0, 31.5)) == []
     assert call.at(32.5, DtmfPressed("1", 32.5)) == [Emit(KeyPressed("1"))]
     out = call.wait()
-    assert call.now == 45.0 and out == [CancelTurn(), HangUp("max_duration")]
+    assert call.now == 45.0 and out == [CancelTurn(), EndCall("max_duration")]
     assert call.floor.ended and call.at(50.0, TimeUp()) == []
 
 

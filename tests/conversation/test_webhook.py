@@ -17,7 +17,8 @@ import pytest
 from conversation.fakes import FakeCallIO, FakeLLM, FakeSTT, FakeTTS, FakeVAD, wait_until
 from conversation.local_http import Answer, LocalServer, Received, closed_port_url
 from voxline.agent.config import AgentConfig, WebhookConfig
-from voxline.conversation.conversation import Conversation
+from voxline.calls import CallContext, CallRunner, CallSession
+from voxline.calls.runner import build_conversation
 from voxline.conversation.metrics import CallReport, TurnRecord
 from voxline.conversation.webhook import SIGNATURE_HEADER, WebhookSender, call_payload, sign, verify_signature
 from voxline.engines.base import Engines, LLMDelta, ToolCall
@@ -176,15 +177,20 @@ async def test_the_call_ends_without_waiting_for_the_webhook(server: LocalServer
     engines = Engines(
         vad=FakeVAD(), stt=FakeSTT(["bye"]), llm=FakeLLM([end]), tts=FakeTTS(seconds_per_char=0.005)
     )
-    conversation = Conversation(io, agent, engines, transport="fake", webhooks=sender)
+    built: list[CallSession] = []
+
+    def make(*args: Any, **kwargs: Any) -> CallSession:
+        built.append(build_conversation(*args, **kwargs))
+        return built[-1]
+
+    runner = CallRunner(agent, engines, make_conversation=make, webhooks=sender)
     io.start_mic()
-    task = asyncio.create_task(conversation.run())
-    await wait_until(lambda: len(conversation.report.turns) >= 1, 5)
+    task = asyncio.create_task(runner.run(io, CallContext("fake")))
+    await wait_until(lambda: bool(built) and len(built[0].report.turns) >= 1, 5)
     io.talk(0.4)
     async with asyncio.timeout(8):
         result = await task
-    await io.aclose()
-    assert result.end_reason == "agent_ended" and io.hung_up == "agent_ended"
+    assert result.end_reason == "agent_ended" and io.hangups == ["agent_ended"]
     # the call is over and hung up while the receiver still holds the delivery
     await wait_until(lambda: len(server.received) == 1, 5)
     assert sender.delivered == 0

@@ -260,8 +260,12 @@ async def test_a_megabyte_frame_is_refused_by_the_app_too(recorder: SqliteCallRe
                 await asyncio.wait_for(ws.recv(), 10)
         assert (ws.close_code, ws.close_reason) == (1009, "frame too large")
         assert EchoConversation.instances[0].done.wait(10)
-        recorder.flush(5)
-        record = recorder.get_call(ready["call_id"])
+        for _ in range(100):  # the runner closes the record as the conversation returns
+            recorder.flush(5)
+            record = recorder.get_call(ready["call_id"])
+            if record is not None and record["end_reason"] is not None:
+                break
+            await asyncio.sleep(0.05)
         assert record is not None and record["end_reason"] == "frame_too_large"
 
 

@@ -112,12 +112,12 @@ class EchoConversation:
         self.peak_dbfs = -120.0
         self.dtmf: list[str] = []
         self.done = threading.Event()
+        self.report = CallReport(call.call_id, agent.name, transport, started_at=time.time())
+        self.tool_log: list[dict[str, Any]] = []
         EchoConversation.instances.append(self)
 
     async def run(self) -> CallReport:
-        call = self.call
-        report = CallReport(call.call_id, self.agent.name, self.transport, started_at=time.time())
-        self.recorder.call_started(report)
+        call, report = self.call, self.report
         self.on_event(to_wire(StateChanged("listening")))
         turn_audio = 0
         try:
@@ -148,7 +148,6 @@ class EchoConversation:
                     report.turns.append(self._turn(len(report.turns)))
         finally:
             report.ended_at = time.time()
-            self.recorder.call_ended(report)
             self.done.set()
         return report
 

@@ -71,8 +71,6 @@ async def test_partial_frame_is_padded_on_flush() -> None:
 async def test_clear_drops_the_queue_and_played_stops() -> None:
     clock = VirtualClock()
     sink = RecordingSink(8000, clock)
-    starts: list[float] = []
-    sink.on_playback_start = starts.append
     await sink.send(ramp(1.0, 8000))
     await clock.sleep_until(0.1)
     await asyncio.sleep(0)
@@ -91,8 +89,38 @@ async def test_clear_drops_the_queue_and_played_stops() -> None:
     sink.clear()
     await sink.send(ramp(0.04, 8000))
     await sink.drain()
+    starts = list(sink.playback_starts)
     assert len(starts) == 2
-    assert starts[0] == 0.0
+    assert starts[0].at == 0.0 and sink.first_frame_at == 0.0
+    await sink.aclose()
+
+
+async def test_a_mark_tells_when_its_audio_began_to_be_heard() -> None:
+    clock = VirtualClock()
+    sink = RecordingSink(8000, clock)
+    sink.start()
+    await clock.sleep_until(0.1)  # idle a while
+    first = sink.mark()
+    await sink.send(ramp(0.2, 8000))
+    during = sink.mark()  # sent while the first audio plays: it starts no playback of its own
+    await sink.send(ramp(0.1, 8000))
+    assert sink.heard_from(first) is None  # not on the wire yet
+    await sink.drain()
+    started = sink.heard_from(first)
+    assert started is not None and started == pytest.approx(0.1, abs=0.021)
+    assert sink.heard_from(during) is None
+    # audio cleared before a frame of it left is never heard, even though what is sent next begins
+    # at the same place in the output
+    unheard = sink.mark()
+    await sink.send(ramp(0.1, 8000))
+    sink.clear()
+    again = sink.mark()
+    assert again.position_s == unheard.position_s
+    await sink.send(ramp(0.1, 8000))
+    await sink.drain()
+    assert sink.heard_from(unheard) is None
+    heard_again = sink.heard_from(again)
+    assert heard_again is not None and heard_again > started
     await sink.aclose()
 
 

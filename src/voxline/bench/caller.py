@@ -28,7 +28,7 @@ from voxline.audio.clock import Clock, MonotonicClock
 from voxline.audio.levels import speech_end_s, speech_start_s
 from voxline.audio.pcm import AudioChunk
 from voxline.audio.resample import resample
-from voxline.transports.base import FRAME_S, CallIO, Dtmf
+from voxline.transports.base import FRAME_S, CallIO, Dtmf, PacedSink
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +152,11 @@ class ScriptedCaller:
         self.result = CallerResult()
         self._last_sound_s: float | None = None
         self._sent_samples = 0
-        self._first_wire_s: float | None = None
+        self._sink: PacedSink | None = None
 
     async def __call__(self, call: CallIO) -> None:
         self.result.answered_s = self.clock.now()
-        call.sink.on_playback_start = self._on_first_frame
+        self._sink = call.sink
         listener = asyncio.create_task(self._listen(call), name="caller-listen")
         speaker = asyncio.create_task(self._speak(call), name="caller-speak")
         done, _ = await asyncio.wait({listener, speaker}, return_when=asyncio.FIRST_COMPLETED)
@@ -170,9 +170,10 @@ class ScriptedCaller:
 
     # ------------------------------------------------------------ listening
 
-    def _on_first_frame(self, t: float) -> None:
-        if self._first_wire_s is None:
-            self._first_wire_s = t
+    @property
+    def _first_wire_s(self) -> float | None:
+        """When our first frame went on the wire: the caller's audio timeline starts there."""
+        return self._sink.first_frame_at if self._sink is not None else None
 
     async def _listen(self, call: CallIO) -> None:
         while (item := await call.receive()) is not None:

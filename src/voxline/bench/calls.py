@@ -17,6 +17,7 @@ from voxline.bench.caller import ScriptedCaller
 from voxline.bench.processes import AgentTarget
 from voxline.bench.utterances import Utterance
 from voxline.bench.ws_client import WebSocketCallerCall
+from voxline.telephony.rtp.call import RtpCall
 from voxline.telephony.sip.endpoint import SipEndpoint
 from voxline.transports.base import FRAME_S, CallIO
 
@@ -92,9 +93,8 @@ async def _sip_call(endpoint: SipEndpoint, target: AgentTarget, call: PlacedCall
         try:
             await call.caller(io)
         finally:
-            session = getattr(io, "session", None)
-            if session is not None:
-                call.packets_lost = session.stats.lost
+            if isinstance(io, RtpCall):  # a SIP call's media is RTP: its losses are known
+                call.packets_lost = io.session.stats.lost
 
     _mark_start(call)
     call.end_reason = await endpoint.call(target.sip_uri, handler, timeout_s=SETUP_TIMEOUT_S)

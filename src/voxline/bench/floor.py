@@ -37,7 +37,7 @@ def _ms_since(t0: float) -> float:
 
 
 async def _aclose(stream: AsyncIterator[Any]) -> None:
-    close = getattr(stream, "aclose", None)
+    close = getattr(stream, "aclose", None)  # an async generator has it; an AsyncIterator need not
     if close is not None:
         with contextlib.suppress(Exception):
             await close()

@@ -5,11 +5,13 @@ Two layers, each written once:
 - `run_call(call, handler)` is the life of any call: its id on every log line, the handler that
   talks on it (the agent's conversation, or a media-only agent such as the echo), then the end. The
   end is owned here and nowhere else: the call is hung up with the reason the handler reports
-  (unless the caller or the conversation already ended it) and its media closed. Listeners keep only
+  (unless the caller already ended it) and its media closed. Listeners keep only
   what is theirs to release (a SIP dialog entry, an ARI bridge, an AudioSocket connection).
-- `CallRunner` is the handler that talks: it builds the agent's conversation on the call, keeps the
-  call's record (with the client's label), counts it in the server's metrics, and turns a crash into
-  a report that ends with "error", so no exception reaches the listener.
+- `CallRunner` is the handler that talks: it builds the agent's conversation on the call, opens and
+  closes the call's record (with the client's label), queues the post-call webhook, counts the call
+  in the server's metrics, and turns a crash into a report that ends with "error", so no exception
+  reaches the listener. The conversation only decides when and why the call ends (its report's
+  `end_reason`, once a goodbye has been played out); it never hangs up.
 
 Its inputs are plain (an agent config, the engines, a `CallIO`, a `CallContext`), so a job process
 can run a call exactly the way the server does.
@@ -23,10 +25,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from voxline.agent.config import AgentConfig
+from voxline.agent.config import AgentConfig, WebhookConfig
 from voxline.audio.clock import Clock
 from voxline.conversation.events import CallFailed, to_wire
 from voxline.conversation.metrics import CallRecorder, CallReport, NullRecorder, TurnRecord
+from voxline.conversation.webhook import call_payload, default_sender
 from voxline.engines.base import Engines
 from voxline.logs import call_id_var
 from voxline.transports.base import CallIO
@@ -43,6 +46,12 @@ None for a media-only agent; `run_call` ends the call after it, so a handler nev
 
 class CallSession(Protocol):
     """One call's conversation, built on its `CallIO`: `run()` returns once the call is over."""
+
+    report: CallReport
+    """The call's report from the moment it is built (the runner opens the record with it); `run`
+    fills it in and returns it with its `end_reason`."""
+    tool_log: list[dict[str, Any]]
+    """Every tool call the conversation made (the post-call webhook carries them)."""
 
     async def run(self) -> CallReport: ...
 
@@ -69,6 +78,12 @@ class CallObserver(Protocol):
     def call_started(self) -> None: ...
 
     def call_ended(self, *, error: bool = False) -> None: ...
+
+
+class WebhookQueue(Protocol):
+    """Takes a post-call webhook to deliver in the background (`WebhookSender`); never waits."""
+
+    def submit(self, config: WebhookConfig, payload: dict[str, Any]) -> bool: ...
 
 
 @runtime_checkable
@@ -130,7 +145,9 @@ async def run_call(call: CallIO, handler: CallHandler, *, reraise: bool = False)
 
 
 async def end_call(call: CallIO, reason: str) -> None:
-    """Hang up (unless the caller or the conversation already ended the call), then close its media.
+    """Hang up (unless the caller already ended the call), then close its media. Every ending a
+    conversation decides goes through here; elsewhere only the signalling layer ends a call that
+    no handler runs (no ACK, a listener shutting down).
 
     Called once per call by `run_call`; safe to call again (a listener stopping, a failed set-up)."""
     if call.hangup_reason is None:
@@ -158,6 +175,7 @@ class CallRunner:
         observer: CallObserver | None = None,
         labels: LabelStore | None = None,
         contain_crashes: bool = True,
+        webhooks: WebhookQueue | None = None,
     ) -> None:
         self.agent = agent
         self.engines = engines
@@ -169,6 +187,8 @@ class CallRunner:
         self.contain_crashes = contain_crashes
         """A crash ends only its call, as a report ending "error" (a server); False: the crash is
         raised once the call is ended (a one-call command, where a traceback is the honest answer)."""
+        self.webhooks = webhooks
+        """Where the post-call webhook is queued (default: the event loop's sender)."""
 
     def handler(
         self, context: CallContext, on_event: EventSink | None = None
@@ -189,35 +209,72 @@ class CallRunner:
     async def converse(
         self, call: CallIO, context: CallContext, on_event: EventSink | None = None
     ) -> CallReport:
-        """The conversation part of a call: record, metrics and crash containment; no hang-up (that
-        is `run_call`'s). Always returns a report unless crashes are not contained."""
+        """The conversation part of a call: record, webhook, metrics and crash containment; no
+        hang-up (that is `run_call`'s, with the returned report's `end_reason`). Always returns a
+        report unless crashes are not contained.
+
+        The record is closed and the webhook queued as the conversation returns, a moment before
+        the hang-up: whoever sees the call end finds its record complete."""
         recorder = self.recorder
         if context.label and self.labels is not None:
             recorder = _LabelledRecorder(recorder, self.labels, context.label)
         if self.observer is not None:
             self.observer.call_started()
         failed = False
+        conversation: CallSession | None = None
+        report: CallReport | None = None
         log.info("%s call started", context.transport)
         try:
             conversation = self.make_conversation(
                 call, self.agent, self.engines, recorder=recorder, clock=self.clock,
                 transport=context.transport, on_event=on_event,
             )  # fmt: skip
+            _safely(recorder.call_started, conversation.report)
             report = await conversation.run()
             log.info("call ended: %s, %d turns", report.end_reason, len(report.turns))
         except Exception:
             failed = True
             if on_event is not None:
                 on_event(to_wire(CallFailed("the call failed on the server")))
+            if conversation is not None:
+                report = conversation.report
+            else:
+                report = CallReport(call.call_id, self.agent.name, context.transport, time.time())
+            report.end_reason = "error"
             if not self.contain_crashes:
                 raise
             log.exception("call crashed")
-            report = CallReport(call.call_id, self.agent.name, context.transport, time.time())
-            report.end_reason = "error"
         finally:
+            if conversation is not None:
+                self._close_record(recorder, report or conversation.report, conversation.tool_log)
             if self.observer is not None:
                 self.observer.call_ended(error=failed)
         return report
+
+    def _close_record(
+        self, recorder: CallRecorder, report: CallReport, tool_log: list[dict[str, Any]]
+    ) -> None:
+        """Close the call's record and queue its webhook: whatever ended the call (a cancelled
+        call too), never waiting for the receiver."""
+        report.end_reason = report.end_reason or "cancelled"
+        if report.ended_at is None:
+            report.ended_at = time.time()
+        _safely(recorder.call_ended, report)
+        _safely(self._post_call_webhook, report, tool_log)
+
+    def _post_call_webhook(self, report: CallReport, tool_log: list[dict[str, Any]]) -> None:
+        """Hand the call's record to the webhook sender: queued, never awaited (see webhook)."""
+        if self.agent.webhook is not None:
+            sender: WebhookQueue = self.webhooks or default_sender()
+            sender.submit(self.agent.webhook, call_payload(report, tool_log))
+
+
+def _safely(fn: Callable[..., object], *args: Any) -> None:
+    """A record store or webhook that fails must not take the call (or its ending) with it."""
+    try:
+        fn(*args)
+    except Exception:
+        log.exception("%r failed", fn)
 
 
 class _LabelledRecorder:

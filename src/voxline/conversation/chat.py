@@ -193,7 +193,7 @@ class TextSession:
             self.call.caller_hangs_up()
         try:
             report = await self._task
-        finally:
+        finally:  # a text call has no line to hang up (the conversation only reports why it ended)
             with contextlib.suppress(Exception):
                 await self.call.aclose()
         return report

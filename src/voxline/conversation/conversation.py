@@ -4,15 +4,15 @@ LLM, tools and replies.
 What the call does next is decided by `Floor` (floor.py), a pure state machine; this object feeds it
 events one at a time from its main loop (listener events, the caller's words once transcribed, the
 end of an agent turn, a deadline passing on the call's clock) and carries out the commands it
-returns: start or cancel an agent turn, pause or resume a reply, transcribe, prepare an answer, hang
-up. An *agent turn* (greeting, answer, reprompt, menu step) runs as one task; interrupting it is
-cancelling it, and the task's cancellation handler keeps exactly what the caller heard.
+returns: start or cancel an agent turn, pause or resume a reply, transcribe, prepare an answer, end
+the call (`run` returns why; the call runner hangs up). An *agent turn* (greeting, answer, reprompt,
+menu step) runs as one task; interrupting it is cancelling it, and the task's cancellation handler
+keeps exactly what the caller heard.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -48,12 +48,12 @@ from voxline.conversation.floor import (
     DropDraft,
     DropPrepared,
     Emit,
+    EndCall,
     EntryAwaited,
     EntryEnded,
     EntryStarted,
     Floor,
     FloorEvent,
-    HangUp,
     KeyRunTurn,
     MenuChoice,
     PauseReply,
@@ -93,7 +93,6 @@ from voxline.conversation.routes import Routes
 from voxline.conversation.sanitize import ReplyPolicy
 from voxline.conversation.tools import ToolAction, ToolContext, ToolOutcome, ToolRegistry, says_goodbye
 from voxline.conversation.waiting import done_before, next_before
-from voxline.conversation.webhook import WebhookSender, call_payload, default_sender
 from voxline.engines.base import Engines, LanguageGuess, LLMDelta, Message, ToolCall, Transcript
 from voxline.engines.toolcalls import new_call_id
 from voxline.language.normalize import normalize_for_speech
@@ -162,12 +161,13 @@ class Conversation:
         clock: Clock | None = None,
         transport: str = "unknown",
         on_event: Callable[[dict[str, Any]], None] | None = None,
-        webhooks: WebhookSender | None = None,
     ) -> None:
         self.call = call
         self.agent = agent
         self.engines = engines
         self.recorder: CallRecorder = recorder or NullRecorder()
+        """Where each finished turn is recorded as it happens (the call runner opens and closes the
+        call's record around `run`)."""
         self.clock: Clock = clock or call.sink.clock
         self.on_event = on_event
         self.tools = ToolRegistry(agent)
@@ -194,9 +194,9 @@ class Conversation:
         """The agent's last words offered a colleague: a plain "yes" now transfers the call."""
         self._transferring: tuple[str, asyncio.Future[bool]] | None = None
         """(target, the transport's transfer) once a transfer started; it outlives a cancelled turn."""
-        self._webhooks = webhooks
         self.tool_log: list[dict[str, Any]] = []
-        """Every tool call: its turn, name, arguments, result and time (the post-call webhook's)."""
+        """Every tool call: its turn, name, arguments, result and time (the runner's post-call webhook
+        carries it)."""
 
     @property
     def state(self) -> State:
@@ -223,31 +223,24 @@ class Conversation:
     # ------------------------------------------------------------ lifecycle
 
     async def run(self) -> CallReport:
+        """Hold the conversation until the call is over; returns its report, whose `end_reason` says
+        why. Ending the call is not done here: the caller, or the call runner with that reason
+        (`voxline.calls.end_call`, after a goodbye has been played out), hangs up; the runner also
+        closes the call's record and sends the post-call webhook."""
         token = call_id_var.set(self.call.call_id)
-        self._safely(self.recorder.call_started, self.report)
         try:
             await self._run()
         except Exception:
             log.exception("call failed")
             self.report.end_reason = self.report.end_reason or "error"
-            with contextlib.suppress(Exception):
-                await self.call.hangup("error")
         finally:
             self.report.end_reason = self.report.end_reason or "cancelled"
             self.floor.end()
             await self._stop_tasks()
             self.report.ended_at = time.time()
-            self._safely(self.recorder.call_ended, self.report)
-            self._safely(self._post_call_webhook)
-            log.info("call ended: %s after %d turns", self.report.end_reason, len(self.report.turns))
+            log.info("conversation over: %s after %d turns", self.report.end_reason, len(self.report.turns))
             call_id_var.reset(token)
         return self.report
-
-    def _post_call_webhook(self) -> None:
-        """Hand the call's record to the webhook sender: queued, never awaited (see webhook)."""
-        if self.agent.webhook is not None:
-            sender = self._webhooks or default_sender()
-            sender.submit(self.agent.webhook, call_payload(self.report, self.tool_log))
 
     async def _run(self) -> None:
         specs = self.tools.specs()
@@ -256,7 +249,6 @@ class Conversation:
             self._guard = ReplyGuard.for_agent(
                 self.agent, internal_texts(self.agent, specs), [t.name for t in specs]
             )
-        self.call.sink.on_playback_start = self._on_playback_start
         self.call.sink.start()
         self._listener = Listener(
             self.call, self.engines.vad.new_stream(), self.agent, self.clock, self._events.put_nowait
@@ -365,8 +357,7 @@ class Conversation:
                     await self._feed(ReplyResumed(index, turn.reply.sent_audio))
             case Transcribe(turn=caller_turn, use_draft=use_draft):
                 await self._take_caller_turn(caller_turn, use_draft)
-            case HangUp(reason=reason):
-                await self.call.hangup(reason)
+            case EndCall(reason=reason):
                 self.report.end_reason = reason
             case CallerLeft():
                 if not await self._transfer_succeeded():
@@ -393,10 +384,10 @@ class Conversation:
     def _start_turn(self, index: int, body: TurnBody) -> None:
         language = self.language.current
         match body:
-            case SayLines(lines=lines, hang_up=hang_up):
+            case SayLines(lines=lines, ends_call=ends_call):
                 turn = _AgentTurn(self._new_record(index, "", language))
                 texts = [x.text if isinstance(x, Verbatim) else self.language.line(x) for x in lines]
-                self._start(turn, self._say(turn, *texts, hang_up=hang_up))
+                self._start(turn, self._say(turn, *texts, ends_call=ends_call))
             case AnswerCaller():
                 self._start_caller_turn(index, body)
             case MenuChoice(key=key, step=step):
@@ -434,7 +425,7 @@ class Conversation:
         offered, self._offered_transfer = self._offered_transfer, False
         if words.turns_exhausted:
             goodbye = self.language.line("goodbye")
-            self._start(agent_turn, self._say(agent_turn, goodbye, hang_up="max_turns"))
+            self._start(agent_turn, self._say(agent_turn, goodbye, ends_call="max_turns"))
         elif language.switched:
             self._drop_prepared()  # the turn went another way
             self._start(agent_turn, self._switch_language(agent_turn, language))
@@ -544,11 +535,11 @@ class Conversation:
         self._close_turn(turn)
         self._events.put_nowait(_AgentTurnDone(turn))
 
-    async def _say(self, turn: _AgentTurn, *lines: str, hang_up: str | None = None) -> None:
+    async def _say(self, turn: _AgentTurn, *lines: str, ends_call: str | None = None) -> None:
         for text in lines:
             await self._play(turn, self._new_line(text))
-        if hang_up:
-            await self._hang_up(hang_up)
+        if ends_call:
+            await self._end_call(ends_call)
 
     async def _answer(self, turn: _AgentTurn, language: str | None = None) -> None:
         """The model's answer, in `language` (default: the call's)."""
@@ -587,7 +578,7 @@ class Conversation:
                     # small models often say goodbye without calling end_call; a call where both
                     # sides said goodbye is over
                     log.info("caller and agent said goodbye; ending the call")
-                    await self._hang_up("agent_ended")
+                    await self._end_call("agent_ended")
                 return
             if not await self._run_tools(turn, reply):
                 return
@@ -703,7 +694,7 @@ class Conversation:
                 self.history.add_tool_result(call, "The call is ending.")
                 if outcome.spoken:
                     await self._play(turn, self._new_line(outcome.spoken))
-                await self._hang_up("agent_ended")
+                await self._end_call("agent_ended")
                 return False
             if outcome.action is ToolAction.TRANSFER and outcome.target:
                 if outcome.spoken:
@@ -807,9 +798,10 @@ class Conversation:
         self.report.end_reason = "transferred"
         self.report.transferred_to = target
 
-    async def _hang_up(self, reason: str) -> None:
+    async def _end_call(self, reason: str) -> None:
+        """The agent ends the call: once the caller has heard everything queued (the goodbye), the
+        conversation is over with `reason`; the call runner then hangs up with it."""
         await self.call.sink.drain()
-        await self.call.hangup(reason)
         self.report.end_reason = reason
 
     def _new_reply(
@@ -881,13 +873,13 @@ class Conversation:
             first = turn.llm_replies[0].metrics
             m.llm_first_token_ms = first.llm_first_token_ms
             m.llm_first_sentence_ms = first.llm_first_sentence_ms
-        audible = [r.metrics for r in turn.replies if r.metrics.first_audio_out_at is not None]
+        heard_at = [t for t in (r.first_audio_out_at for r in turn.replies) if t is not None]
         if turn.replies:
             m.tts_first_audio_ms = turn.replies[0].metrics.tts_first_audio_ms
-        if audible and audible[0].first_audio_out_at is not None:
-            record.agent_audio_start_at = self._epoch(audible[0].first_audio_out_at)
+        if heard_at:
+            record.agent_audio_start_at = self._epoch(heard_at[0])
             if turn.user_speech_end is not None:
-                m.voice_to_voice_ms = (audible[0].first_audio_out_at - turn.user_speech_end) * 1000
+                m.voice_to_voice_ms = (heard_at[0] - turn.user_speech_end) * 1000
         self.report.turns.append(record)
         self._safely(self.recorder.turn_finished, self.call.call_id, record)
         self._emit(AgentText(record.agent_text, record.interrupted))
@@ -908,7 +900,7 @@ class Conversation:
             if not await self._transfer(step.target):
                 await self._say(turn, TRANSFER_FAILED_LINE)
         elif step.action == "hangup":
-            await self._hang_up("agent_ended")
+            await self._end_call("agent_ended")
         elif step.action == "collect" and step.collect is not None:
             collected = await self._collect_digits(turn, step.collect)
             self.history.add_user(f"({step.note} {collected.for_model(step.collect)})")
@@ -963,11 +955,6 @@ class Conversation:
         if isinstance(event, ReplyAudioStarted) and turn is not None and event.reply in turn.replies:
             self._note(AudioStarted(turn.record.index))
 
-    def _on_playback_start(self, t: float) -> None:
-        turn = self._turn
-        if turn is not None and turn.reply is not None:
-            turn.reply.playback_started(t)
-
     def _emit(self, event: ConversationEvent) -> None:
         if self.on_event is not None:
             self._safely(self.on_event, to_wire(event))
@@ -981,4 +968,4 @@ class Conversation:
         try:
             fn(*args)
         except Exception:
-            log.exception("%s failed", getattr(fn, "__name__", fn))
+            log.exception("%r failed", fn)

@@ -181,8 +181,8 @@ class Verbatim:
 @dataclass(frozen=True, slots=True)
 class SayLines:
     lines: tuple[FixedLine | Verbatim, ...]
-    hang_up: str | None = None
-    """Hang up with this reason once the lines are heard."""
+    ends_call: str | None = None
+    """End the call with this reason once the lines are heard (the call runner hangs up)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +302,9 @@ class ToEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class HangUp:
+class EndCall:
+    """The call is over now, for `reason`: the conversation returns it and the runner hangs up."""
+
     reason: str
 
 
@@ -323,7 +325,7 @@ Command = (
     | DropPrepared
     | Transcribe
     | ToEntry
-    | HangUp
+    | EndCall
     | CallerLeft
 )
 
@@ -541,13 +543,13 @@ class Floor:
         silence = self.silence_deadline if self.turn is None and self.state == State.LISTENING else None
         if now >= self.call_deadline:
             self._cancel(out)
-            if self.closing:  # the goodbye itself overran: hang up now
+            if self.closing:  # the goodbye itself overran: end the call now
                 self.ended = True
-                out.append(HangUp("max_duration"))
+                out.append(EndCall("max_duration"))
             else:
                 self.closing = True
                 self.call_deadline = now + GOODBYE_GRACE_S
-                self._start(out, SayLines(("goodbye",), hang_up="max_duration"))
+                self._start(out, SayLines(("goodbye",), ends_call="max_duration"))
         elif keys is not None and now >= keys:
             self._cancel(out)
             self._start(out, KeyRunTurn(self.keypad.keys.take()))
@@ -558,7 +560,7 @@ class Floor:
                 menu = self.keypad.ivr.menu  # inside a menu, its options again
                 self._start(out, SayLines((Verbatim(menu.prompt) if menu else "reprompt",)))
             else:
-                self._start(out, SayLines(("goodbye",), hang_up="silence"))
+                self._start(out, SayLines(("goodbye",), ends_call="silence"))
 
     def _caller_words(self, out: list[Command], event: CallerWords, now: float) -> None:
         caller_turn, self._transcribing = self._transcribing, None

@@ -23,7 +23,7 @@ from voxline.conversation.chunker import SentenceChunker
 from voxline.conversation.sanitize import ReplyPolicy, clean_sentence, is_question
 from voxline.engines.base import TTS, LLMDelta, ToolCall
 from voxline.engines.line_audio import LineAudio, replay
-from voxline.transports.base import PacedSink
+from voxline.transports.base import PacedSink, SinkMark
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class ReplyMetrics:
     llm_first_sentence_ms: float | None = None
     tts_first_audio_ms: float | None = None
     first_audio_out_at: float | None = None
-    """Clock time the reply's first audio left the transport."""
+    """Clock time the reply's first audio left the transport (see `Reply.first_audio_out_at`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,7 @@ def static_speech(text: str, speech_text: Callable[[str], str] | None) -> list[s
 
 
 async def _aclose(iterator: object) -> None:
-    close = getattr(iterator, "aclose", None)
+    close = getattr(iterator, "aclose", None)  # an async generator has it; an AsyncIterator need not
     if close is not None:
         with contextlib.suppress(Exception):
             await close()
@@ -148,6 +148,8 @@ class Reply:
         self._generated = False
         self._lock = asyncio.Lock()
         self.sent_audio = False
+        self._first_mark: SinkMark | None = None
+        """Where the first audio went in the sink's output, when it started a run after silence."""
 
     # ------------------------------------------------------------ public
 
@@ -226,10 +228,14 @@ class Reply:
             heard += words[: math.floor(fraction * len(words) + 1e-9)]
         return " ".join(heard)
 
-    def playback_started(self, t: float) -> None:
-        """Hook for sink.on_playback_start: the first of our frames left the transport."""
-        if self.sent_audio and self.metrics.first_audio_out_at is None:
-            self.metrics.first_audio_out_at = t
+    @property
+    def first_audio_out_at(self) -> float | None:
+        """Clock time the reply's first audio left the transport (None if none has yet): after
+        earlier audio still playing, when that was due to end; else when the sink reports the
+        playback that our first audio began (`PacedSink.heard_from`)."""
+        if self.metrics.first_audio_out_at is None and self._first_mark is not None:
+            self.metrics.first_audio_out_at = self._sink.heard_from(self._first_mark)
+        return self.metrics.first_audio_out_at
 
     # ------------------------------------------------------------ pipeline
 
@@ -318,6 +324,8 @@ class Reply:
         if self._sink.is_playing:  # earlier audio still queued: ours starts after it
             backlog = self._sink.queued_s - self._sink.played_s
             self.metrics.first_audio_out_at = self._clock.now() + backlog
+        else:
+            self._first_mark = self._sink.mark()
         if self._on_event is not None:
             self._on_event(ReplyAudioStarted(self))
 

@@ -63,7 +63,7 @@ class LineAudio:
             try:
                 kept = [chunk async for chunk in stream]
             finally:
-                close = getattr(stream, "aclose", None)
+                close = getattr(stream, "aclose", None)  # a generator's; TTS.stream is an AsyncIterator
                 if close is not None:
                     await close()
             self.put(tts, text, kept, voice)

@@ -293,7 +293,7 @@ class LlamaCppLLM:
                 if choice.get("finish_reason"):
                     yield ("finish", "length" if choice["finish_reason"] == "length" else "stop")
         finally:
-            close = getattr(chunks, "close", None)
+            close = getattr(chunks, "close", None)  # llama-cpp's iterator: a generator has close()
             if close is not None:
                 close()
 

@@ -221,13 +221,11 @@ class InternalText:
 
 def sayable(agent: AgentConfig) -> list[str]:
     """Text in the agent file meant for the caller's ears: fixed lines, example replies and knowledge
-    answers (these sections exist once the agent schema has them)."""
+    answers."""
     texts = fixed_lines(agent)
-    for example in getattr(agent, "examples", None) or []:
-        texts += [str(getattr(example, "agent", "") or ""), str(getattr(example, "caller", "") or "")]
-    knowledge = getattr(agent, "knowledge", None)
-    for entry in getattr(knowledge, "faq", None) or []:
-        texts.append(str(getattr(entry, "answer", "") or ""))
+    for example in agent.examples:
+        texts += [example.agent, example.caller]
+    texts += [entry.answer for entry in agent.knowledge.faq]
     return texts
 
 

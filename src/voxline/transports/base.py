@@ -12,7 +12,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +23,8 @@ from voxline.audio.resample import StreamResampler, resample
 log = logging.getLogger(__name__)
 
 FRAME_S = 0.020
+PLAYBACK_STARTS_KEPT = 256
+"""How many of its latest playback starts a sink remembers (a call's turn needs one or two)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,23 @@ class Dtmf:
 
     digit: str
     duration_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SinkMark:
+    """A place in a sink's output: `position_s` seconds into the call's outbound audio, in its
+    `stretch`-th run of audio (`clear()` starts a new one: it rewinds the position to what was heard)."""
+
+    position_s: float
+    stretch: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackStarted:
+    """The sink began to play after silence: its first frame left at clock time `at`, from `mark`."""
+
+    at: float
+    mark: SinkMark
 
 
 class PacedSink(abc.ABC):
@@ -55,8 +73,14 @@ class PacedSink(abc.ABC):
         self._drained = asyncio.Event()
         self._drained.set()
         self._closed = False
-        self.on_playback_start: Callable[[float], None] | None = None
-        """Called with the clock time when the first frame after silence leaves (voice-to-voice end)."""
+        self.playback_starts: collections.deque[PlaybackStarted] = collections.deque(
+            maxlen=PLAYBACK_STARTS_KEPT
+        )
+        """Each time a frame left after silence (the end of voice-to-voice), latest last; see
+        `heard_from`."""
+        self.first_frame_at: float | None = None
+        """Clock time the call's first frame left."""
+        self._stretch = 0
         self._was_idle = True
         self.tick_time = 0.0
         """Nominal clock time of the current frame period (the schedule, free of wake-up jitter)."""
@@ -73,6 +97,21 @@ class PacedSink(abc.ABC):
     @property
     def is_playing(self) -> bool:
         return bool(self._frames) or self._partial.size > 0
+
+    def mark(self) -> SinkMark:
+        """Where audio sent now will be in the output (ask `heard_from` later when it was heard)."""
+        return SinkMark(self.queued_s, self._stretch)
+
+    def heard_from(self, mark: SinkMark) -> float | None:
+        """The clock time the caller began to hear the audio at `mark`, if it started playing after
+        silence (audio sent while the sink was idle); None if it has not (yet), or was cleared unheard."""
+        for start in reversed(self.playback_starts):
+            if (
+                start.mark.stretch == mark.stretch
+                and abs(start.mark.position_s - mark.position_s) < self.frame_s / 2
+            ):
+                return start.at
+        return None
 
     def start(self) -> None:
         if self._task is None:
@@ -126,6 +165,7 @@ class PacedSink(abc.ABC):
             resampler.reset()
         self._drained.set()
         self._was_idle = True  # the next frame starts a new utterance even without an idle tick between
+        self._stretch += 1
         self._on_clear()
         return dropped / self.output_rate
 
@@ -204,8 +244,10 @@ class PacedSink(abc.ABC):
                 frame = self._frames.popleft()
                 if self._was_idle:
                     self._was_idle = False
-                    if self.on_playback_start is not None:
-                        self.on_playback_start(self.clock.now())
+                    now = self.clock.now()
+                    self.playback_starts.append(PlaybackStarted(now, SinkMark(self.played_s, self._stretch)))
+                    if self.first_frame_at is None:
+                        self.first_frame_at = now
                 try:
                     await self._emit(frame)
                 except Exception:  # a dead wire must not kill the call's other tasks

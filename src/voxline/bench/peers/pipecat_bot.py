@@ -158,6 +158,7 @@ def build_pipeline(websocket: WebSocket, rate: int, settings: BotSettings) -> Pi
 
     @aggregators.assistant().event_handler("on_assistant_turn_stopped")  # type: ignore[untyped-decorator,unused-ignore]
     async def on_assistant_turn(_aggregator: Any, message: Any) -> None:
+        # pipecat's message object is untyped here; its content may be absent
         await tell_caller("agent_text", str(getattr(message, "content", "") or ""))
 
     @transport.event_handler("on_client_connected")  # type: ignore[untyped-decorator,unused-ignore]
