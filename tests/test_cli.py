@@ -230,7 +230,7 @@ def test_agent_schema_is_a_json_schema_of_the_agent_file() -> None:
     llm_ref = json.dumps(schema["properties"]["llm"])
     llm_def = next(d for name, d in definitions.items() if name in llm_ref)
     assert {"engine", "model", "max_tokens"} <= set(llm_def["properties"])
-    assert llm_def["properties"]["engine"]["enum"] == ["llama_cpp", "openai"]
+    assert llm_def["properties"]["engine"]["enum"] == ["llama_cpp", "llama_server", "openai"]
 
 
 # ---------------------------------------------------------------- simulate: bad caller audio
