@@ -17,6 +17,7 @@ from voxline.conversation.language import BUILT_IN_LINES, LANGUAGE_NAMES, reply_
 from voxline.conversation.prompt import build_system_prompt
 from voxline.conversation.tools import HANDOVER_LINE, ToolRegistry
 from voxline.evals.scenario import CallExpect, Pattern, TurnExpect
+from voxline.language import registry
 
 
 @dataclass(slots=True)
@@ -104,25 +105,13 @@ def script_shares(text: str) -> dict[str, float]:
     return {"latin": latin / total, "devanagari": devanagari / total}
 
 
-SCRIPT_OF = {"en": "latin", "hi": "devanagari", "mr": "devanagari"}
 SCRIPT_SHARE = 0.8
 """A reply is in a script when this share of its letters is (names and numbers may be the other)."""
 
-# Words one of the two Devanagari languages uses all the time and the other does not.
-_HINDI_MARKERS = "है हैं आप नहीं मैं का की के में से को हूँ हूं कर सकते सकती रहा रही"
-_MARATHI_MARKERS = "आहे आहेत तुम्ही नाही मी चा ची चे मध्ये ला करू शकता शकते होईल तुमची तुमचा"
-_MARKERS = {"hi": frozenset(_HINDI_MARKERS.split()), "mr": frozenset(_MARATHI_MARKERS.split())}
-
 
 def devanagari_language(text: str) -> str | None:
-    """hi or mr by their common words, None when the text gives no sign."""
-    words = tokens(text)
-    votes = {lang: sum(1 for w in words if w in markers) for lang, markers in _MARKERS.items()}
-    best = max(votes, key=lambda lang: votes[lang])
-    others = [v for lang, v in votes.items() if lang != best]
-    if votes[best] == 0 or votes[best] <= max(others):
-        return None
-    return best
+    """The Devanagari language (hi or mr) whose everyday words the text uses, None when no sign."""
+    return registry.language_of_words(tokens(text), "devanagari")
 
 
 # ---------------------------------------------------------------- what a good agent never says
@@ -365,13 +354,15 @@ def _language_checks(expect: TurnExpect, said: str, turn: int, name: str) -> lis
         return []  # silence is the `said` check's business
     shares = script_shares(said)
     checks = []
-    script = expect.script or SCRIPT_OF.get(expect.language or "")
+    expected = registry.find(expect.language)
+    script = expect.script or (expected.script if expected else None)
     if script is not None:
-        ok = shares[script] >= SCRIPT_SHARE
-        detail = f"{shares[script]:.0%} of letters in {script}"
+        share = shares.get(script, 0.0)
+        ok = share >= SCRIPT_SHARE
+        detail = f"{share:.0%} of letters in {script}"
         checks.append(Check(name or "script", ok, "" if ok else detail, turn))
-    if expect.language in ("hi", "mr"):
-        found = devanagari_language(said)
+    if expected is not None and expected.marker_words:
+        found = registry.language_of_words(tokens(said), expected.script)
         ok = found in (None, expect.language)
         checks.append(Check(name or "language", ok, "" if ok else f"reads as {found}", turn))
     return checks

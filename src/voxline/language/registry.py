@@ -9,7 +9,7 @@ line in `voxline/language/languages/__init__.py` (or `register()` from outside t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -52,6 +52,9 @@ class Language:
     """Whisper's decoder prompt for this language: an everyday line in the script wanted back."""
     lexicon: Lexicon | None = None
     """Numbers, dates and abbreviations as words before TTS; None: text is spoken as written."""
+    marker_words: frozenset[str] = frozenset()
+    """Words this language uses all the time and the others written in its script do not: what tells
+    a Hindi reply from a Marathi one (the evals' language check)."""
     same_speech: tuple[str, ...] = ()
     """Languages spoken the same that only the script tells apart (Hindi and Urdu): a language
     identifier's share for them counts for this one when the agent does not speak them."""
@@ -146,3 +149,20 @@ class LineTable(Mapping[str, str]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+def language_of_words(text_words: Collection[str], script: Script) -> str | None:
+    """Of the languages written in `script`, the one whose marker words `text_words` holds most,
+    or None when the words give no sign (or two tie)."""
+    votes = {
+        language.code: sum(1 for w in text_words if w in language.marker_words)
+        for language in all_languages()
+        if language.script == script and language.marker_words
+    }
+    if not votes:
+        return None
+    best = max(votes, key=lambda code: votes[code])
+    others = [v for code, v in votes.items() if code != best]
+    if votes[best] == 0 or (others and votes[best] <= max(others)):
+        return None
+    return best

@@ -11,6 +11,29 @@ LANGUAGE = Language(
     english_name="Hindi",
     native_name="हिंदी",
     script="devanagari",
+    # everyday words the other Devanagari language does not use
+    marker_words=frozenset(
+        [
+            "है",
+            "हैं",
+            "आप",
+            "नहीं",
+            "मैं",
+            "का",
+            "की",
+            "के",
+            "में",
+            "से",
+            "को",
+            "हूँ",
+            "हूं",
+            "कर",
+            "सकते",
+            "सकती",
+            "रहा",
+            "रही",
+        ]
+    ),
     names=(
         "hindi",
         "hindee",

@@ -11,6 +11,27 @@ LANGUAGE = Language(
     english_name="Marathi",
     native_name="मराठी",
     script="devanagari",
+    # everyday words the other Devanagari language does not use
+    marker_words=frozenset(
+        [
+            "आहे",
+            "आहेत",
+            "तुम्ही",
+            "नाही",
+            "मी",
+            "चा",
+            "ची",
+            "चे",
+            "मध्ये",
+            "ला",
+            "करू",
+            "शकता",
+            "शकते",
+            "होईल",
+            "तुमची",
+            "तुमचा",
+        ]
+    ),
     names=(
         "marathi",
         "marathee",
