@@ -154,5 +154,6 @@ async def test_web_page_full_turn_with_real_models(live: tuple[LiveServer, Path]
     assert answered, labels
     timings = {name: int(ms) for name, ms in re.findall(r"([a-z-]+(?: stop)?) (\d+) ms", answered[0])}
     assert {"voice-to-voice", "stt", "tts"} <= timings.keys(), answered[0]
-    # voice-to-voice spans the whole reply path, so it exceeds each stage it contains
-    assert 0 < timings["stt"] < timings["voice-to-voice"] < 30000, answered[0]
+    # voice-to-voice spans the whole reply path, so it exceeds each stage it contains; the STT wait is
+    # 0 when the turn was transcribed (and its answer prepared) during the end-of-turn silence
+    assert 0 <= timings["stt"] < timings["voice-to-voice"] < 30000, answered[0]
