@@ -19,19 +19,7 @@ from voxline.conversation.conversation import Conversation
 from voxline.conversation.metrics import CallReport
 from voxline.engines.base import Engines
 
-LONG = "Your new card will arrive within five working days by post. Please activate it in the app."
-
-
-def make_agent(**overrides: Any) -> AgentConfig:
-    config: dict[str, Any] = {
-        "greeting": "Hello.",
-        "reprompt": "Still there?",
-        "goodbye": "Goodbye then.",
-        "turn": {"end_of_turn_silence_ms": 300, "min_speech_ms": 100, "barge_in_min_speech_ms": 200},
-        "limits": {"silence_reprompt_s": 30, "max_reprompts": 1},
-    }
-    config.update(overrides)
-    return AgentConfig.model_validate(config)
+from .test_conversation import LONG, make_agent
 
 
 @dataclass
