@@ -41,7 +41,7 @@ class NodeConfigError(ValueError):
 def model_set(agent: AgentConfig) -> str:
     """The models (and the model-shaping settings) an agent's engines hold: agents with the same
     one share one `Engines` (its line audio holds each agent's fixed lines)."""
-    shape: dict[str, Any] = {name: getattr(agent, name).model_dump(mode="json") for name in MODEL_SECTIONS}
+    shape: dict[str, Any] = agent.model_dump(mode="json", include=set(MODEL_SECTIONS))
     # whisper's decoder prompts and the language identifier follow the agent's languages
     shape["languages"] = [agent.languages.mode, list(agent.spoken_languages)]
     return json.dumps(shape, sort_keys=True)
