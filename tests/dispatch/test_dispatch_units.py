@@ -44,7 +44,8 @@ def test_sip_metadata_of_a_request_uri_without_a_user() -> None:
 
 
 def test_websocket_start_fields_are_validated_not_silently_cut() -> None:
-    meta = websocket_metadata({"type": "start", "agent": "hindi", "metadata": {"account": "4417", "vip": True}})
+    start = {"type": "start", "agent": "hindi", "metadata": {"account": "4417", "vip": True}}
+    meta = websocket_metadata(start)
     assert meta.requested_agent == "hindi" and meta.fields == {"account": "4417", "vip": "True"}
     for bad in (
         {"agent": 7},
@@ -119,7 +120,8 @@ def test_websocket_ari_audiosocket_and_explicit_dispatch() -> None:
         rules.route(CallMetadata("websocket", requested_agent="collections"))
     assert rules.route(CallMetadata("ari", requested_agent="ivr")).agent == "ivr"
     assert rules.route(CallMetadata("audiosocket", listener_port=9093)).agent == "hindi"
-    assert rules.route(CallMetadata("audiosocket", audiosocket_uuid=call_uuid, listener_port=9093)).agent == "ivr"
+    by_uuid = CallMetadata("audiosocket", audiosocket_uuid=call_uuid, listener_port=9093)
+    assert rules.route(by_uuid).agent == "ivr"
     assert rules.route(CallMetadata("audiosocket", listener_port=9092)).agent == "bank"
     assert rules.route(CallMetadata("sip", agent="hindi")).agent == "hindi"  # placed with an agent
     with pytest.raises(UnknownAgent):
@@ -133,7 +135,7 @@ def test_a_one_agent_node_takes_every_call_it_is_not_told_otherwise() -> None:
 
 
 def test_node_config_names_only_its_agents() -> None:
-    with pytest.raises(ValueError, match="dispatch.sip.users"):
+    with pytest.raises(ValueError, match=r"dispatch\.sip\.users"):
         NodeConfig.model_validate({"agents": {"bank": "b.yaml"}, "dispatch": {"sip": {"users": {"1": "x"}}}})
     with pytest.raises(ValueError, match="agent names"):
         NodeConfig.model_validate({"agents": {"bad name": "b.yaml"}})
@@ -181,7 +183,7 @@ def test_node_file_errors_name_the_file(tmp_path: Path) -> None:
 def agent_with_context(**extra: object) -> AgentConfig:
     return AgentConfig.model_validate(
         {
-            "persona": "You are Maya. The caller's account tier is {tier}. JSON looks like {\"a\": 1}.",
+            "persona": 'You are Maya. The caller\'s account tier is {tier}. JSON looks like {"a": 1}.',
             "rules": ["The caller rings from {caller_number}; never read it back.", "Keep {unknown} as is."],
             "context": {
                 "tier": {"source": "header:X-Tier", "pattern": "gold|silver|basic", "default": "basic"},
@@ -191,8 +193,11 @@ def agent_with_context(**extra: object) -> AgentConfig:
                 {"name": "end_call"},
                 {
                     "name": "account_summary",
-                    "http": {"url": "http://127.0.0.1:9/accounts/{account_id}", "method": "GET",
-                             "arguments": {"account_id": "{account}"}},  # fmt: skip
+                    "http": {
+                        "url": "http://127.0.0.1:9/accounts/{account_id}",
+                        "method": "GET",
+                        "arguments": {"account_id": "{account}"},
+                    },
                 },
             ],
             **extra,
