@@ -7,7 +7,6 @@ import asyncio
 from typing import Any
 
 from conversation.fakes import FakeCallIO, FakeLLM, FakeSTT, FakeTTS, FakeVAD, wait_until
-
 from voxline.agent.config import AgentConfig
 from voxline.audio.clock import VirtualClock
 from voxline.calls.runner import CallContext, CallRunner, CallSession, build_conversation
