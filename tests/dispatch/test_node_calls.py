@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
 import pytest
 import websockets
 
@@ -50,6 +51,8 @@ class Probe:
     """A stand-in conversation: which agent it got, that agent's greeting out, its tool run."""
 
     instances: ClassVar[list[Probe]] = []
+    hold_s: ClassVar[float] = 20.0
+    """How long it waits for the caller to hang up before it ends the call itself."""
 
     def __init__(self, call: CallIO, agent: AgentConfig, engines: Engines, *, recorder: Any, clock: Any,
                  transport: str, on_event: Callable[[dict[str, Any]], None] | None) -> None:  # fmt: skip
@@ -68,7 +71,7 @@ class Probe:
                 ToolCall("account_summary", {}), ToolContext(self.call, self.agent)
             )
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(20):
+            async with asyncio.timeout(self.hold_s):
                 while await self.call.receive() is not None:
                     pass
         self.report.end_reason = self.call.hangup_reason or "caller_hangup"
@@ -129,6 +132,7 @@ class Node:
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[Node]:
     Probe.instances.clear()
+    Probe.hold_s = 20.0
     tool_server = LocalServer()
     tool_server.routes["/accounts/4417"] = lambda received: Answer(200, {"balance": "1200 rupees"})
     hindi_port = free_port(kind=socket.SOCK_STREAM)
@@ -281,3 +285,40 @@ async def test_audiosocket_port_and_uuid_pick_the_agent_and_an_unknown_call_is_h
     assert len(Probe.instances) == 2
     record = node.record(Probe.instances[1].call.call_id)
     assert record["metadata"]["audiosocket_uuid"] == str(BANK_UUID) and record["metadata"]["agent"] == "bank"
+
+
+async def test_outbound_call_over_the_api_with_a_named_agent(node: Node, tmp_path: Path) -> None:
+    Probe.hold_s = 1.0  # the agent ends the call (sipp's uas waits for our BYE)
+    port = free_port()
+    sipp = asyncio.create_task(run_sipp(tmp_path, None, "-sn", "uas", port=port, timeout_s=20))
+    await asyncio.sleep(0.5)  # let sipp bind its port
+    async with httpx.AsyncClient(base_url=node.live.http, timeout=30) as client:
+        unknown = await client.post(
+            "/calls/outbound", json={"agent": "collections", "uri": f"sip:x@127.0.0.1:{port}"}
+        )
+        assert unknown.status_code == 404 and "collections" in unknown.json()["detail"]
+        body = {
+            "agent": "hindi",
+            "uri": f"sip:+919812345678@127.0.0.1:{port}",
+            "metadata": {"campaign": "renewal"},
+        }
+        placed = await client.post("/calls/outbound", json=body)
+    assert placed.status_code == 200, placed.text
+    assert placed.json()["agent"] == "hindi" and placed.json()["status"] == "answered"
+    result = await sipp
+    assert result.returncode == 0, result.explain()
+    await wait_for(lambda: len(Probe.instances) == 1)
+    assert Probe.instances[0].agent.name == "Northwind Bank support (Hindi)"
+    await wait_for(lambda: node.record(placed.json()["call_id"])["ended_at"] is not None)
+    meta = node.record(placed.json()["call_id"])["metadata"]
+    assert meta["agent"] == "hindi" and meta["dialled_number"] == "+919812345678"
+    assert meta["fields"] == {"campaign": "renewal"}
+
+
+def test_dialling_out_needs_an_api_key_not_a_token() -> None:
+    from voxline.server.gate import SecurityGate
+    from voxline.server.ratelimit import SourceRateLimiter
+    from voxline.server.security import SecuritySettings
+
+    gate = SecurityGate(None, SecuritySettings.local(), SourceRateLimiter(10))  # type: ignore[arg-type]
+    assert gate._scope_needed({"type": "http", "path": "/calls/outbound"}) == "mint"  # API keys only

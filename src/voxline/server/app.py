@@ -231,6 +231,11 @@ def create_app(
     app.state.voxline = state
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+    if node is not None:
+        from voxline.dispatch.api import outbound_router
+
+        app.include_router(outbound_router(app))
+
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})

@@ -64,6 +64,7 @@ class TelephonyService:
                 sip_config, call_handler(app, "sip"), capacity=app.state.voxline.capacity, route=route
             )
             await self.sip.start()
+            app.state.sip_dialer = self.sip  # explicit dispatch: POST /calls/outbound places calls on it
             log.info("SIP listening on %s:%s", sip_config.host, self.sip.local_port("udp"))
         audiosocket = config.audiosocket
         if _enabled(opts.audiosocket, audiosocket.enabled):
