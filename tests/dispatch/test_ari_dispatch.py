@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
-from telephony.ari.ari_double import AriDouble
 
+from telephony.ari.ari_double import AriDouble
 from voxline.agent.config import AriConfig
 from voxline.audio.pcm import AudioChunk
 from voxline.dispatch.metadata import CallMetadata
