@@ -4,7 +4,8 @@ dialplan extension become the call's metadata, and a caller for no agent is hung
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 import pytest
@@ -40,15 +41,15 @@ async def test_stasis_arguments_pick_the_agent_and_an_unknown_one_is_hung_up(ari
     try:
         audio = AudioChunk(np.zeros(1600, dtype=np.int16), 8000)
         await ari.incoming_call(audio, caller_number="5551234", args=["agent=hindi", "campaign=renewal"])
-        await asyncio.wait_for(_until(lambda: len(seen) == 1 and controller.active_calls == 0), 10)
+        await _until(lambda: len(seen) == 1 and controller.active_calls == 0)
         meta = seen[0]
         assert meta is not None and meta.transport == "ari" and meta.agent == "hindi"
         assert meta.caller_number == "5551234" and meta.dialled_number == "100"
         assert meta.variables == {"campaign": "renewal"}
         refused = await ari.incoming_call(audio, args=["agent=collections"])
-        await asyncio.wait_for(_until(lambda: refused in ari.deleted_channels), 10)
+        await _until(lambda: refused in ari.deleted_channels)
         nameless = await ari.incoming_call(audio)
-        await asyncio.wait_for(_until(lambda: nameless in ari.deleted_channels), 10)
+        await _until(lambda: nameless in ari.deleted_channels)
         assert len(seen) == 1 and ari.bridges == {}
         answered = [r.path for r in ari.requests if r.path.endswith("/answer")]
         assert not any(refused in path or nameless in path for path in answered) and len(answered) == 1
@@ -56,6 +57,8 @@ async def test_stasis_arguments_pick_the_agent_and_an_unknown_one_is_hung_up(ari
         await controller.stop()
 
 
-async def _until(condition: object) -> None:
-    while not condition():  # type: ignore[operator]
+async def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.02)
