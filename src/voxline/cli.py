@@ -117,6 +117,8 @@ def serve(
             agents = NodeAgents.from_file(node)
         except NodeConfigError as exc:
             raise _fail(str(exc)) from None
+        for agent_file in agents.config.agents.values():
+            _warn_literal_secrets(node.resolve().parent / agent_file)
     else:
         agents = NodeAgents.single(_load(agent))
         _warn_literal_secrets(agent)
