@@ -120,7 +120,8 @@ def serve(
         for agent_file in agents.config.agents.values():
             _warn_literal_secrets(node.resolve().parent / agent_file)
     else:
-        agents = NodeAgents.single(_load(agent))
+        # a one-agent node; its agent is named after its file (a WebSocket client may name it)
+        agents = NodeAgents.single(_load(agent), name=agent.stem if agent is not None else "agent")
         _warn_literal_secrets(agent)
     options = TelephonyOptions(
         sip=sip,
