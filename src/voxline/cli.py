@@ -571,6 +571,13 @@ def agent_check(file: Path) -> None:
     config = _load(file)
     typer.echo(json.dumps(redact(config.model_dump()), indent=2, ensure_ascii=False))
     _warn_literal_secrets(file)
+    for name in config.unfilled_placeholders():
+        typer.secho(
+            f"warning: {{{name}}} in the persona or rules is no context field, so it is left as written "
+            f"(context fields: {', '.join(config.context_names)})",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
 
 
 def _warn_literal_secrets(file: Path | None) -> None:

@@ -253,3 +253,19 @@ def test_context_fields_are_checked_when_the_agent_loads(tmp_path: Path) -> None
         file.write_text(bad + "\n")
         with pytest.raises(AgentConfigError, match=why):
             load_agent(file)
+
+
+def test_a_tool_argument_must_name_a_context_field_and_check_warns_of_unfilled_ones(tmp_path: Path) -> None:
+    tool = {"name": "t", "http": {"url": "http://127.0.0.1:9/x", "arguments": {"id": "{acount}"}}}
+    with pytest.raises(ValueError, match=r"uses \{acount\}"):
+        AgentConfig.model_validate({"context": {"account": {"source": "header:X-A"}}, "tools": [tool]})
+    agent = AgentConfig.model_validate({"persona": "Hi {caller_number} {nmae}.", "rules": ["{plan}"]})
+    assert agent.unfilled_placeholders() == ["nmae", "plan"]
+    from typer.testing import CliRunner
+
+    from voxline.cli import app
+
+    file = tmp_path / "agent.yaml"
+    file.write_text("persona: Hello {nmae}.\n")
+    result = CliRunner().invoke(app, ["agent", "check", str(file)])
+    assert result.exit_code == 0 and "{nmae} in the persona or rules is no context field" in result.output

@@ -224,6 +224,9 @@ class WebhookConfig(_Strict):
 
 
 CONTEXT_NAME = re.compile(r"[a-z_][a-z0-9_]{0,31}")
+CONTEXT_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]{0,31})\}")
+BUILT_IN_CONTEXT = ("caller_number", "dialled_number")
+"""Context fields every agent has (voxline.dispatch.context)."""
 CONTEXT_SOURCE = re.compile(
     r"caller_number|dialled_number|agent|audiosocket_uuid|(header|variable|field):[A-Za-z0-9_.:-]{1,64}"
 )
@@ -620,6 +623,32 @@ class AgentConfig(_Strict):
         if bad:
             raise ValueError(f"context names are lower-case identifiers (a-z, 0-9, _), got {bad}")
         return value
+
+    @model_validator(mode="after")
+    def _tool_arguments_name_context(self) -> AgentConfig:
+        known = self.context_names
+        for tool in self.tools:
+            endpoint = tool.endpoint
+            for argument, value in (endpoint.arguments if endpoint else {}).items():
+                unknown = [n for n in CONTEXT_PLACEHOLDER.findall(value) if n not in known]
+                if unknown:
+                    raise ValueError(
+                        f"tool {tool.name}: argument {argument} uses {{{unknown[0]}}}, which is not a "
+                        f"context field (have: {', '.join(known)})"
+                    )
+        return self
+
+    @property
+    def context_names(self) -> tuple[str, ...]:
+        """The `{names}` the call's context fills: the built-in ones and `context:`'s."""
+        return tuple(dict.fromkeys([*BUILT_IN_CONTEXT, *self.context]))
+
+    def unfilled_placeholders(self) -> list[str]:
+        """`{name}`s in the persona and rules that no context field fills: they stay as written (a
+        typo, or text meant literally)."""
+        known = set(self.context_names)
+        texts = [self.persona, *self.rules]
+        return sorted({n for t in texts for n in CONTEXT_PLACEHOLDER.findall(t) if n not in known})
 
     @model_validator(mode="after")
     def _languages_agree(self) -> AgentConfig:

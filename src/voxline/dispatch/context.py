@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]{0,31})\}")
 MAX_PROMPT_VALUE_CHARS = 64
 _UNSAFE = re.compile(r"[{}<>\"`\\]")
-BUILT_IN_FIELDS: Mapping[str, ContextField] = {
+BUILT_IN_FIELDS: Mapping[str, ContextField] = {  # the names of agent.config.BUILT_IN_CONTEXT
     "caller_number": ContextField(source="caller_number", pattern=r"\+?[0-9*#]{1,32}"),
     "dialled_number": ContextField(source="dialled_number", pattern=r"\+?[0-9*#]{1,32}"),
 }
