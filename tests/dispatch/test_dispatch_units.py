@@ -15,9 +15,10 @@ from voxline.conversation.prompt import build_system_prompt
 from voxline.conversation.tools import ToolRegistry
 from voxline.dispatch.context import bind_agent, context_values
 from voxline.dispatch.metadata import MAX_ENTRIES, MAX_VALUE_CHARS, CallMetadata, MetadataError
-from voxline.dispatch.node import NodeAgents, NodeConfigError, load_node_file, model_set
+from voxline.dispatch.node import NodeAgents, NodeConfigError, load_node_file
 from voxline.dispatch.rules import Dispatcher, UnknownAgent
 from voxline.dispatch.sources import ari_metadata, sip_metadata, websocket_metadata
+from voxline.engines.base import Engines
 from voxline.node.config import DispatchConfig, NodeConfig
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -141,21 +142,35 @@ def test_node_config_names_only_its_agents() -> None:
         NodeConfig.model_validate({"agents": {"bad name": "b.yaml"}})
 
 
+class SharedModelLLM:
+    """Stands for a loaded model: `with_temperature` shares it (as LlamaCppLLM's does)."""
+
+    def __init__(self, model: str, temperature: float) -> None:
+        self.model, self.temperature = model, temperature
+
+    def with_temperature(self, temperature: float) -> SharedModelLLM:
+        return SharedModelLLM(self.model, temperature)
+
+
 def test_example_node_file_loads_and_shares_engines_by_model_set() -> None:
     config, agents = load_node_file(EXAMPLES / "node.yaml")
     assert list(agents) == ["bank", "hindi", "bank-ivr"] and config.dispatch.default == "bank"
     node = NodeAgents.from_file(EXAMPLES / "node.yaml")
     built: list[str] = []
 
-    def build(agent: AgentConfig) -> object:
+    def build(agent: AgentConfig) -> Engines:
         built.append(agent.name)
-        return object()
+        llm = SharedModelLLM(f"{agent.llm.model} for {agent.name}", agent.llm.temperature)
+        return Engines(vad=None, stt=None, llm=llm, tts=None)  # type: ignore[arg-type]
 
-    node.load(build)  # type: ignore[arg-type]
-    # bank and bank-ivr differ only in their LLM's temperature: two sets; hindi has its own models
-    assert len(built) == len({model_set(a) for a in agents.values()}) == len(node.groups())
-    for names in node.groups():
-        assert len({id(node.engines[n]) for n in names}) == 1
+    node.load(build)
+    # bank and bank-ivr differ only in the in-process LLM's temperature: one load; hindi its own
+    assert built == ["Northwind Bank support", "Northwind Bank support (Hindi)"]
+    assert node.groups() == [["bank", "bank-ivr"], ["hindi"]]
+    bank, ivr = node.engines["bank"].llm, node.engines["bank-ivr"].llm
+    assert isinstance(bank, SharedModelLLM) and isinstance(ivr, SharedModelLLM)
+    assert bank.model == ivr.model and (bank.temperature, ivr.temperature) == (0.0, 0.3)
+    assert node.engines["bank"].line_audio is node.engines["bank-ivr"].line_audio
 
 
 def test_agents_with_one_model_set_get_one_engines(tmp_path: Path) -> None:

@@ -40,8 +40,12 @@ class NodeConfigError(ValueError):
 
 def model_set(agent: AgentConfig) -> str:
     """The models (and the model-shaping settings) an agent's engines hold: agents with the same
-    one share one `Engines` (its line audio holds each agent's fixed lines)."""
+    one share one `Engines` (its line audio holds each agent's fixed lines). The in-process LLM's
+    temperature is left out: it is a sampling setting, so agents differing only in it share the
+    loaded model (`LlamaCppLLM.with_temperature`)."""
     shape: dict[str, Any] = agent.model_dump(mode="json", include=set(MODEL_SECTIONS))
+    if agent.llm.engine == "llama_cpp":
+        del shape["llm"]["temperature"]
     # whisper's decoder prompts and the language identifier follow the agent's languages
     shape["languages"] = [agent.languages.mode, list(agent.spoken_languages)]
     return json.dumps(shape, sort_keys=True)
@@ -114,9 +118,10 @@ class NodeAgents:
             build = factory.build_engines
         for names in self.groups():
             started = time.monotonic()
-            engines = build(self.agents[names[0]])
+            first = self.agents[names[0]]
+            engines = build(first)
             for name in names:
-                self.engines[name] = engines
+                self.engines[name] = _at_temperature(engines, first, self.agents[name])
             log.info("models for agents %s loaded in %.1f s", ", ".join(names), time.monotonic() - started)
         return self.engines[next(iter(self.agents))]
 
@@ -139,6 +144,20 @@ class NodeAgents:
             for name, agent in self.agents.items()
         }
         return NodeRunner(self, runners, template)
+
+
+def _at_temperature(engines: Engines, built_for: AgentConfig, agent: AgentConfig) -> Engines:
+    """`engines` for `agent`: the same, with its own LLM temperature on the shared model if that differs."""
+    temperature = agent.llm.temperature
+    if temperature == built_for.llm.temperature:
+        return engines
+    with_temperature = getattr(engines.llm, "with_temperature", None)
+    if with_temperature is None:
+        log.warning(
+            "agent %r runs at %r's LLM temperature: its LLM cannot change it", agent.name, built_for.name
+        )
+        return engines
+    return replace(engines, llm=with_temperature(temperature))
 
 
 def _runner_like(template: CallRunner, agent: AgentConfig, engines: Engines) -> CallRunner:
