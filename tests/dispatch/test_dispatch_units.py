@@ -284,3 +284,18 @@ def test_a_tool_argument_must_name_a_context_field_and_check_warns_of_unfilled_o
     file.write_text("persona: Hello {nmae}.\n")
     result = CliRunner().invoke(app, ["agent", "check", str(file)])
     assert result.exit_code == 0 and "{nmae} in the persona or rules is no context field" in result.output
+
+
+def test_what_each_call_passes_to_the_llm_does_not_split_a_model_set() -> None:
+    from voxline.dispatch.node import model_set
+
+    base = AgentConfig()
+    same = AgentConfig.model_validate({"llm": {"max_tokens": 96, "history_tokens": 512, "temperature": 0.9}})
+    other = AgentConfig.model_validate({"llm": {"context_tokens": 4096}})
+    served = AgentConfig.model_validate(
+        {"llm": {"engine": "openai", "base_url": "http://x", "temperature": 0.9}}
+    )
+    assert model_set(base) == model_set(same) and model_set(base) != model_set(other)
+    assert model_set(served) != model_set(
+        served.model_copy(update={"llm": served.llm.model_copy(update={"temperature": 0.1})})
+    )

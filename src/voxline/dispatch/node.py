@@ -40,10 +40,12 @@ class NodeConfigError(ValueError):
 
 def model_set(agent: AgentConfig) -> str:
     """The models (and the model-shaping settings) an agent's engines hold: agents with the same
-    one share one `Engines` (its line audio holds each agent's fixed lines). The in-process LLM's
-    temperature is left out: it is a sampling setting, so agents differing only in it share the
-    loaded model (`LlamaCppLLM.with_temperature`)."""
+    one share one `Engines` (its line audio holds each agent's fixed lines). What each call passes
+    to the LLM itself (`max_tokens`, `history_tokens`) is left out, and so is the in-process LLM's
+    temperature: agents differing only in it share the loaded model (`LlamaCppLLM.with_temperature`)."""
     shape: dict[str, Any] = agent.model_dump(mode="json", include=set(MODEL_SECTIONS))
+    for per_call in ("max_tokens", "history_tokens"):
+        del shape["llm"][per_call]
     if agent.llm.engine == "llama_cpp":
         del shape["llm"]["temperature"]
     # whisper's decoder prompts and the language identifier follow the agent's languages
