@@ -290,7 +290,9 @@ def test_what_each_call_passes_to_the_llm_does_not_split_a_model_set() -> None:
     from voxline.dispatch.node import model_set
 
     base = AgentConfig()
-    same = AgentConfig.model_validate({"llm": {"max_tokens": 96, "history_tokens": 512, "temperature": 0.9}})
+    same = AgentConfig.model_validate(
+        {"llm": {"max_tokens": 96, "history_tokens": 512, "temperature": 0.9}, "vad": {"threshold": 0.7}}
+    )
     other = AgentConfig.model_validate({"llm": {"context_tokens": 4096}})
     served = AgentConfig.model_validate(
         {"llm": {"engine": "openai", "base_url": "http://x", "temperature": 0.9}}

@@ -41,11 +41,13 @@ class NodeConfigError(ValueError):
 def model_set(agent: AgentConfig) -> str:
     """The models (and the model-shaping settings) an agent's engines hold: agents with the same
     one share one `Engines` (its line audio holds each agent's fixed lines). What each call passes
-    to the LLM itself (`max_tokens`, `history_tokens`) is left out, and so is the in-process LLM's
-    temperature: agents differing only in it share the loaded model (`LlamaCppLLM.with_temperature`)."""
+    to the models itself (`max_tokens`, `history_tokens`, the VAD's settings) is left out, and so
+    is the in-process LLM's temperature: agents differing only in it share the loaded model
+    (`LlamaCppLLM.with_temperature`)."""
     shape: dict[str, Any] = agent.model_dump(mode="json", include=set(MODEL_SECTIONS))
     for per_call in ("max_tokens", "history_tokens"):
         del shape["llm"][per_call]
+    shape["vad"] = agent.vad.engine  # its threshold and padding are the call's (turns, listener)
     if agent.llm.engine == "llama_cpp":
         del shape["llm"]["temperature"]
     # whisper's decoder prompts and the language identifier follow the agent's languages
