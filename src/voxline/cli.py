@@ -49,6 +49,10 @@ def _load(agent_file: Path | None) -> AgentConfig:
 @app.command()
 def serve(
     agent: AgentOpt = None,
+    node: Annotated[
+        Path | None,
+        typer.Option("--node", help="node file: several agents and the dispatch rules (docs/scaling.md)"),
+    ] = None,
     host: Annotated[str, typer.Option(help="HTTP address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
     db: DbOpt = None,
@@ -80,13 +84,14 @@ def serve(
     log_level: LogLevelOpt = "info",
 ) -> None:
     """Start the server: web page and WebSocket calls on HOST:PORT, SIP on 5060, AudioSocket on 9092
-    (and ARI, when the agent file configures it).
+    (and ARI, when the agent file configures it). With --node, one node serves several agents.
 
     On any address but loopback, clients must authenticate: set VOXLINE_API_KEYS (see docs/security.md).
     """
     import uvicorn
 
-    from voxline.runtime import create_server_app
+    from voxline.dispatch.node import NodeAgents, NodeConfigError
+    from voxline.runtime import create_node_app
     from voxline.server.security import SecurityConfigError, SecuritySettings
     from voxline.server.telephony import TelephonyOptions
 
@@ -105,8 +110,19 @@ def serve(
             fg=typer.colors.RED,
             err=True,
         )
-    config = _load(agent)
-    _warn_literal_secrets(agent)
+    if node is not None and agent is not None:
+        raise _fail("give --agent (one agent) or --node (a node file naming its agents), not both")
+    if node is not None:
+        try:
+            agents = NodeAgents.from_file(node)
+        except NodeConfigError as exc:
+            raise _fail(str(exc)) from None
+        for agent_file in agents.config.agents.values():
+            _warn_literal_secrets(node.resolve().parent / agent_file)
+    else:
+        # a one-agent node; its agent is named after its file (a WebSocket client may name it)
+        agents = NodeAgents.single(_load(agent), name=agent.stem if agent is not None else "agent")
+        _warn_literal_secrets(agent)
     options = TelephonyOptions(
         sip=sip,
         sip_host=sip_host,
@@ -115,13 +131,13 @@ def serve(
         audiosocket_port=audiosocket_port,
     )
     try:
-        api = create_server_app(
-            config, db_path=db, telephony=options, security=security, retention_days=retention_days
+        api = create_node_app(
+            agents, db_path=db, telephony=options, security=security, retention_days=retention_days
         )
     except EngineError as exc:
         raise _fail(str(exc)) from None
-    log.info("voxline serving %s on http://%s:%d (auth: %s)", config.name, host, port,
-             security.describe()["auth"])  # fmt: skip
+    names = ", ".join(a.name for a in agents.agents.values())
+    log.info("voxline serving %s on http://%s:%d (auth: %s)", names, host, port, security.describe()["auth"])
     uvicorn.run(api, host=host, port=port, log_config=None, **server_options(security))
 
 
@@ -203,6 +219,10 @@ def simulate(
 def call_out(
     uri: Annotated[str, typer.Argument(help="who to call, e.g. sip:100@pbx.example.com")],
     agent: AgentOpt = None,
+    node: Annotated[Path | None, typer.Option("--node", help="node file to take the agent from")] = None,
+    agent_name: Annotated[
+        str | None, typer.Option("--agent-name", help="with --node: the agent that places the call")
+    ] = None,
     sip_port: Annotated[int, typer.Option(help="local SIP port for the call (0: any free port)")] = 0,
     timeout: Annotated[float, typer.Option(min=1, help="seconds to wait for an answer")] = 30.0,
     report: Annotated[Path | None, typer.Option(help="report.json: per-turn text and metrics")] = None,
@@ -214,11 +234,13 @@ def call_out(
     from voxline.runtime import place_sip_call
 
     configure_logging(log_level, log_json)
-    config = _load(agent)
+    config, name = _outbound_agent(agent, node, agent_name)
     if not uri.startswith(("sip:", "sips:")):
         raise _fail(f"not a SIP URI: {uri!r} (expected sip:user@host[:port])")
     try:
-        result = asyncio.run(place_sip_call(config, uri, sip_port=sip_port, db_path=db, timeout_s=timeout))
+        result = asyncio.run(
+            place_sip_call(config, uri, sip_port=sip_port, db_path=db, timeout_s=timeout, agent_name=name)
+        )
     except EngineError as exc:
         raise _fail(str(exc)) from None
     _write_report(report, result)
@@ -226,6 +248,28 @@ def call_out(
     typer.echo(f"call ended: {result.get('end_reason') or result['sip_result']}")
     if not result["turns"]:
         raise typer.Exit(1)
+
+
+def _outbound_agent(
+    agent: Path | None, node: Path | None, agent_name: str | None
+) -> tuple[AgentConfig, str | None]:
+    """The agent an outbound call is placed with: an agent file, or a node's agent by name."""
+    if node is None:
+        if agent_name is not None:
+            raise _fail("--agent-name picks an agent of a --node file")
+        return _load(agent), None
+    from voxline.dispatch.node import NodeAgents, NodeConfigError
+
+    if agent is not None:
+        raise _fail("give --agent (an agent file) or --node with --agent-name, not both")
+    try:
+        agents = NodeAgents.from_file(node)
+    except NodeConfigError as exc:
+        raise _fail(str(exc)) from None
+    name = agent_name or next(iter(agents.agents))
+    if name not in agents.agents:
+        raise _fail(f"no agent {name!r} in {node} (it has {', '.join(agents.agents)})")
+    return agents.agents[name], name
 
 
 def _write_report(path: Path | None, result: dict[str, Any]) -> None:
@@ -542,6 +586,13 @@ def agent_check(file: Path) -> None:
     config = _load(file)
     typer.echo(json.dumps(redact(config.model_dump()), indent=2, ensure_ascii=False))
     _warn_literal_secrets(file)
+    for name in config.unfilled_placeholders():
+        typer.secho(
+            f"warning: {{{name}}} in the persona or rules is no context field, so it is left as written "
+            f"(context fields: {', '.join(config.context_names)})",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
 
 
 def _warn_literal_secrets(file: Path | None) -> None:

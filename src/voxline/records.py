@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS calls (
     ended_at   REAL,
     end_reason TEXT,
     transferred_to TEXT,
-    label      TEXT
+    label      TEXT,
+    metadata   TEXT
 );
 CREATE TABLE IF NOT EXISTS turns (
     call_id         TEXT NOT NULL REFERENCES calls(call_id),
@@ -65,7 +66,7 @@ CREATE INDEX IF NOT EXISTS calls_by_start ON calls(started_at);
 """
 
 _ADDED_COLUMNS = {
-    "calls": {"transferred_to": "TEXT", "label": "TEXT"},
+    "calls": {"transferred_to": "TEXT", "label": "TEXT", "metadata": "TEXT"},
     "turns": {
         "dtmf": "TEXT NOT NULL DEFAULT ''",
         "detected_language": "TEXT",
@@ -89,10 +90,11 @@ _INSERT_TURN = (
     f"VALUES ({', '.join('?' for _ in _TURN_COLUMNS)})"
 )
 _UPSERT_CALL = (
-    "INSERT INTO calls (call_id, agent, transport, started_at, ended_at, end_reason, transferred_to) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(call_id) DO UPDATE SET "
+    "INSERT INTO calls (call_id, agent, transport, started_at, ended_at, end_reason, transferred_to, "
+    "metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(call_id) DO UPDATE SET "
     "agent=excluded.agent, transport=excluded.transport, started_at=excluded.started_at, "
-    "ended_at=excluded.ended_at, end_reason=excluded.end_reason, transferred_to=excluded.transferred_to"
+    "ended_at=excluded.ended_at, end_reason=excluded.end_reason, transferred_to=excluded.transferred_to, "
+    "metadata=excluded.metadata"
 )
 
 _Job = Callable[[sqlite3.Connection], object]
@@ -135,10 +137,19 @@ def _turn_row(call_id: str, turn: TurnRecord) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+def _json_or_none(text: object) -> Any:
+    if not isinstance(text, str):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 def _call_row(report: CallReport) -> tuple[Any, ...]:
     return (
         report.call_id, report.agent, report.transport, report.started_at, report.ended_at, report.end_reason,
-        report.transferred_to,
+        report.transferred_to, None if report.metadata is None else json.dumps(report.metadata),
     )  # fmt: skip
 
 
@@ -247,6 +258,7 @@ class SqliteCallRecorder:
                 "SELECT * FROM turns WHERE call_id = ? ORDER BY idx", (call_id,)
             ).fetchall()
         result = dict(call)
+        result["metadata"] = _json_or_none(result.get("metadata"))
         result["turns"] = [self._turn_dict(row) for row in turns]
         return result
 
@@ -259,7 +271,7 @@ class SqliteCallRecorder:
                 "GROUP BY c.call_id ORDER BY c.started_at DESC LIMIT ?",
                 (max(0, int(limit)),),
             ).fetchall()
-        return [dict(row) for row in rows]
+        return [{**dict(row), "metadata": _json_or_none(row["metadata"])} for row in rows]
 
     @staticmethod
     def _turn_dict(row: sqlite3.Row) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from voxline.conversation.metrics import CallReport
 from voxline.conversation.prompt import build_system_prompt
 from voxline.conversation.tools import ToolRegistry
 from voxline.conversation.webhook import drain_webhooks
+from voxline.dispatch.context import bind_agent
+from voxline.dispatch.metadata import CallMetadata
 from voxline.engines import factory
 from voxline.engines._threaded import run_model, run_model_sync
 from voxline.engines.base import Engines
@@ -26,6 +28,7 @@ from voxline.transports.base import CallIO
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from voxline.dispatch.node import NodeAgents
     from voxline.server.security import SecuritySettings
     from voxline.server.telephony import TelephonyOptions
 
@@ -49,7 +52,9 @@ async def warm_engines(agent: AgentConfig, engines: Engines) -> None:
     """Warm every model, put exactly the prompt prefix calls will use into the LLM's KV cache, and
     render the greeting so a caller hears it as soon as the call is answered."""
     tools = ToolRegistry(agent).specs()
-    await factory.warm_up(engines, build_system_prompt(agent, tools), tools)
+    # the prompt of a call that brings no metadata (the context's defaults in its placeholders)
+    prompt = build_system_prompt(bind_agent(agent, CallMetadata()), tools)
+    await factory.warm_up(engines, prompt, tools)
     await render_fixed_lines(agent, engines)
 
 
@@ -60,20 +65,38 @@ def create_server_app(
     security: SecuritySettings | None = None,
     retention_days: float | None = None,
 ) -> FastAPI:
-    """The production server: models are loaded before the port opens, so a missing one fails fast.
-    The agent's phone ways in (SIP, AudioSocket, ARI) start once the models are warm."""
+    """The production server of one agent (a one-agent node: every call goes to it)."""
+    from voxline.dispatch.node import NodeAgents
+
+    return create_node_app(
+        NodeAgents.single(agent), db_path=db_path, telephony=telephony, security=security,
+        retention_days=retention_days,
+    )  # fmt: skip
+
+
+def create_node_app(
+    node: NodeAgents,
+    db_path: Path | None = None,
+    telephony: TelephonyOptions | None = None,
+    security: SecuritySettings | None = None,
+    retention_days: float | None = None,
+) -> FastAPI:
+    """The production server: models are loaded before the port opens (once per distinct model set
+    of the node's agents), so a missing one fails fast. The phone ways in (SIP, AudioSocket, ARI; the
+    main agent's `telephony` section) start once the models are warm; each call goes to the agent
+    the node's dispatch chooses."""
     from voxline.server.app import create_app
     from voxline.server.telephony import TelephonyService
 
-    engines = run_model_sync(load_engines, agent)
+    engines = run_model_sync(node.load)
 
-    async def warm(loaded: Engines) -> None:
-        await warm_engines(agent, loaded)
+    async def warm(_loaded: Engines) -> None:
+        await node.warm()
 
-    services = [TelephonyService(agent, telephony)]
+    services = [TelephonyService(node.main, telephony)]
     return create_app(
-        agent, engines=engines, warm_up=warm, db_path=db_path, services=services, security=security,
-        retention_days=retention_days,
+        node.main, engines=engines, warm_up=warm, db_path=db_path, services=services, security=security,
+        retention_days=retention_days, node=node,
     )  # fmt: skip
 
 
@@ -157,13 +180,17 @@ async def place_sip_call(
     db_path: Path | None = None,
     timeout_s: float = 30.0,
     engines: Engines | None = None,
+    agent_name: str | None = None,
 ) -> dict[str, Any]:
-    """Call `uri` from the agent over SIP; the agent talks to whoever answers. Returns the report."""
+    """Call `uri` from the agent over SIP; the agent talks to whoever answers. Returns the report.
+    `agent_name`: the agent's name on its node (kept in the call's metadata and record)."""
+    from voxline.dispatch.sources import outbound_sip_metadata
     from voxline.telephony.sip.endpoint import SipEndpoint
 
     reports: list[dict[str, Any]] = []
     async with one_call_runner(agent, engines, db_path) as runner:
-        converse = runner.handler(CallContext("sip"))
+        metadata = outbound_sip_metadata(uri, agent.telephony.sip.user, agent_name)
+        converse = runner.handler(CallContext("sip", metadata=metadata))
 
         async def talk(call: CallIO) -> CallReport:
             report = await converse(call)
@@ -190,6 +217,7 @@ async def chat_console(agent: AgentConfig) -> None:
     prompt, output filter, tools and language policy); the voice is mute."""
     from voxline.conversation.chat import TextSession
 
+    agent = bind_agent(agent, CallMetadata("chat"))  # the context's defaults in its placeholders
     llm = await run_model(factory.build_llm, agent)
     tools = ToolRegistry(agent).specs()
     await llm.warm_up(build_system_prompt(agent, tools), tools)

@@ -159,6 +159,12 @@ class HttpToolConfig(_Strict):
         0.7, ge=0, le=10, description="no answer by then: the tool's filler line is spoken while it waits"
     )
     max_response_bytes: int = Field(16384, ge=256, le=1048576, description="longer responses are cut")
+    arguments: dict[str, str] = Field(
+        default_factory=dict,
+        description="sent with every request besides the model's own (which cannot override them); "
+        "{name} in a value is filled from the call's context (`context:`, caller_number, "
+        "dialled_number), e.g. {account_id: '{account}'}",
+    )
 
     @field_validator("headers")
     @classmethod
@@ -215,6 +221,50 @@ class WebhookConfig(_Strict):
     max_attempts: int = Field(5, ge=1, le=10)
     backoff_s: float = Field(1.0, ge=0, le=60, description="wait before the second attempt; doubles after")
     max_backoff_s: float = Field(60.0, ge=0, le=3600)
+
+
+CONTEXT_NAME = re.compile(r"[a-z_][a-z0-9_]{0,31}")
+CONTEXT_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]{0,31})\}")
+BUILT_IN_CONTEXT = ("caller_number", "dialled_number")
+"""Context fields every agent has (voxline.dispatch.context)."""
+CONTEXT_SOURCE = re.compile(
+    r"caller_number|dialled_number|agent|audiosocket_uuid|(header|variable|field):[A-Za-z0-9_.:-]{1,64}"
+)
+
+
+class ContextField(_Strict):
+    """One piece of the call's metadata the agent uses as `{name}` in its persona, rules and HTTP
+    tool arguments. The value comes from the caller's side, so it is only used when it matches
+    `pattern` in full (and holds no braces, angle brackets, quotes or backticks); otherwise `default`
+    is used. Keep the pattern as narrow as the value: a pattern is what keeps a header from
+    writing instructions into the prompt."""
+
+    source: str = Field(
+        description="caller_number, dialled_number, agent, audiosocket_uuid, header:X-Name (SIP), "
+        "variable:NAME (ARI channel variable or Stasis name=value argument), field:name (WebSocket "
+        "start frame metadata)"
+    )
+    pattern: str = Field(r"[\w .,'+@-]{1,64}", description="a regular expression the whole value must match")
+    default: str = Field("unknown", max_length=64, description="used when the call has no valid value")
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        if not CONTEXT_SOURCE.fullmatch(value):
+            raise ValueError(
+                "source is one of caller_number, dialled_number, agent, audiosocket_uuid, "
+                "header:X-Name, variable:NAME, field:name"
+            )
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"pattern does not compile: {exc}") from None
+        return value
 
 
 class LimitsConfig(_Strict):
@@ -560,6 +610,45 @@ class AgentConfig(_Strict):
         default_factory=list,
         description="requests answered with fixed words before the model is asked; the first match wins",
     )
+    context: dict[str, ContextField] = Field(
+        default_factory=dict,
+        description="the call's metadata as {name} placeholders in persona, rules and HTTP tool "
+        "arguments; {caller_number} and {dialled_number} are always there (digits and + * # only)",
+    )
+
+    @field_validator("context")
+    @classmethod
+    def _context_names(cls, value: dict[str, ContextField]) -> dict[str, ContextField]:
+        bad = [name for name in value if not CONTEXT_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"context names are lower-case identifiers (a-z, 0-9, _), got {bad}")
+        return value
+
+    @model_validator(mode="after")
+    def _tool_arguments_name_context(self) -> AgentConfig:
+        known = self.context_names
+        for tool in self.tools:
+            endpoint = tool.endpoint
+            for argument, value in (endpoint.arguments if endpoint else {}).items():
+                unknown = [n for n in CONTEXT_PLACEHOLDER.findall(value) if n not in known]
+                if unknown:
+                    raise ValueError(
+                        f"tool {tool.name}: argument {argument} uses {{{unknown[0]}}}, which is not a "
+                        f"context field (have: {', '.join(known)})"
+                    )
+        return self
+
+    @property
+    def context_names(self) -> tuple[str, ...]:
+        """The `{names}` the call's context fills: the built-in ones and `context:`'s."""
+        return tuple(dict.fromkeys([*BUILT_IN_CONTEXT, *self.context]))
+
+    def unfilled_placeholders(self) -> list[str]:
+        """`{name}`s in the persona and rules that no context field fills: they stay as written (a
+        typo, or text meant literally)."""
+        known = set(self.context_names)
+        texts = [self.persona, *self.rules]
+        return sorted({n for t in texts for n in CONTEXT_PLACEHOLDER.findall(t) if n not in known})
 
     @model_validator(mode="after")
     def _languages_agree(self) -> AgentConfig:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from voxline.agent.config import AgentConfig, WebhookConfig
@@ -30,6 +30,8 @@ from voxline.audio.clock import Clock
 from voxline.conversation.events import CallFailed, to_wire
 from voxline.conversation.metrics import CallRecorder, CallReport, NullRecorder, TurnRecord
 from voxline.conversation.webhook import call_payload, default_sender
+from voxline.dispatch.context import bind_agent
+from voxline.dispatch.metadata import CallMetadata
 from voxline.engines.base import Engines
 from voxline.logs import call_id_var
 from voxline.transports.base import CallIO
@@ -101,6 +103,23 @@ class CallContext:
     """How the call came in: websocket, sip, audiosocket, ari, file."""
     label: str | None = None
     """The client's own name for the call (WebSocket start frame), kept on its record."""
+    metadata: CallMetadata = field(default_factory=CallMetadata)
+    """What the way in knew of the call (caller, dialled number, headers, ...): kept on its record,
+    and filled into the agent's `{placeholders}` (voxline.dispatch.context)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON (a job process gets its call's context this way)."""
+        return {"transport": self.transport, "label": self.label, "metadata": self.metadata.as_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallContext:
+        label = data.get("label")
+        metadata = data.get("metadata")
+        return cls(
+            str(data["transport"]),
+            label=label if isinstance(label, str) else None,
+            metadata=CallMetadata.from_dict(metadata) if isinstance(metadata, dict) else CallMetadata(),
+        )
 
 
 def build_conversation(
@@ -225,10 +244,17 @@ class CallRunner:
         report: CallReport | None = None
         log.info("%s call started", context.transport)
         try:
+            # the agent's {placeholders} filled from this call's metadata, once: the prompt then
+            # stays the same, byte for byte, on every turn of the call
+            metadata = context.metadata
+            if not metadata.transport:
+                metadata = replace(metadata, transport=context.transport)
+            agent = bind_agent(self.agent, metadata)
             conversation = self.make_conversation(
-                call, self.agent, self.engines, recorder=recorder, clock=self.clock,
+                call, agent, self.engines, recorder=recorder, clock=self.clock,
                 transport=context.transport, on_event=on_event,
             )  # fmt: skip
+            conversation.report.metadata = metadata.as_dict()
             _safely(recorder.call_started, conversation.report)
             report = await conversation.run()
             log.info("call ended: %s, %d turns", report.end_reason, len(report.turns))
@@ -240,6 +266,7 @@ class CallRunner:
                 report = conversation.report
             else:
                 report = CallReport(call.call_id, self.agent.name, context.transport, time.time())
+                report.metadata = context.metadata.as_dict()
             report.end_reason = "error"
             if not self.contain_crashes:
                 raise

@@ -79,6 +79,9 @@ class CallReport:
     end_reason: str | None = None
     transferred_to: str | None = None
     turns: list[TurnRecord] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+    """What the way in knew of the call (`CallMetadata.as_dict`): caller and dialled number, SIP
+    `X-` headers, ARI variables, WebSocket start fields, the agent it was dispatched to."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +92,7 @@ class CallReport:
             "ended_at": self.ended_at,
             "end_reason": self.end_reason,
             "transferred_to": self.transferred_to,
+            "metadata": self.metadata,
             "turns": [t.as_dict() for t in self.turns],
         }
 

@@ -186,6 +186,8 @@ def http_tool(config: ToolConfig, endpoint: HttpToolConfig) -> ToolHandler:
             return ToolOutcome(
                 result=f"{call.name} was not run: the caller never said {unsaid}. Ask the caller."
             )
+        # the agent's own arguments (filled from the call's context) go too; the model cannot set them
+        arguments = {**arguments, **endpoint.arguments}
         result = await call_endpoint(endpoint, arguments, call.name)
         if result.outcome != "failure":
             return ToolOutcome(result=result.text)

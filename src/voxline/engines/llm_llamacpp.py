@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import os
 import threading
@@ -162,6 +163,13 @@ class LlamaCppLLM:
         """Generating for someone (one generation at a time per model): callers preparing work
         speculatively leave it to those who need it now."""
         return self._lock.locked()
+
+    def with_temperature(self, temperature: float) -> LlamaCppLLM:
+        """This loaded model sampled at another temperature: agents on one node that differ only
+        in it share the weights, the context (its KV cache) and the one-at-a-time lock."""
+        other = copy.copy(self)
+        other._temperature = temperature
+        return other
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -33,8 +33,68 @@ class LoadConfig(_Strict):
     """Refuse new calls once the load function reports this much of the node's capacity in use."""
 
 
+AGENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class SipDispatch(_Strict):
+    """SIP: the INVITE's request-URI user (`sip:hindi@node`) or a header names the agent."""
+
+    header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    """A header whose value names the agent (e.g. X-Voxline-Agent, set by a proxy); checked first."""
+    users: dict[str, str] = Field(default_factory=dict)
+    """Request-URI user (a number, a name) → agent; a user equal to an agent's name needs no entry."""
+
+
+class AudioSocketDispatch(_Strict):
+    """AudioSocket: the port Asterisk connected to, or the call's UUID."""
+
+    ports: dict[int, str] = Field(default_factory=dict)
+    """Extra listener port → agent (each gets its own AudioSocket listener; the agents' own
+    `telephony.audiosocket.port` keeps taking the default agent's calls)."""
+    uuids: dict[str, str] = Field(default_factory=dict)
+    """Call UUID (as Asterisk writes it, lower case) → agent; checked before the port."""
+
+
+class DispatchConfig(_Strict):
+    """How each call finds its agent. A call that names an agent the node does not serve is refused
+    (SIP 404, WebSocket CallFailed, AudioSocket hung up, ARI hung up); a call that names none gets
+    `default`, or is refused the same way when there is no default. A WebSocket start frame names
+    its agent in its `agent` field, an ARI call in its Stasis argument `agent=<name>`."""
+
+    default: str | None = None
+    """The agent for calls no rule places; unset: such calls are refused."""
+    sip: SipDispatch = SipDispatch()
+    audiosocket: AudioSocketDispatch = AudioSocketDispatch()
+
+
 class NodeConfig(_Strict):
     workers: WorkersConfig = WorkersConfig()
     load: LoadConfig = LoadConfig()
     drain_timeout_s: float = Field(300.0, ge=0.0)
     """After SIGTERM / `voxline drain`: how long calls in progress may still run."""
+    agents: dict[str, str] = Field(default_factory=dict)
+    """Agent name → agent file (relative to the node file). The first is the node's main agent:
+    its `telephony` section sets the node's listeners."""
+    dispatch: DispatchConfig = DispatchConfig()
+
+    @model_validator(mode="after")
+    def _dispatch_names_agents(self) -> NodeConfig:
+        import re
+
+        bad = [name for name in self.agents if not re.match(AGENT_NAME, name)]
+        if bad:
+            raise ValueError(
+                f"agent names are 1-64 of A-Z a-z 0-9 _ . - (starting with a letter or digit): {bad}"
+            )
+        if not self.agents:
+            return self
+        d = self.dispatch
+        named = {"dispatch.default": [d.default] if d.default else [],
+                 "dispatch.sip.users": list(d.sip.users.values()),
+                 "dispatch.audiosocket.ports": list(d.audiosocket.ports.values()),
+                 "dispatch.audiosocket.uuids": list(d.audiosocket.uuids.values())}  # fmt: skip
+        for where, names in named.items():
+            unknown = sorted(set(names) - set(self.agents))
+            if unknown:
+                raise ValueError(f"{where} names {unknown}, not in agents {sorted(self.agents)}")
+        return self

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from fastapi import FastAPI, HTTPException, Query, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -43,6 +43,7 @@ from voxline.capacity import CallCapacity
 from voxline.conversation.events import CallFailed, to_wire
 from voxline.conversation.metrics import CallRecorder, CallReport
 from voxline.conversation.webhook import drain_webhooks
+from voxline.dispatch.metadata import CallMetadata
 from voxline.engines._threaded import run_model
 from voxline.engines.base import Engines
 from voxline.server.gate import SecurityGate
@@ -52,6 +53,9 @@ from voxline.server.security import SecuritySettings
 from voxline.server.tokens import DEFAULT_TTL_S, MAX_TTL_S, mint_token
 from voxline.transports.base import CallIO
 from voxline.transports.websocket import StartRejected, WebSocketCall
+
+if TYPE_CHECKING:
+    from voxline.dispatch.node import NodeAgents
 
 log = logging.getLogger(__name__)
 WEBHOOK_DRAIN_S = 10.0
@@ -114,6 +118,8 @@ class ServerState:
     purged_calls: int = 0
     runner: CallRunner | None = None
     """Runs every call once the models are ready (None until then)."""
+    node: NodeAgents | None = None
+    """The node's agents and dispatch, when it serves several (voxline.dispatch)."""
 
 
 class TokenRequest(BaseModel):
@@ -136,6 +142,7 @@ def create_app(
     security: SecuritySettings | None = None,
     retention_days: float | None = None,
     retention_interval_s: float = RETENTION_INTERVAL_S,
+    node: NodeAgents | None = None,
 ) -> FastAPI:
     """Build the server app.
 
@@ -144,7 +151,8 @@ def create_app(
     `recorder` defaults to a SqliteCallRecorder at `db_path` (default `$VOXLINE_DATA_DIR/calls.sqlite3`),
     which the app closes (flushing queued records) at shutdown; a recorder passed in is the caller's.
     `security` defaults to loopback with no keys (SecuritySettings.local); `retention_days` purges
-    records older than that at start and every `retention_interval_s`.
+    records older than that at start and every `retention_interval_s`. With `node`, each call goes
+    to the agent the node's dispatch chooses (`agent` is then the node's main agent).
     """
     if engines is None and engines_factory is None:
         raise ValueError("create_app needs engines or an engines_factory")
@@ -156,7 +164,7 @@ def create_app(
     security = security or SecuritySettings.local()
     state = ServerState(
         agent=agent, recorder=recorder, engines=engines, security=security,
-        capacity=CallCapacity(security.max_calls),
+        capacity=CallCapacity(security.max_calls), node=node,
     )  # fmt: skip
     call_recorder = MetricsRecorder(recorder, state.metrics)
 
@@ -167,6 +175,8 @@ def create_app(
             clock=clock, observer=state.metrics,
             labels=state.recorder if isinstance(state.recorder, LabelStore) else None,
         )  # fmt: skip
+        if node is not None:
+            state.runner = node.runner(state.runner)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -221,6 +231,11 @@ def create_app(
     app.state.voxline = state
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+    if node is not None:
+        from voxline.dispatch.api import outbound_router
+
+        app.include_router(outbound_router(app))
+
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
@@ -239,6 +254,8 @@ def create_app(
             "capacity": state.capacity.describe(),
             "security": security.describe(),
         }
+        if node is not None:
+            body["agents"] = {name: a.name for name, a in node.agents.items()}
         if security.insecure:
             body["insecure"] = True
         if security.warnings:
@@ -305,11 +322,13 @@ def create_app(
         with slot:
             try:
                 call = await WebSocketCall.accept(
-                    websocket, clock=clock, max_frame_bytes=security.ws_max_message_bytes
-                )
+                    websocket, clock=clock, max_frame_bytes=security.ws_max_message_bytes,
+                    route=node.route if node is not None else None,
+                )  # fmt: skip
             except StartRejected:
                 return
-            await runner.run(call, CallContext("websocket", label=call.label), call.send_event)
+            context = CallContext("websocket", label=call.label, metadata=_metadata(call, "websocket"))
+            await runner.run(call, context, call.send_event)
 
     return app
 
@@ -320,7 +339,7 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
     state: ServerState = app.state.voxline
 
     async def handle(call: CallIO) -> CallReport:
-        context = CallContext(transport, label=call.label)
+        context = CallContext(transport, label=call.label, metadata=_metadata(call, transport))
         runner = state.runner
         if not state.ready or runner is None:
             log.warning("%s call refused: models are still loading", transport)
@@ -334,6 +353,10 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
             return await runner.converse(call, context)
 
     return handle
+
+
+def _metadata(call: CallIO, transport: str) -> CallMetadata:
+    return call.metadata if call.metadata is not None else CallMetadata(transport)
 
 
 def _refused(call: CallIO, agent: AgentConfig, context: CallContext, reason: str) -> CallReport:

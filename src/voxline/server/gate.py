@@ -9,6 +9,7 @@ Which credential a path needs when auth is on (default deny: a path not listed i
   /metrics               "read" unless VOXLINE_PROTECT_METRICS=0
   /ws/call               "call" (an API key, or a token with the call scope, as ?token=)
   POST /tokens           an API key (a token cannot mint tokens)
+  POST /calls/outbound   an API key (a token never dials out)
   everything else        "read" (/calls, /calls/{id}, /docs, /openapi.json)
 """
 
@@ -132,7 +133,7 @@ class SecurityGate:
             return "read" if self.settings.protect_metrics else None
         if path == CALL_PATH:
             return "call"
-        if path == "/tokens":
+        if path in ("/tokens", "/calls/outbound"):
             return "mint"
         return "read"
 

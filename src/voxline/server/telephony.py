@@ -46,18 +46,25 @@ class TelephonyService:
         self.sip: SipEndpoint | None = None
         self.audiosocket: AudioSocketServer | None = None
         self.ari: AriController | None = None
+        self.agent_ports: list[AudioSocketServer] = []
+        """AudioSocket listeners for `dispatch.audiosocket.ports` (one per port, its agent's)."""
 
     async def start(self, app: FastAPI) -> None:
         config = self.agent.telephony
         opts = self.options
+        node = app.state.voxline.node
+        route = node.route if node is not None else None
         sip_config = config.sip.model_copy(
             update={k: v for k, v in {"host": opts.sip_host, "port": opts.sip_port}.items() if v is not None}
         )
         if _enabled(opts.sip, sip_config.enabled):
             from voxline.telephony.sip.endpoint import SipEndpoint
 
-            self.sip = SipEndpoint(sip_config, call_handler(app, "sip"), capacity=app.state.voxline.capacity)
+            self.sip = SipEndpoint(
+                sip_config, call_handler(app, "sip"), capacity=app.state.voxline.capacity, route=route
+            )
             await self.sip.start()
+            app.state.sip_dialer = self.sip  # explicit dispatch: POST /calls/outbound places calls on it
             log.info("SIP listening on %s:%s", sip_config.host, self.sip.local_port("udp"))
         audiosocket = config.audiosocket
         if _enabled(opts.audiosocket, audiosocket.enabled):
@@ -72,9 +79,21 @@ class TelephonyService:
                 max_calls=audiosocket.max_calls,
                 allow_from=audiosocket.allow_from,
                 idle_timeout_s=audiosocket.idle_timeout_s,
+                route=route,
             )
             await self.audiosocket.start()
             log.info("AudioSocket listening on %s:%s", audiosocket.host, self.audiosocket.port)
+            for port, agent_name in node.config.dispatch.audiosocket.ports.items() if node else ():
+                server = AudioSocketServer(
+                    audiosocket.host, port, call_handler(app, "audiosocket"),
+                    capacity=app.state.voxline.capacity, max_calls=audiosocket.max_calls,
+                    allow_from=audiosocket.allow_from, idle_timeout_s=audiosocket.idle_timeout_s, route=route,
+                )  # fmt: skip
+                await server.start()
+                self.agent_ports.append(server)
+                log.info(
+                    "AudioSocket for agent %s listening on %s:%s", agent_name, audiosocket.host, server.port
+                )
         if config.ari is not None and _enabled(opts.ari, True):
             from voxline.telephony.ari.controller import AriController
 
@@ -83,6 +102,7 @@ class TelephonyService:
                 call_handler(app, "ari"),
                 rtp_port_min=sip_config.rtp_port_min,
                 rtp_port_max=sip_config.rtp_port_max,
+                route=route,
             )
             await self.ari.start()
             log.info("ARI controller connected to %s (app %s)", config.ari.url, config.ari.app)
@@ -91,6 +111,9 @@ class TelephonyService:
         if self.ari is not None:
             await self.ari.stop()
             self.ari = None
+        for server in self.agent_ports:
+            await server.stop()
+        self.agent_ports = []
         if self.audiosocket is not None:
             await self.audiosocket.stop()
             self.audiosocket = None
@@ -115,6 +138,8 @@ class TelephonyService:
                 "active_calls": self.audiosocket.active_calls,
                 "refused_sources": self.audiosocket.allow_list.refused,
             }
+            if self.agent_ports:
+                info["audiosocket"]["agent_ports"] = [server.port for server in self.agent_ports]
         if self.ari is not None:
             info["ari"] = {"active_calls": self.ari.active_calls}
         return info

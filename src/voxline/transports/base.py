@@ -19,6 +19,7 @@ import numpy as np
 from voxline.audio.clock import Clock, MonotonicClock
 from voxline.audio.pcm import AudioChunk
 from voxline.audio.resample import StreamResampler, resample
+from voxline.dispatch.metadata import CallMetadata
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +284,9 @@ class CallIO(abc.ABC):
         self.label: str | None = None
         """What the far end calls this call (a WebSocket client's call_id, an AudioSocket UUID): kept
         beside the record, never its key."""
+        self.metadata: CallMetadata | None = None
+        """What the way in knew of the call (caller, dialled number, headers...), and the agent the
+        node's dispatch chose for it; None where the way in sets none (a file)."""
 
     @abc.abstractmethod
     async def receive(self) -> AudioChunk | Dtmf | None:

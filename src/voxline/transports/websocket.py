@@ -9,6 +9,10 @@ Client → server:
    the server sends ``{"type": "error", "message": ...}`` and closes with code 1003.
    An optional ``"call_id"`` string (1-64 characters) is kept as the call's *label* only: the
    server always makes the call id itself, so no client can name (or overwrite) another call.
+   An optional ``"agent"`` names the node's agent for the call (refused with an error frame if the
+   node has no such agent), and an optional ``"metadata"`` object (up to 16 fields of strings,
+   numbers or booleans, values up to 256 characters) is kept on the call's record and may fill the
+   agent's ``{placeholders}`` (``context:`` with ``source: field:<name>``).
 2. Then any number of binary frames: signed 16-bit little-endian mono PCM at ``sample_rate``, up to
    ``max_frame_bytes`` (64 KiB by default; 20 ms is what the web page sends). A frame with an odd byte
    count is refused with an error frame and dropped; the call goes on. A larger frame ends the call:
@@ -20,8 +24,9 @@ Client → server:
 
 Server → client:
 
-- ``{"type": "ready", "call_id": ..., "label": ...}`` once the start frame is accepted (``call_id``
-  is the server's id of the call's record; ``label`` is the client's ``call_id``, or null).
+- ``{"type": "ready", "call_id": ..., "label": ..., "agent": ...}`` once the start frame is accepted
+  (``call_id`` is the server's id of the call's record; ``label`` is the client's ``call_id``, or
+  null; ``agent`` the node's agent that took the call).
 - Binary frames of s16le mono audio at the client's ``sample_rate``, 20 ms each, paced in real time,
   so the client can play them as they come with a small jitter buffer.
 - The conversation's events as JSON text (``state``, ``user_text``, ``agent_said``, ``agent_text``,
@@ -43,12 +48,15 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voxline.audio.clock import Clock
 from voxline.audio.pcm import AudioChunk
+from voxline.dispatch.metadata import CallMetadata
+from voxline.dispatch.sources import websocket_metadata
 from voxline.transports.base import CallIO, Dtmf, PacedSink
 from voxline.transports.inbound_pacing import InboundPacer
 
@@ -205,10 +213,12 @@ class WebSocketCall(CallIO):
         clock: Clock | None = None,
         start_timeout_s: float = 10.0,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        route: Callable[[CallMetadata], CallMetadata] | None = None,
     ) -> WebSocketCall:
         """Accept the socket, read and validate the start frame, and send `ready`.
 
-        Raises StartRejected (after telling the client and closing) if the start frame is bad.
+        Raises StartRejected (after telling the client and closing) if the start frame is bad, or
+        if `route` (the node's dispatch) raises ValueError for its metadata: no agent for it.
         """
         await websocket.accept()
         try:
@@ -225,11 +235,23 @@ class WebSocketCall(CallIO):
             if len(text) > max_frame_bytes:
                 raise ValueError(f"the start frame is over {max_frame_bytes} bytes")
             rate, label = parse_start(text)
+            metadata = websocket_metadata(json.loads(text))
+            if route is not None:
+                metadata = route(metadata)
         except ValueError as exc:
             await _refuse(websocket, str(exc), CLOSE_UNSUPPORTED)
             raise StartRejected(str(exc)) from None
         call = cls(websocket, new_call_id(), rate, clock, label=label, max_frame_bytes=max_frame_bytes)
-        call.send_event({"type": "ready", "call_id": call.call_id, "label": label, "sample_rate": rate})
+        call.metadata = metadata
+        call.send_event(
+            {
+                "type": "ready",
+                "call_id": call.call_id,
+                "label": label,
+                "sample_rate": rate,
+                "agent": metadata.agent,
+            }
+        )
         return call
 
     def send_event(self, event: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ import socket
 import struct
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,12 +237,15 @@ class AriDouble:
             await asyncio.wait_for(self._task, 10)
 
     # -- driving calls (what Asterisk would do when a phone rings)
-    async def incoming_call(self, audio: AudioChunk, caller_number: str = "1000") -> str:
+    async def incoming_call(
+        self, audio: AudioChunk, caller_number: str = "1000", args: Sequence[str] = ()
+    ) -> str:
+        """A caller enters the app: `Stasis(<app>,<args...>)`."""
         channel_id = f"1700000000.{next(self._ids)}"
         channel = FakeChannel(channel_id, f"PJSIP/{caller_number}-{next(self._ids):08x}",
                               caller_number=caller_number, audio=audio)  # fmt: skip
         self.channels[channel_id] = channel
-        await self.emit("StasisStart", channel, args=[])
+        await self.emit("StasisStart", channel, args=list(args))
         return channel_id
 
     async def press(self, channel_id: str, digit: str, duration_ms: int = 120) -> None:

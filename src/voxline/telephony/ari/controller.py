@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from voxline.agent.config import AriConfig
 from voxline.audio.clock import Clock
 from voxline.calls.runner import run_call
+from voxline.dispatch.metadata import CallMetadata
+from voxline.dispatch.sources import ari_metadata
 from voxline.logs import call_id_var
 from voxline.telephony import CallHandler
 from voxline.telephony.access import SourceAllowList
@@ -49,8 +51,11 @@ class AriController:
         rtp_port_max: int = 20999,
         clock: Clock | None = None,
         transfer_context: str | None = None,
+        route: Callable[[CallMetadata], CallMetadata] | None = None,
     ) -> None:
         self.config = config
+        self.route = route
+        """The node's dispatch: the agent for a StasisStart's metadata; ValueError: none (hung up)."""
         self._media_sources = (
             SourceAllowList(config.allow_from, what="ARI external media")
             if config.allow_from is not None
@@ -115,7 +120,16 @@ class AriController:
             return
         if self._stopping:
             return
+        metadata = ari_metadata(event.raw, event.args)
+        if self.route is not None:
+            try:
+                metadata = self.route(metadata)
+            except ValueError as exc:
+                log.warning("ARI call %s refused: %s", channel_id, exc)
+                self._refuse(channel_id)
+                return
         leg = AriLeg(caller_id=channel_id, media_id=MEDIA_CHANNEL_PREFIX + uuid.uuid4().hex)
+        leg.metadata = metadata
         self._legs[channel_id] = leg
         self._media_ids[leg.media_id] = channel_id
         token = call_id_var.set(channel_id)  # the task copies the context: all its logs carry the call id
@@ -126,6 +140,19 @@ class AriController:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         log.info("ARI call from %s (%s) args=%s", event.channel_name, channel_id, list(event.args))
+
+    def _refuse(self, channel_id: str) -> None:
+        """Hang up a caller no agent takes, unanswered."""
+
+        async def hang_up() -> None:
+            try:
+                await self.client.hangup(channel_id)
+            except AriError as exc:
+                log.warning("hanging up refused caller %s failed: %s", channel_id, exc)
+
+        task = asyncio.get_running_loop().create_task(hang_up(), name=f"ari-refuse-{channel_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _on_dtmf(self, event: AriEvent, channel_id: str) -> None:
         leg = self._legs.get(channel_id)
@@ -212,6 +239,7 @@ class AriController:
         leg.call = RtpCall(
             leg.caller_id, session, on_hangup=self._hangup_caller(leg), on_transfer=self._transfer_caller(leg)
         )
+        leg.call.metadata = leg.metadata
         log.info(
             "ARI media up: us %s:%d <-> asterisk %s:%d (%s)",
             session.local_host, session.local_port, address, port, cfg.format,

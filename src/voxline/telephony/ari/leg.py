@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from voxline.dispatch.metadata import CallMetadata
     from voxline.telephony.rtp.call import RtpCall
     from voxline.telephony.rtp.session import RtpSession
 
@@ -25,6 +26,8 @@ class AriLeg:
     transferred: bool = False
     cleaning_up: bool = False
     ended_reason: str | None = None
+    metadata: CallMetadata | None = None
+    """What the StasisStart told of the call, with the agent dispatch chose."""
 
     def end_call(self, reason: str) -> None:
         """The far side is gone: make the handler's receive() return None (now, or once the call exists)."""

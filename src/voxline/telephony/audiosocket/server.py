@@ -15,11 +15,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from voxline.audio.clock import Clock
 from voxline.calls.runner import run_call
 from voxline.capacity import CallCapacity, CallSlot
+from voxline.dispatch.metadata import CallMetadata
+from voxline.dispatch.sources import audiosocket_metadata
 from voxline.logs import call_id_var
 from voxline.server.metrics import TELEPHONY_REFUSALS
 from voxline.telephony import CallHandler
@@ -52,8 +54,11 @@ class AudioSocketServer:
         capacity: CallCapacity | None = None,
         allow_from: Sequence[str] | None = None,
         idle_timeout_s: float = 120.0,
+        route: Callable[[CallMetadata], CallMetadata] | None = None,
     ) -> None:
         self.host = host
+        self.route = route
+        """The node's dispatch: the agent for a call's UUID and port; ValueError: none (hung up)."""
         self.port = port
         """The bound port once started (ask for 0 to get any free one)."""
         self._on_call = on_call
@@ -154,7 +159,16 @@ class AudioSocketServer:
             await _refuse(writer)
             return
         call_uuid = uuid.UUID(bytes=first.payload)
+        metadata = audiosocket_metadata(call_uuid, self.port)
+        if self.route is not None:
+            try:
+                metadata = self.route(metadata)
+            except ValueError as exc:
+                log.warning("AudioSocket call %s from %s refused: %s", call_uuid, peer, exc)
+                await _refuse(writer)
+                return
         call = AudioSocketCall(reader, writer, call_uuid, decoder, self._clock)
+        call.metadata = metadata
         call.capacity_slot = slot
         call.idle_timeout_s = self.idle_timeout_s
         call_id_var.set(call.call_id)  # this task's context only: every log line of the call carries it

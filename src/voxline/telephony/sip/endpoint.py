@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from voxline.agent.config import SipConfig
 from voxline.audio.clock import Clock
 from voxline.calls.runner import run_call
 from voxline.capacity import CallCapacity
+from voxline.dispatch.metadata import CallMetadata
 from voxline.logs import call_id_var
 from voxline.server.metrics import TELEPHONY_REFUSALS, TelephonyRefusals
 from voxline.telephony import CallHandler
@@ -62,9 +63,12 @@ class SipEndpoint:
         answer_delay_s: float = 0.0,
         capacity: CallCapacity | None = None,
         refusals: TelephonyRefusals = TELEPHONY_REFUSALS,
+        route: Callable[[CallMetadata], CallMetadata] | None = None,
     ) -> None:
         self.config = config
         self.on_call = on_call
+        self.route = route
+        """The node's dispatch: the agent for an INVITE's metadata; ValueError: none (404)."""
         self.clock = clock
         self.timers = timers or Timers()
         self.answer_delay_s = answer_delay_s

@@ -15,6 +15,8 @@ import uuid
 from typing import TYPE_CHECKING
 
 from voxline.capacity import CallSlot
+from voxline.dispatch.metadata import CallMetadata
+from voxline.dispatch.sources import sip_metadata
 from voxline.logs import call_id_var
 from voxline.telephony.sip.call import SipCall
 from voxline.telephony.sip.dialog import ALLOWED_METHODS, Dialog
@@ -94,6 +96,9 @@ async def answer_invite(endpoint: SipEndpoint, txn: ServerTransaction) -> None:
         return
     if not await _authenticated(endpoint, txn):
         return
+    metadata = await _routed(endpoint, txn)
+    if metadata is None:
+        return
     slot = None
     if not endpoint.accepting:
         why = "not accepting calls"
@@ -108,13 +113,30 @@ async def answer_invite(endpoint: SipEndpoint, txn: ServerTransaction) -> None:
         return
     handed_over = False
     try:
-        handed_over = await _set_up(endpoint, txn, slot)
+        handed_over = await _set_up(endpoint, txn, slot, metadata)
     finally:
         if not handed_over:
             slot.release()
 
 
-async def _set_up(endpoint: SipEndpoint, txn: ServerTransaction, slot: CallSlot) -> bool:
+async def _routed(endpoint: SipEndpoint, txn: ServerTransaction) -> CallMetadata | None:
+    """The INVITE's metadata, with the agent the node's dispatch chose; None once refused (404)."""
+    request = txn.request
+    metadata = sip_metadata(request.uri, request.headers.get("From"), request.headers.items())
+    if endpoint.route is None:
+        return metadata
+    try:
+        return endpoint.route(metadata)
+    except ValueError as exc:
+        log.warning("INVITE refused: %s: 404", exc)
+        warning = ("Warning", '399 voxline "no agent on this node takes this call"')
+        await txn.respond_with(404, to_tag=new_tag(), extra=[warning])
+        return None
+
+
+async def _set_up(
+    endpoint: SipEndpoint, txn: ServerTransaction, slot: CallSlot, metadata: CallMetadata | None = None
+) -> bool:
     """Answer the INVITE; True once the call (and its slot) went to the task that runs it."""
     request = txn.request
     await txn.respond_with(100)
@@ -138,6 +160,7 @@ async def _set_up(endpoint: SipEndpoint, txn: ServerTransaction, slot: CallSlot)
         call = SipCall(call_id, session, Dialog.as_uas(request, local_tag, txn.peer), endpoint)
         call.media = media
         call.capacity_slot = slot
+        call.metadata = metadata
         sdp = await _negotiate(txn, media)
         if sdp is None:
             return False
