@@ -124,8 +124,11 @@ async def bench(agent: AgentConfig, runs: int) -> None:
             turn = variant(audio, run)
             stt_local.append(await timed(lambda: local_stt.transcribe(turn, "en"), outside_local))  # noqa: B023
             stt_remote.append(await timed(lambda: remote.stt.transcribe(turn, "en"), outside_remote))  # noqa: B023
-            tts_local.append(await first_audio_ms(local_tts, SENTENCE))
-            tts_remote.append(await first_audio_ms(remote.tts, SENTENCE))
+            # a new sentence each run: the server replays a sentence it has already said
+            sentence = f"{SENTENCE} You are caller number {run + 1}."
+            tts_local.append(await first_audio_ms(local_tts, sentence))
+            tts_remote.append(await first_audio_ms(remote.tts, sentence))
+        replayed = [await first_audio_ms(remote.tts, SENTENCE) for _ in range(runs + 1)][1:]
         print(f"\nSTT, {audio.duration_s:.1f} s utterance ({agent.stt.model}), {runs} runs each:")
         show("in process", stt_local)
         show("speech server", stt_remote)
@@ -137,6 +140,7 @@ async def bench(agent: AgentConfig, runs: int) -> None:
         show("in process", tts_local)
         show("speech server", tts_remote)
         show("added (paired run difference)", [r - loc for r, loc in zip(tts_remote, tts_local, strict=True)])
+        show("a sentence said before (cache)", replayed)
 
         rounds = max(5, runs // 2)
         first_done, second_done = [], []

@@ -66,6 +66,29 @@ class EndlessTTS:
         return None
 
 
+class NoisyTTS:
+    """Three chunks of fresh random noise per sentence, so a replay is told apart from a new render."""
+
+    name = "noisy"
+    sample_rate = 16000
+
+    def __init__(self) -> None:
+        self.rendered: list[str] = []
+        self.rng = np.random.default_rng()
+
+    def stream(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
+        return self._stream(text)
+
+    async def _stream(self, text: str) -> AsyncIterator[AudioChunk]:
+        self.rendered.append(text)
+        for _ in range(3):
+            await asyncio.sleep(0.01)
+            yield AudioChunk(self.rng.integers(-1000, 1000, 800).astype(np.int16), 16000)
+
+    async def warm_up(self) -> None:
+        return None
+
+
 @pytest.fixture
 def socket_path(tmp_path: Path) -> Path:
     return tmp_path / "speech.sock"
@@ -176,3 +199,25 @@ async def test_no_server_is_an_engine_error_after_the_restart_wait(tmp_path: Pat
     client = RemoteSpeech(p.SpeechEndpoint(str(tmp_path / "none.sock"), "k"), restart_wait_s=0.3)
     with pytest.raises(EngineError, match="not accepting requests"):
         await client.call({"op": "ping"})
+
+
+async def test_a_sentence_said_again_is_replayed_from_the_cache(socket_path: Path) -> None:
+    tts = NoisyTTS()
+    server, endpoint = await start(socket_path, {"tts-a": tts})
+    client = RemoteTTS(RemoteSpeech(endpoint), "tts-a", name="noisy", sample_rate=16000)
+
+    async def say(text: str) -> bytes:
+        return AudioChunk.concat([c async for c in client.stream(text)]).to_bytes()
+
+    greeting = await say("Hello, thanks for calling.")
+    assert await say("Hello, thanks for calling.") == greeting  # the next job's greeting: no render
+    assert tts.rendered == ["Hello, thanks for calling."]
+    assert await say("Something else.") != greeting
+    # a synthesis the client left early is not kept: the next one renders it whole
+    stream = client.stream("Cut short.")
+    await anext(stream)  # type: ignore[call-overload]
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert len(await say("Cut short.")) == 3 * 800 * 2
+    assert tts.rendered.count("Cut short.") == 2
+    assert server.describe()["tts_cache"]["hits"] == 1
+    await server.close()

@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,8 +46,44 @@ READ_TIMEOUT_S = 10.0
 """A client has this long to send its whole request once connected."""
 
 
+DEFAULT_TTS_CACHE_MB = 16
+MAX_CACHED_TEXT_CHARS = 300
+
+
 class Busy(Exception):
     pass
+
+
+class SynthesisCache:
+    """The audio of recent sentences, replayed when the same voice is asked for the same text.
+
+    Every job renders its agent's fixed lines (the greeting, route lines) when it starts, and a job
+    runs one call: without this, the server would synthesise the same greeting once per call. It also
+    makes a sentence the agent says often ("Is there anything else?") start at once. Least recently
+    used go first past `max_bytes`; a synthesis the client closed early is never kept."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = 0
+        self._kept: OrderedDict[tuple[str, str | None, str], list[bytes]] = OrderedDict()
+
+    def get(self, key: tuple[str, str | None, str]) -> list[bytes] | None:
+        frames = self._kept.get(key)
+        if frames is not None:
+            self._kept.move_to_end(key)
+            self.hits += 1
+        return frames
+
+    def put(self, key: tuple[str, str | None, str], frames: list[bytes]) -> None:
+        size = sum(len(f) for f in frames)
+        if len(key[2]) > MAX_CACHED_TEXT_CHARS or size > self.max_bytes or key in self._kept:
+            return
+        self._kept[key] = frames
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, dropped = self._kept.popitem(last=False)
+            self.bytes -= sum(len(f) for f in dropped)
 
 
 @dataclass(eq=False)
@@ -105,6 +142,7 @@ class SpeechInferenceServer:
         max_queue: int = DEFAULT_MAX_QUEUE,
         tts_concurrency: int = DEFAULT_TTS_CONCURRENCY,
         max_request_bytes: int = p.MAX_REQUEST_BYTES,
+        tts_cache_bytes: int = DEFAULT_TTS_CACHE_MB * 1024 * 1024,
     ) -> None:
         self.models = models
         self._key = key
@@ -113,6 +151,7 @@ class SpeechInferenceServer:
             k: ModelQueue(k, max_depth=max_queue, concurrency=tts_concurrency if k.startswith("tts-") else 1)
             for k in models
         }
+        self.cache = SynthesisCache(tts_cache_bytes)
         self._server: asyncio.AbstractServer | None = None
 
     async def serve(self, path: Path) -> None:
@@ -139,7 +178,8 @@ class SpeechInferenceServer:
             else:
                 info["sample_rate"] = int(getattr(model, "sample_rate", 0))
             models[key] = info
-        return {"pid": os.getpid(), "models": models}
+        cache = {"bytes": self.cache.bytes, "hits": self.cache.hits}
+        return {"pid": os.getpid(), "models": models, "tts_cache": cache}
 
     # ------------------------------------------------------------ one connection, one request
 
@@ -187,12 +227,15 @@ class SpeechInferenceServer:
         if model is None:
             await _refuse(writer, p.UNKNOWN_MODEL, f"this speech server does not serve {key!r}")
             return
+        if op == "synthesize" and await self._replay(key, header, writer):
+            return
+        abandoned = asyncio.Event()
         try:
-            run = self._work_for(op, header, body, model, writer)
+            run = self._work_for(key, op, header, body, model, writer, abandoned)
         except (ValueError, TypeError, KeyError) as exc:
             await _refuse(writer, p.BAD_REQUEST, f"bad {op!r} request: {exc}")
             return
-        job = _Job(run)
+        job = _Job(run, abandoned)
         try:
             self.queues[key].submit(job)
         except Busy as exc:
@@ -205,13 +248,24 @@ class SpeechInferenceServer:
         finally:
             watcher.cancel()
 
+    async def _replay(self, key: str, header: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
+        voice = header.get("voice")
+        frames = self.cache.get((key, voice if isinstance(voice, str) else None, str(header.get("text"))))
+        if frames is None:
+            return False
+        writer.writelines([*frames, p.frame(p.END, b"")])
+        await writer.drain()
+        return True
+
     def _work_for(
         self,
+        key: str,
         op: object,
         header: dict[str, Any],
         body: bytes,
         model: STT | TTS,
         writer: asyncio.StreamWriter,
+        abandoned: asyncio.Event,
     ) -> Callable[[], Awaitable[None]]:
         if op in ("transcribe", "transcribe_with_language", "identify"):
             if not hasattr(model, "transcribe"):
@@ -225,7 +279,8 @@ class SpeechInferenceServer:
             if len(text) > p.MAX_TEXT_CHARS:
                 raise ValueError(f"text of {len(text)} characters (limit {p.MAX_TEXT_CHARS})")
             voice = header.get("voice")
-            return lambda: self._tts(text, voice if isinstance(voice, str) else None, model, writer)  # type: ignore[arg-type]
+            cache_key = (key, voice if isinstance(voice, str) else None, text)
+            return lambda: self._tts(cache_key, model, writer, abandoned)  # type: ignore[arg-type]
         raise ValueError(f"unknown op {op!r}")
 
     async def _stt(
@@ -249,11 +304,22 @@ class SpeechInferenceServer:
             return
         await _answer(writer, result)
 
-    async def _tts(self, text: str, voice: str | None, tts: TTS, writer: asyncio.StreamWriter) -> None:
+    async def _tts(
+        self,
+        cache_key: tuple[str, str | None, str],
+        tts: TTS,
+        writer: asyncio.StreamWriter,
+        abandoned: asyncio.Event,
+    ) -> None:
+        _, voice, text = cache_key
         stream = tts.stream(text, voice)
+        frames: list[bytes] = []
         try:
             async for chunk in stream:
-                writer.write(p.audio_frame(chunk))
+                if abandoned.is_set():
+                    return  # the client closed its end: stop, and keep nothing
+                frames.append(p.audio_frame(chunk))
+                writer.write(frames[-1])
                 await writer.drain()  # a closed client raises here and stops the synthesis
         except (ConnectionError, BrokenPipeError):
             return
@@ -266,6 +332,7 @@ class SpeechInferenceServer:
             if close is not None:
                 with contextlib.suppress(Exception):
                     await close()
+        self.cache.put(cache_key, frames)
         writer.write(p.frame(p.END, b""))
         await writer.drain()
 
@@ -316,7 +383,11 @@ async def _parent_gone(parent_pid: int) -> None:
 async def amain(args: argparse.Namespace, key: str, models: dict[str, STT | TTS]) -> None:
     await warm_up(models)
     server = SpeechInferenceServer(
-        models, key, max_queue=args.max_queue, tts_concurrency=args.tts_concurrency
+        models,
+        key,
+        max_queue=args.max_queue,
+        tts_concurrency=args.tts_concurrency,
+        tts_cache_bytes=int(args.tts_cache_mb * 1024 * 1024),
     )
     await server.serve(Path(args.socket))
     stop = asyncio.Event()
@@ -336,6 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--specs", required=True, help="JSON list of model specs (models.ModelSpec)")
     parser.add_argument("--max-queue", type=int, default=DEFAULT_MAX_QUEUE)
     parser.add_argument("--tts-concurrency", type=int, default=DEFAULT_TTS_CONCURRENCY)
+    parser.add_argument("--tts-cache-mb", type=float, default=DEFAULT_TTS_CACHE_MB, help="0 turns it off")
     parser.add_argument("--parent-pid", type=int, default=0)
     args = parser.parse_args(argv)
     key = os.environ.pop(p.KEY_ENV, "")

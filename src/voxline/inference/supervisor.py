@@ -31,7 +31,7 @@ from voxline.agent.config import AgentConfig
 from voxline.engines.base import EngineError
 from voxline.inference import protocol as p
 from voxline.inference.models import ModelSpec, node_specs
-from voxline.inference.server import DEFAULT_MAX_QUEUE, DEFAULT_TTS_CONCURRENCY
+from voxline.inference.server import DEFAULT_MAX_QUEUE, DEFAULT_TTS_CACHE_MB, DEFAULT_TTS_CONCURRENCY
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,13 @@ class SpeechServer:
         specs: Sequence[ModelSpec] | None = None,
         max_queue: int = DEFAULT_MAX_QUEUE,
         tts_concurrency: int = DEFAULT_TTS_CONCURRENCY,
+        tts_cache_mb: float = DEFAULT_TTS_CACHE_MB,
         startup_timeout_s: float = 180.0,
     ) -> None:
         self.specs = list(specs) if specs is not None else node_specs(agents)
         self.max_queue = max_queue
         self.tts_concurrency = tts_concurrency
+        self.tts_cache_mb = tts_cache_mb
         self.startup_timeout_s = startup_timeout_s
         self._dir = Path(tempfile.mkdtemp(prefix="voxline-speech-"))  # 0700
         self.endpoint = p.SpeechEndpoint(str(self._dir / "speech.sock"), secrets.token_urlsafe(24))
@@ -92,6 +94,7 @@ class SpeechServer:
             "--specs", str(self._specs_path),
             "--max-queue", str(self.max_queue),
             "--tts-concurrency", str(self.tts_concurrency),
+            "--tts-cache-mb", str(self.tts_cache_mb),
             "--parent-pid", str(os.getpid()),
         ]  # fmt: skip
 
