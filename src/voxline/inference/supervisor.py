@@ -65,9 +65,7 @@ class SpeechServer:
         self._lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
         self._log_path = Path(tempfile.gettempdir()) / f"voxline-speech-server-{os.getpid()}.log"
-        specs_path = self._dir / "specs.json"
-        specs_path.write_text(json.dumps([s.to_dict() for s in self.specs]), encoding="utf-8")
-        self._specs_path = specs_path
+        self._specs_path = self._dir / "specs.json"
 
     @property
     def pid(self) -> int | None:
@@ -131,6 +129,9 @@ class SpeechServer:
         return request_sync(self.endpoint, {"op": "describe"}, timeout_s)
 
     def _spawn(self) -> None:
+        if not self._specs_path.exists():  # first start, or a start after stop() removed the folder
+            self._dir.mkdir(mode=0o700, exist_ok=True)
+            self._specs_path.write_text(json.dumps([s.to_dict() for s in self.specs]), encoding="utf-8")
         env = dict(os.environ)
         env[p.KEY_ENV] = self.endpoint.key
         # the child runs the same voxline sources as this process, however it was started
