@@ -6,8 +6,9 @@ OpenAI-compatible engines run in the job as they would in process (see models.py
 
 Each request opens its own connection to the server's Unix socket. When the server dies, a request
 in flight fails at once with EngineError (the conversation says its fallback line, in the local
-espeak-ng fallback voice when the agent has the default one), and a later request waits up to
-`restart_wait_s` for the restarted server to accept connections again.
+espeak-ng fallback voice when the agent has the default one), and a later request waits for the
+restarted server to accept connections again: STT up to 15 s, a voice up to 1 s (see
+TTS_RESTART_WAIT_S).
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ from voxline.inference import protocol as p
 from voxline.inference.models import ModelSpec, stt_spec, voice_spec
 
 RESTART_WAIT_S = 15.0
-"""How long a request waits for a restarting server before it fails (as llama-server's client)."""
+"""How long an STT request waits for a restarting server before it fails (as llama-server's client):
+nothing in the job can hear the caller instead."""
+TTS_RESTART_WAIT_S = 1.0
+"""A voice waits much less: the job's fallback voice (espeak-ng by default) can say the sentence now,
+and every second spent waiting for the restart is silence on the line."""
 REQUEST_TIMEOUT_S = 30.0
 """A whole STT request, or the gap between two audio frames of a synthesis."""
 
@@ -254,9 +259,12 @@ async def remote_engines(
     llm: LLM,
     catalog: ModelCatalog | None = None,
     restart_wait_s: float = RESTART_WAIT_S,
+    tts_restart_wait_s: float = TTS_RESTART_WAIT_S,
 ) -> Engines:
     """The agent's `Engines` for a job process: STT and model voices on the node's speech server,
     `vad` and `llm` as given (the job loads its VAD; the LLM is the node's llama-server client).
+    While the server restarts, STT waits up to `restart_wait_s` for it and a voice `tts_restart_wait_s`
+    (then the fallback voice speaks).
 
     Asks the server once which models it holds (waiting up to `restart_wait_s` if it is restarting),
     and fails with EngineError if it does not serve one this agent needs."""
@@ -266,6 +274,7 @@ async def remote_engines(
     _check_stt_languages(agent)
     catalog = catalog or ModelCatalog()
     speech = RemoteSpeech(endpoint, restart_wait_s=restart_wait_s)
+    speaking = RemoteSpeech(endpoint, restart_wait_s=tts_restart_wait_s)
     served: dict[str, Any] = (await speech.describe())["models"]
 
     def info(spec: ModelSpec, what: str) -> dict[str, Any]:
@@ -282,7 +291,7 @@ async def remote_engines(
         if spec is None:  # espeak-ng, festival, an OpenAI-compatible server: run here
             return build_tts(cfg, catalog, what)
         found = info(spec, what)
-        return RemoteTTS(speech, spec.key, name=str(found["name"]), sample_rate=int(found["sample_rate"]))
+        return RemoteTTS(speaking, spec.key, name=str(found["name"]), sample_rate=int(found["sample_rate"]))
 
     stt: STT
     lid: LanguageIdentifier | None = None
