@@ -20,7 +20,8 @@ from voxline.engines.stt_whisper import WhisperSTT
 from voxline.engines.tts_espeak import EspeakTTS
 from voxline.engines.tts_piper import PiperTTS
 from voxline.engines.vad_silero import SileroVAD
-from voxline.inference.client import RemoteSTT, RemoteTTS, remote_engines
+from voxline.inference.client import RemoteSpeech, RemoteSTT, RemoteTTS, remote_engines
+from voxline.inference.models import voice_spec
 from voxline.inference.supervisor import SpeechServer
 
 pytestmark = pytest.mark.slow
@@ -159,3 +160,32 @@ async def test_a_killed_server_fails_the_request_in_flight_and_serves_the_next(s
     heard = await engines.stt.transcribe(turn(TURNS[0]), "en")
     assert word_recall(transcripts()[TURNS[0]], heard.text) >= 0.8
     assert server.restarts == restarts + 1 and server.pid != old_pid
+
+
+async def test_a_language_voice_on_the_server_speaks_as_the_one_in_process() -> None:
+    """Per-language voices (here Kokoro speaking Hindi) are served like the agent's main voice."""
+    from voxline.engines.voices import build_tts
+
+    hindi = AgentConfig(
+        language="en",
+        languages=LanguagesConfig(mode="on_request", allowed=["en", "hi"]),
+        stt=STTConfig(model="base"),
+        voices={"hi": VoiceConfig(engine="kokoro", lang="hi")},
+    )
+    spec = voice_spec(hindi.voices["hi"])
+    assert spec is not None
+    server = SpeechServer(specs=[spec])
+    await asyncio.to_thread(server.start)
+    try:
+        # the agent's whisper and Piper are not on this server: remote_engines says so
+        with pytest.raises(EngineError, match="does not serve its stt"):
+            await remote_engines(hindi, server.endpoint, vad=None, llm=_NoLLM(), restart_wait_s=5)  # type: ignore[arg-type]
+        remote = RemoteTTS(RemoteSpeech(server.endpoint), spec.key, name="kokoro", sample_rate=24000)
+        local = build_tts(hindi.voices["hi"], ModelCatalog(), "voices.hi")
+        text = "नमस्ते, मैं आपकी कैसे मदद कर सकती हूँ?"
+        there = AudioChunk.concat([c async for c in remote.stream(text)])
+        here = AudioChunk.concat([c async for c in local.stream(text)])
+        assert there.sample_rate == here.sample_rate == 24000
+        assert there.duration_s == pytest.approx(here.duration_s, rel=0.05) and there.duration_s > 1.0
+    finally:
+        await asyncio.to_thread(server.stop)
