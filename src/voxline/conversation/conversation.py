@@ -377,7 +377,8 @@ class Conversation:
         reply = self._turn.reply if self._turn is not None else None
         answers_question = bool(text) and reply is not None and reply.cut_in_question()
         language = transcript.language if transcript else ""
-        await self._feed(CallerWords(text, language, guess, answers_question, stt_ms))
+        unheard = transcribed is None  # _stt logged the failure
+        await self._feed(CallerWords(text, language, guess, answers_question, stt_ms, unheard))
 
     # ------------------------------------------------------------ agent turns the floor starts
 

@@ -109,6 +109,9 @@ class CallerWords:
     """The agent's paused reply was cut in a question the caller had mostly heard."""
     stt_ms: float = 0.0
     """How long the caller waited for the transcript (for the turn's record)."""
+    unheard: bool = False
+    """Speech-to-text failed on the turn (its engine raised: a crashed or full speech server): the
+    caller spoke and nobody knows what they said."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +170,7 @@ FloorEvent = (
 
 # ---------------------------------------------------------------- what an agent turn does
 
-FixedLine = Literal["greeting", "reprompt", "goodbye"]
+FixedLine = Literal["greeting", "reprompt", "goodbye", "fallback"]
 """A line the call's language policy words (in the call's current language)."""
 
 
@@ -581,6 +584,10 @@ class Floor:
             if not text:
                 return
             self._cancel(out, superseded=True)
+        if event.unheard and caller_turn is not None:
+            # silence would leave a caller who spoke waiting for an answer that never comes
+            self._start(out, SayLines(("fallback",)))
+            return
         if not text or caller_turn is None:
             self._set(out, State.LISTENING)
             self.silence_deadline = now + self._silence_timeout()
