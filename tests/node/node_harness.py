@@ -50,7 +50,7 @@ class GoodbyeEcho(EchoConversation):
         echo.cancel()
         await asyncio.wait([echo])
         self.on_event(to_wire(AgentText(GOODBYE_TEXT, False)))
-        await self.call.sink.send(tone(0.3, self.call.sample_rate))
+        await self.call.sink.send(tone(0.3, 16000))
         await self.call.sink.drain()
         self.report.end_reason = self.goodbye
         return self.report
