@@ -27,10 +27,12 @@ import websockets
 from node_harness import GOODBYE_TEXT, options
 
 from server.ws_harness import tone
+from telephony.peers.sipp import SIPP, run_sipp
 from telephony.sip.rawpeer import UdpPeer
 
 pytestmark = pytest.mark.timeout(120)
 
+needs_sipp = pytest.mark.skipif(SIPP is None, reason="sipp (Debian sip-tester) is not installed")
 TESTS = Path(__file__).resolve().parents[1]
 SRC = TESTS.parent / "src"
 
@@ -204,4 +206,28 @@ async def test_the_drain_timeout_ends_the_call_with_the_goodbye_line(node_factor
         hangup = await next_event(call, "hangup")
     assert said["text"] == GOODBYE_TEXT and hangup["reason"] == "node_shutdown"
     assert waited >= 1.5  # the call had its drain_timeout_s first
+    assert await node.exit_code(20.0) == 0
+
+
+@needs_sipp
+async def test_sigterm_with_a_sip_call_in_progress_the_call_completes_then_exit_0(
+    node_factory: Any, tmp_path: Path
+) -> None:
+    """sipp places a 4 s call (INVITE, ACK, 4 s, BYE); SIGTERM comes in its middle."""
+    node = node_factory()
+    sipp = asyncio.create_task(
+        run_sipp(tmp_path / "sipp", f"127.0.0.1:{node.sip}", "-sn", "uac", "-d", "4000", timeout_s=30)
+    )
+    for _ in range(200):
+        if (await node.health()).json()["load"]["calls"] == 1:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("sipp's call never started")
+    node.process.send_signal(signal.SIGTERM)
+    await until_draining(node)
+    assert await sip_options(node.sip) == (503, "60")
+    assert node.process.poll() is None
+    result = await sipp
+    assert result.returncode == 0, result.explain()  # the call ran to its BYE: nothing was cut
     assert await node.exit_code(20.0) == 0
