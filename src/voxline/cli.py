@@ -85,6 +85,12 @@ def serve(
     load_threshold: Annotated[
         float | None, typer.Option(min=0.01, max=1.0, help="refuse new calls at this load (default 0.9)")
     ] = None,
+    load_fnc: Annotated[
+        str | None,
+        typer.Option(
+            help="load function, dotted (default: calls and CPU; voxline.node.load.calls_load: calls)"
+        ),
+    ] = None,
     drain_timeout: Annotated[
         float | None, typer.Option(min=0, help="seconds calls may go on after SIGTERM (default 300)")
     ] = None,
@@ -125,10 +131,8 @@ def serve(
         )
     try:
         node_config = load_node_config(node)
-        load_settings = node_config.load.model_copy(
-            update={k: v for k, v in {"capacity_calls": capacity_calls, "threshold": load_threshold}.items()
-                    if v is not None}
-        )  # fmt: skip
+        given = {"capacity_calls": capacity_calls, "threshold": load_threshold, "load_fnc": load_fnc}
+        load_settings = node_config.load.model_copy(update={k: v for k, v in given.items() if v is not None})
         load = NodeLoad.from_config(load_settings, max_calls=security.max_calls)
     except ValueError as exc:
         raise _fail(str(exc)) from None
