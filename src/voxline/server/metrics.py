@@ -232,7 +232,7 @@ def node_lines(load: Mapping[str, object], *, draining: bool, pool: Mapping[str,
 
     def metric(name: str, kind: str, doc: str, samples: list[tuple[str, float]]) -> None:
         out.extend([f"# HELP {name} {doc}", f"# TYPE {name} {kind}"])
-        out.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+        out.extend(f"{name}{labels} {_exact(value)}" for labels, value in samples)
 
     def number(value: object) -> float | None:
         return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
@@ -286,6 +286,11 @@ def node_lines(load: Mapping[str, object], *, draining: bool, pool: Mapping[str,
                        if (got := number(mb)) is not None]  # fmt: skip
             metric("voxline_job_rss_bytes", "gauge", "Resident memory of each job process.", samples)
     return "\n".join(out) + "\n"
+
+
+def _exact(value: float) -> str:
+    """A sample value without rounding (bytes stay exact; `:g` keeps only 6 digits)."""
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
 def _label(value: str) -> str:
