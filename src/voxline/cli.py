@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -146,6 +147,8 @@ def serve(
         audiosocket=audiosocket,
         audiosocket_port=audiosocket_port,
     )
+    # until uvicorn takes the signals over (and drains), SIGTERM finds nothing to drain: exit 0
+    signal.signal(signal.SIGTERM, _exit_before_serving)
     try:
         api = create_server_app(
             config, db_path=db, telephony=options, security=security, retention_days=retention_days,
@@ -156,6 +159,11 @@ def serve(
     log.info("voxline serving %s on http://%s:%d (auth: %s; capacity %d calls, threshold %.2f)", config.name,
              host, port, security.describe()["auth"], load.capacity_calls, load.threshold)  # fmt: skip
     serve_app(api, host=host, port=port, pid_file=pid_file, **server_options(security))
+
+
+def _exit_before_serving(signum: int, _frame: object) -> None:
+    log.warning("%s while loading the models: no call to drain; exiting", signal.Signals(signum).name)
+    raise typer.Exit(0)
 
 
 def server_options(security: Any) -> dict[str, Any]:

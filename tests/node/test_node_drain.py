@@ -67,10 +67,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_node(tmp_path: Path, drain_timeout_s: float) -> ServeProcess:
+def start_node(tmp_path: Path, drain_timeout_s: float, deaf: bool = False) -> ServeProcess:
     port_file = tmp_path / "ports.json"
     http = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS)])}
+    env["NODE_HARNESS_DEAF"] = "1" if deaf else "0"
     command = [sys.executable, str(TESTS / "node" / "node_harness.py"), str(port_file), str(drain_timeout_s)]
     with (tmp_path / "serve.log").open("wb") as log:  # the child keeps its own copy of the handle
         process = subprocess.Popen([*command, str(http)], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -88,8 +89,8 @@ def start_node(tmp_path: Path, drain_timeout_s: float) -> ServeProcess:
 def node_factory(tmp_path: Path) -> Iterator[Any]:
     started: list[ServeProcess] = []
 
-    def make(drain_timeout_s: float = 300.0) -> ServeProcess:
-        node = start_node(tmp_path, drain_timeout_s)
+    def make(drain_timeout_s: float = 300.0, deaf: bool = False) -> ServeProcess:
+        node = start_node(tmp_path, drain_timeout_s, deaf)
         started.append(node)
         return node
 
@@ -230,4 +231,25 @@ async def test_sigterm_with_a_sip_call_in_progress_the_call_completes_then_exit_
     assert node.process.poll() is None
     result = await sipp
     assert result.returncode == 0, result.explain()  # the call ran to its BYE: nothing was cut
+    assert await node.exit_code(20.0) == 0
+
+
+async def test_a_third_sigterm_exits_without_waiting_for_goodbyes_and_still_hangs_up(
+    node_factory: Any,
+) -> None:
+    """A call that never ends by itself (its conversation ignores the goodbye): the third signal ends
+    the wait; the server still shuts down properly, so the caller is told and the process exits 0."""
+    node = node_factory(deaf=True)
+    async with websockets.connect(node.ws) as call:
+        await start_call(call)
+        node.process.send_signal(signal.SIGTERM)
+        await until_draining(node)
+        node.process.send_signal(signal.SIGTERM)
+        for _ in range(100):
+            if (await node.health()).json()["drain"]["state"] == "ending":
+                break
+            await asyncio.sleep(0.05)
+        assert await echoes(call)  # deaf to the goodbye: still talking
+        node.process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(call.wait_closed(), 20.0)
     assert await node.exit_code(20.0) == 0

@@ -9,7 +9,8 @@
                                                  it to its jobs as the `goodbye` message)
     all ended, or goodbye_grace_s passed         the server exits (status 0); the listeners hang up
                                                  whatever is left as they stop
-    third signal                                 exit now
+    third signal                                 stop waiting for the goodbyes: exit now (the
+                                                 listeners still hang up and records are closed)
 
 `DrainingServer` is uvicorn's server with its signal handling replaced by this: uvicorn's own
 closes every WebSocket call at the first SIGTERM.
@@ -38,6 +39,9 @@ GOODBYE_GRACE_S = 20.0
 """After the calls were asked to say goodbye: how long they get before the node exits anyway
 (the floor cuts a goodbye longer than 15 s)."""
 POLL_S = 0.1
+SHUTDOWN_GRACE_S = 10.0
+"""At exit, connections still open (a WebSocket call past its goodbye) are closed and their tasks
+get this long before they are cancelled; then the app shuts down (listeners, records)."""
 END_REASON = "node_shutdown"
 
 
@@ -64,9 +68,9 @@ class Drain:
         self.goodbye_grace_s = goodbye_grace_s
         self.targets = targets
         """What runs calls now (asked for goodbyes): objects that are a `GoodbyeTarget` count."""
-        self.on_done: Callable[[bool], None] | None = None
-        """Called once every call has ended or the grace ran out (the server sets it: exit);
-        with True on a third signal (exit without waiting for connections)."""
+        self.on_done: Callable[[], None] | None = None
+        """Called once every call has ended, the grace ran out or a third signal came (the server
+        sets it: exit, which still stops the listeners and closes the records)."""
         self.state = "serving"
         self.started_at: float | None = None
         self.goodbyes_asked = 0
@@ -105,9 +109,11 @@ class Drain:
         elif self.state == "draining":
             log.warning("%s again: asking every call to say goodbye", _name(sig))
             self.end_calls()
+        elif self.state == "ending":
+            log.warning("%s a third time: exiting now; the listeners hang up what is left", _name(sig))
+            self._finish()
         else:
-            log.warning("%s a third time: exiting now", _name(sig))
-            self._finish(force=True)
+            log.info("%s: already exiting", _name(sig))
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {"state": self.state, "timeout_s": self.timeout_s}
@@ -154,13 +160,13 @@ class Drain:
             await asyncio.sleep(POLL_S)
         return True
 
-    def _finish(self, *, force: bool = False) -> None:
-        if self.state == "done" and not force:
+    def _finish(self) -> None:
+        if self.state == "done":
             return
         self.state = "done"
         self.done.set()
         if self.on_done is not None:
-            self.on_done(force)
+            self.on_done()
 
 
 def _name(sig: int) -> str:
@@ -191,13 +197,15 @@ class DrainingServer(uvicorn.Server):
             return
         self._loop.call_soon_threadsafe(self.drain.on_signal, sig)
 
-    def _exit(self, force: bool) -> None:
-        self.force_exit = self.force_exit or force
+    def _exit(self) -> None:
+        # never force_exit: uvicorn would skip the app's shutdown (SIP BYEs, records, webhooks)
         self.should_exit = True
 
 
 def serve_app(app: Any, *, host: str, port: int, pid_file: Path | None = None, **options: Any) -> None:
     """Run `app` (create_app's) with uvicorn until it has drained: what `voxline serve` does."""
+    # once drained, whatever a connection still runs gets this long before it is cancelled
+    options.setdefault("timeout_graceful_shutdown", SHUTDOWN_GRACE_S)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, **options)
     server = DrainingServer(config, app.state.voxline.drain)
     if pid_file is not None:
