@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -51,7 +52,9 @@ def serve(
     agent: AgentOpt = None,
     node: Annotated[
         Path | None,
-        typer.Option("--node", help="node file: several agents and the dispatch rules (docs/scaling.md)"),
+        typer.Option(
+            "--node", help="node file: its agents, dispatch rules, workers, load, drain (docs/scaling.md)"
+        ),
     ] = None,
     host: Annotated[str, typer.Option(help="HTTP address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
@@ -80,6 +83,24 @@ def serve(
             help="delete call records older than this (checked hourly)",
         ),
     ] = None,
+    capacity_calls: Annotated[
+        int | None, typer.Option(min=1, help="calls this node holds (default: the node file's, or 1 a core)")
+    ] = None,
+    load_threshold: Annotated[
+        float | None, typer.Option(min=0.01, max=1.0, help="refuse new calls at this load (default 0.9)")
+    ] = None,
+    load_fnc: Annotated[
+        str | None,
+        typer.Option(
+            help="load function, dotted (default: calls and CPU; voxline.node.load.calls_load: calls)"
+        ),
+    ] = None,
+    drain_timeout: Annotated[
+        float | None, typer.Option(min=0, help="seconds calls may go on after SIGTERM (default 300)")
+    ] = None,
+    pid_file: Annotated[
+        Path | None, typer.Option(help="write the process id here (for `voxline drain --pid-file`)")
+    ] = None,
     log_json: LogJsonOpt = False,
     log_level: LogLevelOpt = "info",
 ) -> None:
@@ -87,10 +108,12 @@ def serve(
     (and ARI, when the agent file configures it). With --node, one node serves several agents.
 
     On any address but loopback, clients must authenticate: set VOXLINE_API_KEYS (see docs/security.md).
+    SIGTERM (or `voxline drain`) drains: new calls are refused, calls in progress finish (up to
+    --drain-timeout), then the server exits; a second signal ends them with the goodbye line.
     """
-    import uvicorn
-
     from voxline.dispatch.node import NodeAgents, NodeConfigError
+    from voxline.node.drain import serve_app
+    from voxline.node.load import NodeLoad
     from voxline.runtime import create_node_app
     from voxline.server.security import SecurityConfigError, SecuritySettings
     from voxline.server.telephony import TelephonyOptions
@@ -123,6 +146,14 @@ def serve(
         # a one-agent node; its agent is named after its file (a WebSocket client may name it)
         agents = NodeAgents.single(_load(agent), name=agent.stem if agent is not None else "agent")
         _warn_literal_secrets(agent)
+    node_config = agents.config
+    try:
+        given = {"capacity_calls": capacity_calls, "threshold": load_threshold, "load_fnc": load_fnc}
+        load_settings = node_config.load.model_copy(update={k: v for k, v in given.items() if v is not None})
+        load = NodeLoad.from_config(load_settings, max_calls=security.max_calls)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    drain_timeout_s = drain_timeout if drain_timeout is not None else node_config.drain_timeout_s
     options = TelephonyOptions(
         sip=sip,
         sip_host=sip_host,
@@ -130,21 +161,59 @@ def serve(
         audiosocket=audiosocket,
         audiosocket_port=audiosocket_port,
     )
+    # until uvicorn takes the signals over (and drains), SIGTERM finds nothing to drain: exit 0
+    signal.signal(signal.SIGTERM, _exit_before_serving)
     try:
         api = create_node_app(
-            agents, db_path=db, telephony=options, security=security, retention_days=retention_days
-        )
+            agents, db_path=db, telephony=options, security=security, retention_days=retention_days,
+            load=load, drain_timeout_s=drain_timeout_s,
+        )  # fmt: skip
     except EngineError as exc:
         raise _fail(str(exc)) from None
     names = ", ".join(a.name for a in agents.agents.values())
-    log.info("voxline serving %s on http://%s:%d (auth: %s)", names, host, port, security.describe()["auth"])
-    uvicorn.run(api, host=host, port=port, log_config=None, **server_options(security))
+    log.info("voxline serving %s on http://%s:%d (auth: %s; capacity %d calls, threshold %.2f)", names,
+             host, port, security.describe()["auth"], load.capacity_calls, load.threshold)  # fmt: skip
+    serve_app(api, host=host, port=port, pid_file=pid_file, **server_options(security))
+
+
+def _exit_before_serving(signum: int, _frame: object) -> None:
+    log.warning("%s while loading the models: no call to drain; exiting", signal.Signals(signum).name)
+    raise typer.Exit(0)
 
 
 def server_options(security: Any) -> dict[str, Any]:
     """uvicorn settings that enforce the limits: a WebSocket message over the limit is refused by
     the protocol layer (close 1009) before the app sees it, and pings find dead peers."""
     return {"ws_ping_interval": 20, "ws_max_size": security.ws_max_message_bytes, "ws_max_queue": 32}
+
+
+@app.command()
+def drain(
+    pid: Annotated[int | None, typer.Option(help="the `voxline serve` process id")] = None,
+    pid_file: Annotated[Path | None, typer.Option(help="the file `voxline serve --pid-file` wrote")] = None,
+    now: Annotated[
+        bool, typer.Option("--now", help="also end the calls in progress, each with its goodbye line")
+    ] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="wait for the server to exit")] = True,
+    timeout: Annotated[
+        float, typer.Option(min=0, help="with --wait: give up after this many seconds")
+    ] = 600.0,
+) -> None:
+    """Drain a running `voxline serve`: new calls are refused at once, calls in progress finish.
+
+    It signals the process (SIGTERM, as a service manager or `kill` would): only its own user (or
+    root) may, so draining needs no credential and opens nothing on the network."""
+    from voxline.node.drain import DrainError, signal_drain, wait_for_exit
+
+    try:
+        target = signal_drain(pid, pid_file, now=now)
+    except DrainError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"draining voxline serve (pid {target})" + (": calls asked to say goodbye" if now else ""))
+    if wait:
+        if not wait_for_exit(target, timeout):
+            raise _fail(f"pid {target} still running after {timeout:g} s")
+        typer.echo(f"pid {target} has exited")
 
 
 @app.command()

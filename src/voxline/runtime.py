@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from voxline.dispatch.node import NodeAgents
+    from voxline.node.load import NodeLoad
     from voxline.server.security import SecuritySettings
     from voxline.server.telephony import TelephonyOptions
 
@@ -64,13 +65,15 @@ def create_server_app(
     telephony: TelephonyOptions | None = None,
     security: SecuritySettings | None = None,
     retention_days: float | None = None,
+    load: NodeLoad | None = None,
+    drain_timeout_s: float = 300.0,
 ) -> FastAPI:
     """The production server of one agent (a one-agent node: every call goes to it)."""
     from voxline.dispatch.node import NodeAgents
 
     return create_node_app(
         NodeAgents.single(agent), db_path=db_path, telephony=telephony, security=security,
-        retention_days=retention_days,
+        retention_days=retention_days, load=load, drain_timeout_s=drain_timeout_s,
     )  # fmt: skip
 
 
@@ -80,11 +83,14 @@ def create_node_app(
     telephony: TelephonyOptions | None = None,
     security: SecuritySettings | None = None,
     retention_days: float | None = None,
+    load: NodeLoad | None = None,
+    drain_timeout_s: float = 300.0,
 ) -> FastAPI:
     """The production server: models are loaded before the port opens (once per distinct model set
     of the node's agents), so a missing one fails fast. The phone ways in (SIP, AudioSocket, ARI; the
     main agent's `telephony` section) start once the models are warm; each call goes to the agent
-    the node's dispatch chooses."""
+    the node's dispatch chooses. `load` and `drain_timeout_s`: the node's admission and draining
+    (voxline.node)."""
     from voxline.server.app import create_app
     from voxline.server.telephony import TelephonyService
 
@@ -96,7 +102,7 @@ def create_node_app(
     services = [TelephonyService(node.main, telephony)]
     return create_app(
         node.main, engines=engines, warm_up=warm, db_path=db_path, services=services, security=security,
-        retention_days=retention_days, node=node,
+        retention_days=retention_days, node=node, load=load, drain_timeout_s=drain_timeout_s,
     )  # fmt: skip
 
 

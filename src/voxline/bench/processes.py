@@ -113,6 +113,9 @@ async def voxline_server(
     args = [
         "-m", "voxline.cli", "serve", "--port", str(port), "--db", str(out / f"{name}.sqlite3"),
         "--no-audiosocket", "--sip", "--sip-port", "0", "--log-level", "warning",
+        # the bench measures latency at the concurrency it asks for: admit by calls alone, up to
+        # --max-calls (a setup's extra_args may set the node's own load policy: the last value wins)
+        "--load-fnc", "voxline.node.load.calls_load", "--capacity-calls", "1000", "--load-threshold", "1",
     ]  # fmt: skip
     if agent_file is not None:
         args += ["--agent", str(agent_file)]

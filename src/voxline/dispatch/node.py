@@ -186,6 +186,10 @@ class NodeRunner(CallRunner):
         self.node = node
         self.runners = dict(runners)
 
+    def request_goodbye(self, reason: str = "node_shutdown") -> int:
+        """Every agent's conversations are asked (each agent's runner keeps its own)."""
+        return sum(runner.request_goodbye(reason) for runner in self.runners.values())
+
     def runner_for(self, context: CallContext) -> tuple[CallRunner, CallContext]:
         """The chosen agent's runner and the context with the choice in its metadata."""
         metadata = context.metadata

@@ -14,7 +14,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING
 
-from voxline.capacity import CallSlot
+from voxline.capacity import CallSlot, Refusal
 from voxline.dispatch.metadata import CallMetadata
 from voxline.dispatch.sources import sip_metadata
 from voxline.logs import call_id_var
@@ -99,17 +99,18 @@ async def answer_invite(endpoint: SipEndpoint, txn: ServerTransaction) -> None:
     metadata = await _routed(endpoint, txn)
     if metadata is None:
         return
-    slot = None
+    slot: CallSlot | Refusal
     if not endpoint.accepting:
-        why = "not accepting calls"
+        slot = Refusal("not accepting calls")
     elif endpoint.active_calls >= endpoint.max_calls:
-        why = f"at telephony.sip.max_calls={endpoint.max_calls}"
-    elif (slot := endpoint.capacity.try_acquire("sip")) is None:
-        why = endpoint.capacity.refusal_reason()
-    if slot is None:
+        slot = Refusal(f"at telephony.sip.max_calls={endpoint.max_calls}")
+    else:  # the node's budget: its load threshold, the reserved slots, draining
+        slot = endpoint.capacity.admit("sip")
+    if isinstance(slot, Refusal):
         endpoint.admission.refusals.count("sip", "capacity")
-        log.warning("INVITE refused: %s: 503", why)
-        await txn.respond_with(503, to_tag=new_tag(), extra=[("Retry-After", "5")])
+        log.warning("INVITE refused: %s: 503", slot.reason)
+        retry = ("Retry-After", str(slot.retry_after_s))
+        await txn.respond_with(503, to_tag=new_tag(), extra=[retry])
         return
     handed_over = False
     try:
