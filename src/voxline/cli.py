@@ -111,7 +111,7 @@ def serve(
     SIGTERM (or `voxline drain`) drains: new calls are refused, calls in progress finish (up to
     --drain-timeout), then the server exits; a second signal ends them with the goodbye line.
     """
-    from voxline.dispatch.node import NodeAgents, NodeConfigError
+    from voxline.dispatch.node import NodeAgents, NodeConfigError, load_node_file
     from voxline.node.drain import serve_app
     from voxline.node.load import NodeLoad
     from voxline.runtime import create_node_app
@@ -133,15 +133,22 @@ def serve(
             fg=typer.colors.RED,
             err=True,
         )
-    if node is not None and agent is not None:
-        raise _fail("give --agent (one agent) or --node (a node file naming its agents), not both")
     if node is not None:
         try:
-            agents = NodeAgents.from_file(node)
+            node_file, named = load_node_file(node)
         except NodeConfigError as exc:
             raise _fail(str(exc)) from None
+        if named and agent is not None:
+            raise _fail("give --agent or a node file that names its agents, not both")
+        agents = (
+            NodeAgents.from_file(node)
+            if named
+            else NodeAgents.single(_load(agent), agent.stem if agent is not None else "agent", node_file)
+        )
         for agent_file in agents.config.agents.values():
             _warn_literal_secrets(node.resolve().parent / agent_file)
+        if not agents.config.agents:
+            _warn_literal_secrets(agent)
     else:
         # a one-agent node; its agent is named after its file (a WebSocket client may name it)
         agents = NodeAgents.single(_load(agent), name=agent.stem if agent is not None else "agent")

@@ -33,7 +33,7 @@ def test_a_bad_node_file_is_refused_before_anything_loads(tmp_path: Path) -> Non
     code, out = run("serve", "--node", str(node), "--port", "1")
     assert code == 2 and "cannot be imported" in out
     code, out = run("serve", "--node", str(tmp_path / "missing.yaml"), "--port", "1")
-    assert code == 2 and "cannot read node file" in out
+    assert code == 2 and "node file not found" in out
 
 
 def test_drain_needs_a_live_server_it_may_signal(tmp_path: Path) -> None:

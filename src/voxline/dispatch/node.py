@@ -71,8 +71,6 @@ def load_node_file(path: str | Path) -> tuple[NodeConfig, dict[str, AgentConfig]
     except ValidationError as exc:
         problems = [f"  {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in exc.errors()]
         raise NodeConfigError(f"{file}: invalid node file\n" + "\n".join(problems)) from exc
-    if not config.agents:
-        raise NodeConfigError(f"{file}: `agents:` names no agent (name: path/to/agent.yaml)")
     folder = file.resolve().parent
     agents: dict[str, AgentConfig] = {}
     for name, agent_path in config.agents.items():
@@ -94,12 +92,17 @@ class NodeAgents:
     """Agent name → its engines (shared by agents with the same model set); filled by `load`."""
 
     @classmethod
-    def single(cls, agent: AgentConfig, name: str = "agent") -> NodeAgents:
-        return cls({name: agent}, Dispatcher.single(name))
+    def single(cls, agent: AgentConfig, name: str = "agent", config: NodeConfig | None = None) -> NodeAgents:
+        return cls({name: agent}, Dispatcher.single(name), config if config is not None else NodeConfig())
 
     @classmethod
-    def from_file(cls, path: str | Path) -> NodeAgents:
+    def from_file(cls, path: str | Path, agent: AgentConfig | None = None, name: str = "agent") -> NodeAgents:
+        """The node file's agents; a file that names none (only workers, load, drain) serves `agent`."""
         config, agents = load_node_file(path)
+        if not agents:
+            if agent is None:
+                raise NodeConfigError(f"{path}: `agents:` names no agent (name: path/to/agent.yaml)")
+            return cls.single(agent, name, config)
         return cls(agents, Dispatcher.of(agents, config.dispatch), config)
 
     @property
