@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import importlib
 import itertools
@@ -35,7 +36,7 @@ from voxline.calls.runner import CallContext, CallRunner, ConversationFactory, b
 from voxline.engines.base import VAD, Engines
 from voxline.logs import call_id_var
 from voxline.workers.engines import Services, assign_services, job_engines
-from voxline.workers.media import CallMessages, MediaContext, build_media
+from voxline.workers.media import INBOX_FRAMES, CallMessages, MediaContext, build_media
 from voxline.workers.protocol import Channel, ChannelClosed, Control, Message
 from voxline.workers.records import RelayRecorder, RelayWebhooks
 
@@ -53,6 +54,9 @@ class JobLink:
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._call: CallMessages | None = None
+        self._early: collections.deque[bytes | dict[str, Any]] = collections.deque(maxlen=INBOX_FRAMES)
+        """The call's messages that came before its CallIO was built (a greeting's worth of the
+        caller's audio, a key press): handed over, in order, on `attach`."""
         self.gone = asyncio.Event()
 
     # -- SupervisorLink
@@ -78,6 +82,12 @@ class JobLink:
 
     def attach(self, call: CallMessages) -> None:
         self._call = call
+        while self._early:
+            item = self._early.popleft()
+            if isinstance(item, bytes):
+                call.on_media(item)
+            else:
+                call.on_control(item)
 
     # -- the job's own flow
     async def expect(self, kind: str) -> Control:
@@ -93,6 +103,8 @@ class JobLink:
         if isinstance(message, bytes):
             if self._call is not None:
                 self._call.on_media(message)
+            else:
+                self._early.append(message)
             return
         if message.type == "reply":
             future = self._replies.get(int(message.body.get("id", 0)))
@@ -101,6 +113,8 @@ class JobLink:
         elif message.type in ("dtmf", "remote_hangup", "goodbye"):
             if self._call is not None:
                 self._call.on_control(message.body)
+            else:
+                self._early.append(message.body)
         else:
             self._controls.put_nowait(message)
 
@@ -109,8 +123,11 @@ class JobLink:
             log.warning("channel to the supervisor failed: %s", error)
         self.gone.set()
         self._controls.put_nowait(None)
+        gone = {"type": "remote_hangup", "reason": "supervisor_gone"}
         if self._call is not None:
-            self._call.on_control({"type": "remote_hangup", "reason": "supervisor_gone"})
+            self._call.on_control(gone)
+        else:
+            self._early.append(gone)
 
 
 def _import(path: str) -> Any:
@@ -263,4 +280,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the importable module's main, not this __main__ copy: one set of module globals
+    from voxline.workers.job import main as job_main
+
+    sys.exit(job_main())
