@@ -171,7 +171,10 @@ class Job:
         if init.get("conversation_factory"):
             self.make_conversation = cast(ConversationFactory, _import(init["conversation_factory"]))
         else:
-            import voxline.conversation.conversation  # noqa: F401 - warm: the loop's imports
+            import voxline.conversation.conversation
+        import voxline.runtime  # noqa: F401 - warm: what building and warming engines imports
+
+        AgentConfig()  # warm: pydantic builds its validators on first use, not at a call
         self.vad = await asyncio.to_thread(_load_vad)
         preload = init.get("preload")
         if isinstance(preload, dict):

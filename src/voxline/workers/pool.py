@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -355,7 +356,7 @@ class WorkerPool:
         on_event: EventSink | None = None,
         observer: CallObserver | None = None,
         webhooks: WebhookQueue | None = None,
-        on_started: Any = None,
+        on_started: Callable[[], None] | None = None,
     ) -> CallReport:
         """Run the call's conversation in a job; returns its report (its `end_reason` is the
         hang-up reason for `run_call`). Never raises for the call's own failures."""
@@ -373,9 +374,15 @@ class WorkerPool:
         self.stats.calls += 1
         self.stats.cold_starts += cold
         lease = self.services.lease(agent)
+
+        def started() -> None:
+            self.stats.start_delay_s.append((cold, time.monotonic() - accepted))
+            if on_started is not None:
+                on_started()
+
         bridge = CallBridge(
             job, call, context, agent, media, recorder=recorder, labels=labels, on_event=on_event,
-            observer=observer, webhooks=webhooks, on_started=on_started,
+            observer=observer, webhooks=webhooks, on_started=started,
         )  # fmt: skip
         assignment = {
             "type": "assign",
@@ -395,8 +402,6 @@ class WorkerPool:
                 with contextlib.suppress(OSError):
                     os.close(fd)  # the job has its own copies
             self._let_go(job)
-        if bridge.started_at is not None:
-            self.stats.start_delay_s.append((cold, bridge.started_at - accepted))
         return report
 
     def _let_go(self, job: JobProcess) -> None:
