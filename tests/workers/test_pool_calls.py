@@ -19,9 +19,13 @@ from websockets.asyncio.client import ClientConnection
 from ws_harness import LiveServer, tone
 
 from voxline.agent.config import AgentConfig
+from voxline.audio.pcm import AudioChunk
+from voxline.calls import run_call
+from voxline.conversation.metrics import NullRecorder
 from voxline.node.config import WorkersConfig
 from voxline.records import SqliteCallRecorder
-from voxline.server.app import create_app
+from voxline.server.app import call_handler, create_app
+from voxline.transports.base import CallIO, Dtmf, PacedSink
 from voxline.workers.pool import WorkerPool
 
 pytestmark = pytest.mark.timeout(180)
@@ -243,3 +247,45 @@ async def test_memory_warns_then_ends_only_that_call(
         assert record is not None and record["end_reason"] == "memory_limit"
         await until(lambda: recorder.get_call(other_id) is not None)
         assert pool.describe()["memory_kills"] == 1
+
+
+class PhoneCall(CallIO):
+    """A phone call (any CallIO) that presses `keys`, then stays on the line until hung up."""
+
+    def __init__(self, call_id: str, keys: str) -> None:
+        super().__init__(call_id, 8000, _NullSink(8000))
+        self.keys = list(keys)
+        self.hangups: list[str] = []
+        self._hung_up = asyncio.Event()
+
+    async def receive(self) -> AudioChunk | Dtmf | None:
+        if self.keys:
+            return Dtmf(self.keys.pop(0))
+        await self._hung_up.wait()
+        return None
+
+    async def hangup(self, reason: str = "normal") -> None:
+        self.hangups.append(reason)
+        self.hangup_reason = self.hangup_reason or reason
+        self._hung_up.set()
+
+
+class _NullSink(PacedSink):
+    async def _emit(self, frame: AudioChunk) -> None:
+        pass
+
+
+async def test_phone_calls_from_any_way_in_run_in_jobs_too() -> None:
+    """The telephony listeners' handler (`call_handler`) runs the call in a job with pipe media."""
+    pool = make_pool(idle_processes=1)
+    server = create_app(AgentConfig(name="phone agent"), recorder=NullRecorder(), workers=pool)
+    async with server.router.lifespan_context(server):
+        handler = call_handler(server, "audiosocket")
+        ends, crashes = PhoneCall("phone-a", keys="12#"), PhoneCall("phone-b", keys="9")
+        ended = await run_call(ends, handler)
+        crashed = await run_call(crashes, handler)
+        assert pool.describe()["calls"] == 2
+    assert ended is not None and ended.end_reason == "agent_ended" and ends.hangups == ["agent_ended"]
+    # the conversation's own crash is contained in its job: the call ends "error", the job exits cleanly
+    assert crashed is not None and crashed.end_reason == "error" and crashes.hangups == ["error"]
+    assert pool.describe()["crashed"] == 0

@@ -37,6 +37,10 @@ class SlotLLM(OpenAIChatLLM):
         self.slot = slot
         """The server slot of the job's call (set again at each assignment)."""
 
+    async def warm_up(self, system_prompt: str, tools: Sequence[ToolSpec] = ()) -> None:
+        """Nothing to do: the supervisor put the prompt in every slot when it started the server
+        (NodeServices), once for the node rather than once per job."""
+
     def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), max_tokens: int = 64
     ) -> AsyncIterator[LLMDelta]:

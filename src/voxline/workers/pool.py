@@ -217,7 +217,8 @@ class WorkerPool:
         self._refill_wanted.set()
 
     async def stop(self) -> None:
-        """Let idle jobs go, end jobs in calls (their calls end), stop the services."""
+        """Let idle jobs go, end the calls in jobs (each job reports and exits; one that has not
+        within EXIT_GRACE_S is killed), stop the services."""
         self._stopping = True
         for task in self._tasks:
             task.cancel()
@@ -225,7 +226,10 @@ class WorkerPool:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for job in list(self._jobs):
-            job.channel.close()  # an idle job exits; one in a call ends it as if the caller left
+            if job.handler is not None:  # in a call: it ends as if the caller left, and reports
+                job.send({"type": "remote_hangup", "reason": "node_stopping"})
+            else:
+                job.channel.close()  # an idle job exits
         if self._jobs:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*(job.ended() for job in self._jobs)), EXIT_GRACE_S)
