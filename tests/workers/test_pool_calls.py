@@ -289,3 +289,24 @@ async def test_phone_calls_from_any_way_in_run_in_jobs_too() -> None:
     # the conversation's own crash is contained in its job: the call ends "error", the job exits cleanly
     assert crashed is not None and crashed.end_reason == "error" and crashes.hangups == ["error"]
     assert pool.describe()["crashed"] == 0
+
+
+async def test_a_hung_job_is_killed_once_the_caller_has_left(
+    recorder: SqliteCallRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voxline.workers import bridge
+
+    monkeypatch.setattr(bridge, "HANGUP_GRACE_S", 1.0)
+    pool = make_pool(idle_processes=1)
+    with serve(pool, recorder) as server:
+        await until(lambda: pool.idle == 1)
+        async with websockets.connect(f"{server.ws}/ws/call") as ws:
+            call_id = await start_call(ws)
+            await talk_two_turns(ws)
+            await ws.send(json.dumps({"type": "dtmf", "digit": "4"}))  # the job's loop blocks for good
+            await asyncio.sleep(0.5)
+        await until(lambda: pool.pid_of(call_id) is None, within_s=20)  # the caller left: killed
+        recorder.flush(5)
+        record = recorder.get_call(call_id)
+        assert record is not None and record["end_reason"] == "worker_crashed"
+        assert len(record["turns"]) == 2
