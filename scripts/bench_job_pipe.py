@@ -112,7 +112,9 @@ async def pipe_latency(server: LiveServer, calls: int) -> dict[str, float]:
     }
 
 
-async def kill_during_other_call(server: LiveServer, pool: WorkerPool) -> dict[str, float]:
+async def kill_during_other_call(server: LiveServer, pool: WorkerPool, kill: bool = True) -> dict[str, float]:
+    """Two calls; one plays the probe frames while the other's job is killed at the 50th (or not:
+    the baseline)."""
     sent_at.clear()
     async with (
         websockets.connect(f"{server.ws}/ws/call") as victim,
@@ -123,7 +125,9 @@ async def kill_during_other_call(server: LiveServer, pool: WorkerPool) -> dict[s
         await asyncio.sleep(0.3)
         pid = pool.pid_of(victim_id)
         assert pid is not None
-        arrivals = await probe(other, kill=(pid, 50))
+        arrivals = await probe(other, kill=(pid, 50) if kill else None)
+        if not kill:
+            await victim.send(json.dumps({"type": "hangup"}))
         await other.send(json.dumps({"type": "hangup"}))
     (other_sends,) = sent_at.values()
     return {
@@ -197,6 +201,8 @@ async def main() -> None:
             rss = list(pool.describe()["jobs_rss_mb"].values())
             results["process"] = await pipe_latency(server, args.calls)
             results["warm_start_s"] = await start_delays(server, pool, args.calls)
+            results["no_kill"] = await kill_during_other_call(server, pool, kill=False)
+            await refilled(pool)
             results["kill_9"] = await kill_during_other_call(server, pool)
             results["job_warm_s"] = list(pool.stats.warm_s)
             results["idle_job_rss_mb"] = rss
@@ -217,6 +223,10 @@ async def main() -> None:
         "job spawn→warm s (p50)": pct(results["job_warm_s"], 50),
         "accepted→running warm p50/max s": (pct(results["warm_start_s"], 50), max(results["warm_start_s"])),
         "accepted→running cold p50/max s": (pct(results["cold_start_s"], 50), max(results["cold_start_s"])),
+        "two calls, no kill: send jitter p50/p99 ms": (
+            results["no_kill"]["send_jitter_p50_ms"],
+            results["no_kill"]["send_jitter_p99_ms"],
+        ),
         "other call send jitter during kill -9 p50/p99 ms": (
             results["kill_9"]["send_jitter_p50_ms"],
             results["kill_9"]["send_jitter_p99_ms"],

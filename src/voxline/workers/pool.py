@@ -207,6 +207,11 @@ class WorkerPool:
             return
         self._started = True
         if self.preload is not None:
+            if self.preload.llm.engine == "llama_cpp":
+                log.warning(
+                    "llm.engine llama_cpp loads the model in every job process (its own KV cache "
+                    "and threads): use llm.engine: llama_server with workers.mode: process"
+                )
             await self.services.for_agent(self.preload)
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._watch_memory(), name="pool-memory"))
