@@ -72,6 +72,7 @@ class JobProcess:
         """Where its messages go while it runs a call (the CallBridge)."""
         loop = asyncio.get_running_loop()
         self._ready: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self._ready.add_done_callback(_retrieved)  # a job that dies unasked-for is not an error to log
         self._exited: asyncio.Future[int] = loop.create_future()
         self.channel = Channel(sock, self._on_message, self._on_closed)
 
@@ -493,3 +494,8 @@ def _logging_json() -> bool:
     from voxline.logs import JsonFormatter
 
     return any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
