@@ -310,3 +310,20 @@ async def test_a_hung_job_is_killed_once_the_caller_has_left(
         record = recorder.get_call(call_id)
         assert record is not None and record["end_reason"] == "worker_crashed"
         assert len(record["turns"]) == 2
+
+
+async def test_a_goodbye_asked_of_the_pool_ends_the_calls_in_jobs(recorder: SqliteCallRecorder) -> None:
+    pool = make_pool(idle_processes=1)
+    with serve(pool, recorder) as server:
+        await until(lambda: pool.idle == 1)
+        async with websockets.connect(f"{server.ws}/ws/call") as ws:
+            call_id = await start_call(ws)
+            await next_event(ws, "state")
+            assert pool.request_goodbye("node_shutdown") == 1
+            # the stand-in has no goodbye line: the job ends its call with the reason it was given
+            assert (await next_event(ws, "hangup"))["reason"] == "node_shutdown"
+        recorder.flush(5)
+        await until(lambda: pool.pid_of(call_id) is None)
+        record = recorder.get_call(call_id)
+        assert record is not None and record["end_reason"] == "node_shutdown"
+        assert pool.describe()["crashed"] == 0

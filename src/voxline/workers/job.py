@@ -58,6 +58,9 @@ class JobLink:
         """The call's messages that came before its CallIO was built (a greeting's worth of the
         caller's audio, a key press): handed over, in order, on `attach`."""
         self.gone = asyncio.Event()
+        self.goodbye_reason: str | None = None
+        """The node asked the call to end with a goodbye (its drain's second signal)."""
+        self.on_goodbye: Callable[[str], None] | None = None
 
     # -- SupervisorLink
     def send(self, body: dict[str, Any], fds: Sequence[int] = ()) -> None:
@@ -110,7 +113,11 @@ class JobLink:
             future = self._replies.get(int(message.body.get("id", 0)))
             if future is not None and not future.done():
                 future.set_result(message.body)
-        elif message.type in ("dtmf", "remote_hangup", "goodbye"):
+        elif message.type == "goodbye":
+            self.goodbye_reason = str(message.body.get("reason") or "node_draining")
+            if self.on_goodbye is not None:
+                self.on_goodbye(self.goodbye_reason)
+        elif message.type in ("dtmf", "remote_hangup"):
             if self._call is not None:
                 self._call.on_control(message.body)
             else:
@@ -223,6 +230,19 @@ class Job:
 
         def on_event(event: dict[str, Any]) -> None:
             self.link.send({"type": "event", "event": event})
+
+        def goodbye(reason: str) -> None:
+            ask = getattr(runner, "request_goodbye", None)
+            if callable(ask):  # the conversation says its goodbye line, then ends
+                ask(reason)
+            else:  # no goodbye hook in this conversation: end as if the caller left
+                on_control = getattr(call, "on_control", None)
+                if callable(on_control):
+                    on_control({"type": "remote_hangup", "reason": reason})
+
+        self.link.on_goodbye = goodbye
+        if self.link.goodbye_reason is not None:  # asked before the call was running
+            asyncio.get_running_loop().call_soon(goodbye, self.link.goodbye_reason)
 
         try:
             report = await runner.converse(call, context, on_event)

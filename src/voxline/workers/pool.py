@@ -43,6 +43,8 @@ from voxline.workers.services import NodeServices
 
 log = logging.getLogger(__name__)
 
+EOF_WAIT_S = 2.0
+"""After a job exits, how long its last messages may take to be read from the socket."""
 EXIT_GRACE_S = 5.0
 """A job that reported its call done gets this long to exit before it is killed."""
 TIMINGS_KEPT = 64
@@ -74,6 +76,7 @@ class JobProcess:
         self._ready: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._ready.add_done_callback(_retrieved)  # a job that dies unasked-for is not an error to log
         self._exited: asyncio.Future[int] = loop.create_future()
+        self._eof: asyncio.Future[None] = loop.create_future()
         self.channel = Channel(sock, self._on_message, self._on_closed)
 
     # -- messages
@@ -108,6 +111,8 @@ class JobProcess:
             self.broke_protocol(exc)
 
     def _on_closed(self, error: BaseException | None) -> None:
+        if not self._eof.done():
+            self._eof.set_result(None)
         if isinstance(error, ProtocolError):
             self.broke_protocol(error)
         if not self._ready.done():
@@ -136,6 +141,11 @@ class JobProcess:
 
     async def watch(self) -> int:
         code = await self.proc.wait()
+        if not self.channel.closed:
+            # what it wrote before exiting (its `done`) is still in the socket: read it to the end
+            # first, or a call that ended normally would be taken for a crash
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._eof), EOF_WAIT_S)
         self.state = "ended"
         self.channel.close()
         if not self._exited.done():
@@ -411,24 +421,37 @@ class WorkerPool:
             for fd in media.fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)  # the job has its own copies
-            self._let_go(job)
+            reaper = self._let_go(job)
+        # the call (and its admission slot, held by the caller of run) lasts until its job is gone
+        await asyncio.shield(reaper)
         return report
 
-    def _let_go(self, job: JobProcess) -> None:
-        """A job whose call is over exits by itself; one that lingers is killed."""
+    def _let_go(self, job: JobProcess) -> asyncio.Task[None]:
+        """A job whose call is over exits by itself (at once); one that lingers is killed."""
         job.handler = None
-        job.channel.close()
 
         async def reap() -> None:
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(job.ended(), EXIT_GRACE_S)
-                return
-            job.kill("lingering")
+            except TimeoutError:
+                job.kill("lingering")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(job.ended(), EXIT_GRACE_S)
 
-        if job.alive or not job.proc.returncode:
-            task = asyncio.get_running_loop().create_task(reap())
-            self._watchers.add(task)
-            task.add_done_callback(self._watchers.discard)
+        task = asyncio.get_running_loop().create_task(reap(), name=f"reap-{job.pid}")
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+        return task
+
+    def request_goodbye(self, reason: str = "node_shutdown") -> int:
+        """Ask every call in a job to say its goodbye line and end (a drain's second signal);
+        returns how many were asked."""
+        asked = 0
+        for job in list(self._calls.values()):
+            if job.alive:
+                job.send({"type": "goodbye", "reason": reason})
+                asked += 1
+        return asked
 
     # ------------------------------------------------------------------ memory
     async def _watch_memory(self) -> None:
