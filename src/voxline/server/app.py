@@ -332,7 +332,9 @@ def create_app(
                 return
             context = CallContext("websocket", label=call.label)
             if state.workers is not None:
-                await run_call(call, _in_job(state, context, call.send_event))
+                # the admission slot becomes the call's once its job runs it (a plain CallSlot: no-op)
+                started = getattr(slot, "started", None)
+                await run_call(call, _in_job(state, context, call.send_event, started))
             else:
                 assert runner is not None
                 await runner.run(call, context, call.send_event)
@@ -358,7 +360,7 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
             return _refused(call, state.agent, context, "over_capacity")
         with slot:
             if state.workers is not None:
-                return await _in_job(state, context, None)(call)
+                return await _in_job(state, context, None, getattr(slot, "started", None))(call)
             assert runner is not None
             return await runner.converse(call, context)
 
@@ -366,7 +368,10 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
 
 
 def _in_job(
-    state: ServerState, context: CallContext, on_event: Callable[[dict[str, Any]], None] | None
+    state: ServerState,
+    context: CallContext,
+    on_event: Callable[[dict[str, Any]], None] | None,
+    on_started: Callable[[], None] | None = None,
 ) -> Callable[[CallIO], Awaitable[CallReport]]:
     """The handler that runs a call's conversation in a job process (`pipe` media)."""
     workers = state.workers
@@ -376,7 +381,7 @@ def _in_job(
         return await workers.run(
             call, context, state.agent, recorder=state.call_recorder, on_event=on_event,
             labels=state.recorder if isinstance(state.recorder, LabelStore) else None,
-            observer=state.metrics,
+            observer=state.metrics, on_started=on_started,
         )  # fmt: skip
 
     return converse

@@ -22,13 +22,14 @@ import asyncio
 import collections
 import contextlib
 import importlib
+import inspect
 import itertools
 import logging
 import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 from voxline.agent.config import AgentConfig
@@ -42,7 +43,8 @@ from voxline.workers.records import RelayRecorder, RelayWebhooks
 
 log = logging.getLogger("voxline.workers.job")
 
-EnginesFactory = Callable[[AgentConfig, Services, "VAD | None"], Engines]
+EnginesFactory = Callable[[AgentConfig, Services, "VAD | None"], "Engines | Awaitable[Engines]"]
+"""`job_engines`, or a stand-in (sync or async) named in the pool's init message (tests)."""
 
 
 class JobLink:
@@ -193,7 +195,8 @@ class Job:
         from voxline.runtime import warm_engines
 
         agent = AgentConfig.model_validate(agent_data)
-        engines = await asyncio.to_thread(self.make_engines, agent, services, self.vad)
+        built = self.make_engines(agent, services, self.vad)
+        engines = await built if inspect.isawaitable(built) else built
         if self.make_engines is job_engines:
             await warm_engines(agent, engines)
         return engines
