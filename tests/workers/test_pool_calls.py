@@ -256,6 +256,7 @@ class PhoneCall(CallIO):
         super().__init__(call_id, 8000, _NullSink(8000))
         self.keys = list(keys)
         self.hangups: list[str] = []
+        self.transfers: list[str] = []
         self._hung_up = asyncio.Event()
 
     async def receive(self) -> AudioChunk | Dtmf | None:
@@ -268,6 +269,10 @@ class PhoneCall(CallIO):
         self.hangups.append(reason)
         self.hangup_reason = self.hangup_reason or reason
         self._hung_up.set()
+
+    async def transfer(self, target: str) -> bool:
+        self.transfers.append(target)
+        return True
 
 
 class _NullSink(PacedSink):
@@ -282,12 +287,17 @@ async def test_phone_calls_from_any_way_in_run_in_jobs_too() -> None:
     async with server.router.lifespan_context(server):
         handler = call_handler(server, "audiosocket")
         ends, crashes = PhoneCall("phone-a", keys="12#"), PhoneCall("phone-b", keys="9")
+        transfers = PhoneCall("phone-c", keys="3")
         ended = await run_call(ends, handler)
         crashed = await run_call(crashes, handler)
-        assert pool.describe()["calls"] == 2
+        transferred = await run_call(transfers, handler)
+        assert pool.describe()["calls"] == 3
     assert ended is not None and ended.end_reason == "agent_ended" and ends.hangups == ["agent_ended"]
     # the conversation's own crash is contained in its job: the call ends "error", the job exits cleanly
     assert crashed is not None and crashed.end_reason == "error" and crashes.hangups == ["error"]
+    # the job's transfer request reached the transport and its answer came back
+    assert transfers.transfers == ["sip:desk"]
+    assert transferred is not None and transferred.end_reason == "transferred"
     assert pool.describe()["crashed"] == 0
 
 
