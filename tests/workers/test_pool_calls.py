@@ -337,3 +337,20 @@ async def test_a_goodbye_asked_of_the_pool_ends_the_calls_in_jobs(recorder: Sqli
         record = recorder.get_call(call_id)
         assert record is not None and record["end_reason"] == "node_shutdown"
         assert pool.describe()["crashed"] == 0
+
+
+async def test_past_max_jobs_a_call_is_refused_with_a_reason(recorder: SqliteCallRecorder) -> None:
+    pool = make_pool(idle_processes=1, max_jobs=1)
+    with serve(pool, recorder) as server:
+        await until(lambda: pool.idle == 1)
+        async with websockets.connect(f"{server.ws}/ws/call") as first:
+            await start_call(first)
+            await next_event(first, "state")
+            assert pool.describe()["spawning"] == 0  # no replacement past max_jobs
+            async with websockets.connect(f"{server.ws}/ws/call") as second:
+                await start_call(second)
+                events = await collect_until(second, "hangup")
+                assert events[-1]["reason"] == "no_worker"
+                assert any(e["type"] == "error" and "no worker" in e["message"] for e in events)
+            await first.send(json.dumps({"type": "hangup"}))
+        await until(lambda: pool.idle == 1)  # the slot freed: the pool is warm again
