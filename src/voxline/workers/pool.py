@@ -107,7 +107,7 @@ class JobProcess:
                     self._ready.set_exception(NoWorker(f"job {self.pid} failed to warm up: {error}"))
             else:
                 raise ProtocolError(f"unexpected message from an idle job: {message!r:.80}")
-        except (ProtocolError, KeyError, TypeError, ValueError) as exc:
+        except Exception as exc:  # a message its handler cannot take is the job's fault, not ours
             self.broke_protocol(exc)
 
     def _on_closed(self, error: BaseException | None) -> None:
