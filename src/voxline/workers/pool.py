@@ -505,6 +505,7 @@ class WorkerPool:
             "job_memory_mb": self.config.job_memory_mb,
             "jobs_rss_mb": {str(job.pid): round(job.rss_mb, 1) for job in self._jobs},
             "warm_s_p50": round(warm[len(warm) // 2], 3) if warm else None,
+            "services": self.services.describe(),
         }
 
 

@@ -90,6 +90,7 @@ class NodeServices:
             "llama_servers": [
                 {
                     "model": key[0],
+                    "pid": server.pid,
                     "slots": key[1],
                     "ready": server.ready,
                     "restarts": server.restarts,
@@ -100,9 +101,13 @@ class NodeServices:
         }
 
     async def stop(self) -> None:
-        """The servers are the process's (stopped at exit by engines.llama_server); forget them."""
+        """Stop the servers started for the jobs (at once: an exit by a re-raised SIGTERM would
+        skip the atexit hook that stops them otherwise)."""
+        servers = list(self._servers.values())
         self._servers.clear()
         self._slots_in_use.clear()
+        for server in servers:
+            await asyncio.to_thread(server.stop)
 
 
 async def _warm_slots(agent: AgentConfig, server: LlamaServer) -> None:
