@@ -283,6 +283,24 @@ async def run_job(sock: socket.socket) -> int:
 
 
 _fd = -1
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """Be killed when the supervisor dies, even if this job is stuck and never reads the EOF on its
+    channel (the kernel's parent-death signal; Linux). The pool forks jobs from its event loop's
+    thread, which lives as long as the pool."""
+    import ctypes
+    import ctypes.util
+    import signal
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the supervisor died before the signal was armed
+        os._exit(1)
 
 
 def current_fd() -> int:
@@ -294,7 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     global _fd
     parser = argparse.ArgumentParser(prog="voxline.workers.job")
     parser.add_argument("--fd", type=int, required=True, help="this job's end of the socketpair")
+    parser.add_argument("--parent", type=int, default=0, help="the supervisor's pid: die with it")
     args = parser.parse_args(argv)
+    if args.parent:
+        _die_with(args.parent)
     sock = socket.socket(fileno=args.fd)
     _fd = args.fd
     code = asyncio.run(run_job(sock))

@@ -265,6 +265,7 @@ class WorkerPool:
         try:
             proc = await asyncio.create_subprocess_exec(
                 self.python, "-m", "voxline.workers.job", "--fd", str(theirs.fileno()),
+                "--parent", str(os.getpid()),
                 pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL,
                 start_new_session=True,  # a Ctrl-C reaches the supervisor, which ends its jobs
             )  # fmt: skip
