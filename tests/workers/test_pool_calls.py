@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -354,3 +355,29 @@ async def test_past_max_jobs_a_call_is_refused_with_a_reason(recorder: SqliteCal
                 assert any(e["type"] == "error" and "no worker" in e["message"] for e in events)
             await first.send(json.dumps({"type": "hangup"}))
         await until(lambda: pool.idle == 1)  # the slot freed: the pool is warm again
+
+
+async def test_barge_in_clear_in_the_job_flushes_the_client(recorder: SqliteCallRecorder) -> None:
+    """The job's sink clears (barge-in): the rest of its audio never comes, the client gets `clear`."""
+    pool = make_pool(idle_processes=1)
+    with serve(pool, recorder) as server:
+        await until(lambda: pool.idle == 1)
+        async with websockets.connect(f"{server.ws}/ws/call") as ws:
+            await start_call(ws)
+            await next_event(ws, "state")
+            await ws.send(json.dumps({"type": "dtmf", "digit": "5"}))  # 1 s of tone, paced in the job
+            heard = 0
+            while heard < 10:  # 200 ms of it arrived
+                heard += isinstance(await asyncio.wait_for(ws.recv(), 10), bytes)
+            await ws.send(json.dumps({"type": "dtmf", "digit": "0"}))  # barge-in: clear
+            after_clear, cleared = 0, False
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    msg = await asyncio.wait_for(ws.recv(), 1.0)
+                    if isinstance(msg, bytes):
+                        after_clear += not cleared
+                        assert not cleared, "audio after the clear"
+                    elif json.loads(msg)["type"] == "clear":
+                        cleared = True
+            assert cleared
+            assert heard + after_clear < 45  # most of the 50 frames were dropped unplayed
