@@ -120,6 +120,8 @@ async def test_a_websocket_call_runs_in_a_job_and_the_pool_refills(
         # single use: the job exits, and the pool is back to two warm jobs without it
         await until(lambda: pool.idle == 2 and str(job_pid) not in pool.describe()["jobs_rss_mb"])
         assert pool.describe()["spawned"] == 3 and pool.describe()["crashed"] == 0
+        described = pool.describe()
+        assert described["jobs_cpu_pct"].keys() == described["jobs_rss_mb"].keys()
         async with httpx.AsyncClient() as http:
             metrics = (await http.get(f"{server.http}/metrics")).text
         assert "voxline_calls_total 1" in metrics

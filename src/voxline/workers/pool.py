@@ -65,6 +65,9 @@ class JobProcess:
         """spawning → idle → busy → ended."""
         self.warm_s: float | None = None
         self.rss_mb = 0.0
+        self.cpu_pct = 0.0
+        """CPU use over the last sampling interval (100 = one core)."""
+        self.cpu_sampled: tuple[float, float] | None = None
         self.memory_warned = False
         self.kill_reason: str | None = None
         """Why the supervisor killed it (memory_limit, protocol_error), if it did."""
@@ -460,11 +463,15 @@ class WorkerPool:
         while True:
             await asyncio.sleep(self.memory_check_s)
             jobs = [job for job in self._jobs if job.alive]
-            sizes = await asyncio.to_thread(_sizes, [job.pid for job in jobs])
-            for job, size in zip(jobs, sizes, strict=True):
+            samples = await asyncio.to_thread(_samples, [job.pid for job in jobs])
+            now = time.monotonic()
+            for job, (size, cpu_s) in zip(jobs, samples, strict=True):
                 if size <= 0:
                     continue
                 job.rss_mb = size
+                if job.cpu_sampled is not None and now > job.cpu_sampled[0]:
+                    job.cpu_pct = 100.0 * (cpu_s - job.cpu_sampled[1]) / (now - job.cpu_sampled[0])
+                job.cpu_sampled = (now, cpu_s)
                 if limit is None:
                     continue
                 if size > limit:
@@ -505,13 +512,27 @@ class WorkerPool:
             "idle_target": self.config.idle_processes,
             "job_memory_mb": self.config.job_memory_mb,
             "jobs_rss_mb": {str(job.pid): round(job.rss_mb, 1) for job in self._jobs},
+            "jobs_cpu_pct": {str(job.pid): round(job.cpu_pct, 1) for job in self._jobs},
             "warm_s_p50": round(warm[len(warm) // 2], 3) if warm else None,
             "services": self.services.describe(),
         }
 
 
-def _sizes(pids: list[int]) -> list[float]:
-    return [rss_mb(pid) for pid in pids]
+def _samples(pids: list[int]) -> list[tuple[float, float]]:
+    return [(rss_mb(pid), cpu_seconds(pid)) for pid in pids]
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, from /proc/<pid>/stat."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()  # after the command, which may hold spaces
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _logging_json() -> bool:
