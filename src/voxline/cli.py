@@ -101,6 +101,17 @@ def serve(
     pid_file: Annotated[
         Path | None, typer.Option(help="write the process id here (for `voxline drain --pid-file`)")
     ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VOXLINE_WORKERS",
+            help="inline: every call on this process; process: each call in its own job process "
+            "(default: the node file's workers.mode)",
+        ),
+    ] = None,
+    idle_processes: Annotated[
+        int | None, typer.Option(min=0, max=64, help="process mode: job processes kept warm ahead of calls")
+    ] = None,
     log_json: LogJsonOpt = False,
     log_level: LogLevelOpt = "info",
 ) -> None:
@@ -161,6 +172,10 @@ def serve(
     except ValueError as exc:
         raise _fail(str(exc)) from None
     drain_timeout_s = drain_timeout if drain_timeout is not None else node_config.drain_timeout_s
+    if workers not in (None, "inline", "process"):
+        raise _fail(f"--workers must be inline or process, not {workers!r}")
+    chosen = {"mode": workers, "idle_processes": idle_processes}
+    workers_config = node_config.workers.model_copy(update={k: v for k, v in chosen.items() if v is not None})
     options = TelephonyOptions(
         sip=sip,
         sip_host=sip_host,
@@ -173,7 +188,7 @@ def serve(
     try:
         api = create_node_app(
             agents, db_path=db, telephony=options, security=security, retention_days=retention_days,
-            load=load, drain_timeout_s=drain_timeout_s,
+            load=load, drain_timeout_s=drain_timeout_s, workers=workers_config,
         )  # fmt: skip
     except EngineError as exc:
         raise _fail(str(exc)) from None

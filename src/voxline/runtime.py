@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from voxline.dispatch.node import NodeAgents
+    from voxline.node.config import WorkersConfig
     from voxline.node.load import NodeLoad
     from voxline.server.security import SecuritySettings
     from voxline.server.telephony import TelephonyOptions
@@ -67,13 +68,14 @@ def create_server_app(
     retention_days: float | None = None,
     load: NodeLoad | None = None,
     drain_timeout_s: float = 300.0,
+    workers: WorkersConfig | None = None,
 ) -> FastAPI:
     """The production server of one agent (a one-agent node: every call goes to it)."""
     from voxline.dispatch.node import NodeAgents
 
     return create_node_app(
         NodeAgents.single(agent), db_path=db_path, telephony=telephony, security=security,
-        retention_days=retention_days, load=load, drain_timeout_s=drain_timeout_s,
+        retention_days=retention_days, load=load, drain_timeout_s=drain_timeout_s, workers=workers,
     )  # fmt: skip
 
 
@@ -85,15 +87,28 @@ def create_node_app(
     retention_days: float | None = None,
     load: NodeLoad | None = None,
     drain_timeout_s: float = 300.0,
+    workers: WorkersConfig | None = None,
 ) -> FastAPI:
     """The production server: models are loaded before the port opens (once per distinct model set
     of the node's agents), so a missing one fails fast. The phone ways in (SIP, AudioSocket, ARI; the
     main agent's `telephony` section) start once the models are warm; each call goes to the agent
     the node's dispatch chooses. `load` and `drain_timeout_s`: the node's admission and draining
-    (voxline.node)."""
+    (voxline.node).
+
+    With `workers.mode: process` this process is the node's supervisor: it loads no speech model,
+    each call's conversation runs in a job process from a pool kept warm (the first warm job, with
+    the main agent's engines, is the node's "models ready")."""
     from voxline.server.app import create_app
     from voxline.server.telephony import TelephonyService
 
+    if workers is not None and workers.mode == "process":
+        from voxline.workers.pool import WorkerPool
+
+        return create_app(
+            node.main, workers=WorkerPool(workers, preload=node.main), db_path=db_path,
+            services=[TelephonyService(node.main, telephony)], security=security,
+            retention_days=retention_days, node=node, load=load, drain_timeout_s=drain_timeout_s,
+        )  # fmt: skip
     engines = run_model_sync(node.load)
 
     async def warm(_loaded: Engines) -> None:

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
@@ -39,12 +39,14 @@ from voxline.calls.runner import (
     ConversationFactory,
     LabelStore,
     build_conversation,
+    run_call,
 )
 from voxline.capacity import CallSlot, Refusal
 from voxline.conversation.events import CallFailed, to_wire
 from voxline.conversation.metrics import CallRecorder, CallReport
 from voxline.conversation.webhook import drain_webhooks
 from voxline.dispatch.metadata import CallMetadata
+from voxline.dispatch.rules import UnknownAgent
 from voxline.engines._threaded import run_model
 from voxline.engines.base import Engines
 from voxline.node.drain import Drain
@@ -59,6 +61,7 @@ from voxline.transports.websocket import StartRejected, WebSocketCall
 
 if TYPE_CHECKING:
     from voxline.dispatch.node import NodeAgents
+    from voxline.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 WEBHOOK_DRAIN_S = 10.0
@@ -137,8 +140,12 @@ class ServerState:
     drain: Drain | None = None
     """Set by create_app: SIGTERM / `voxline drain` stops new calls and lets these finish."""
     pool: object | None = None
-    """The job pool when calls run in job processes (voxline.workers sets it); shown when it is a
+    """The job pool when calls run in job processes (the `workers` pool); shown when it is a
     `PoolView`, asked for goodbyes when it has `request_goodbye`."""
+    workers: WorkerPool | None = None
+    """`workers.mode: process`: every call's conversation runs in a job process from this pool."""
+    call_recorder: CallRecorder | None = None
+    """The recorder calls write through (the metrics' view of the records)."""
 
 
 class TokenRequest(BaseModel):
@@ -164,6 +171,7 @@ def create_app(
     node: NodeAgents | None = None,
     load: NodeLoad | None = None,
     drain_timeout_s: float = 300.0,
+    workers: WorkerPool | None = None,
 ) -> FastAPI:
     """Build the server app.
 
@@ -176,9 +184,11 @@ def create_app(
     to the agent the node's dispatch chooses (`agent` is then the node's main agent). `load` is the
     node's call budget (default: calls alone, up to `security.max_calls`); `drain_timeout_s` is how
     long calls may run on once the node drains.
+    With `workers` (process mode) each call's conversation runs in a job from that pool, which the
+    app starts and stops; the app itself then needs no engines.
     """
-    if engines is None and engines_factory is None:
-        raise ValueError("create_app needs engines or an engines_factory")
+    if engines is None and engines_factory is None and workers is None:
+        raise ValueError("create_app needs engines, an engines_factory or a worker pool")
     owned_recorder = None
     if recorder is None:
         from voxline.records import SqliteCallRecorder
@@ -191,6 +201,7 @@ def create_app(
     )  # fmt: skip
     state.drain = drain = Drain(state.capacity, drain_timeout_s, targets=lambda: (state.runner, state.pool))
     call_recorder = MetricsRecorder(recorder, state.metrics)
+    state.call_recorder = call_recorder
 
     def ready(loaded: Engines) -> None:
         state.engines = loaded
@@ -204,15 +215,20 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        loaded = state.engines
-        if loaded is None:
-            assert engines_factory is not None
-            log.info("loading models")
-            loaded = await _call_maybe_in_thread(engines_factory)
-        if warm_up is not None:
-            log.info("warming up models")
-            await warm_up(loaded)
-        ready(loaded)
+        if workers is not None:
+            log.info("starting the job pool")
+            await workers.start()
+            state.workers = state.pool = workers
+        else:
+            loaded = state.engines
+            if loaded is None:
+                assert engines_factory is not None
+                log.info("loading models")
+                loaded = await _call_maybe_in_thread(engines_factory)
+            if warm_up is not None:
+                log.info("warming up models")
+                await warm_up(loaded)
+            ready(loaded)
         state.ready = True
         state.metrics.loop_lag.start()
         await state.capacity.start()
@@ -243,6 +259,8 @@ def create_app(
                     await service.stop()
                 except Exception:
                     log.exception("stopping %s failed", type(service).__name__)
+            if workers is not None:
+                await workers.stop()
             if owned_recorder is not None:
                 owned_recorder.close()
             await drain_webhooks(WEBHOOK_DRAIN_S)  # queued post-call webhooks get a last chance
@@ -293,6 +311,8 @@ def create_app(
             body["insecure"] = True
         if security.warnings:
             body["warnings"] = list(security.warnings)
+        if workers is not None:
+            body["workers"] = workers.describe()
         for service in services:
             body.update(service.describe())
         return JSONResponse(body, status_code=200 if state.ready and not drain.draining else 503)
@@ -340,7 +360,7 @@ def create_app(
     @app.websocket("/ws/call")
     async def ws_call(websocket: WebSocket) -> None:
         runner = state.runner
-        if not state.ready or runner is None:
+        if not state.ready or (runner is None and state.workers is None):
             await websocket.accept()
             await websocket.send_json(to_wire(CallFailed("models are still loading, try again")))
             await websocket.close(CLOSE_TRY_AGAIN_LATER)
@@ -362,7 +382,11 @@ def create_app(
                 return
             slot.started()
             context = CallContext("websocket", label=call.label, metadata=_metadata(call, "websocket"))
-            await runner.run(call, context, call.send_event)
+            if state.workers is not None:
+                await run_call(call, _in_job(state, context, call.send_event))
+            else:
+                assert runner is not None
+                await runner.run(call, context, call.send_event)
 
     return app
 
@@ -375,7 +399,7 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
     async def handle(call: CallIO) -> CallReport:
         context = CallContext(transport, label=call.label, metadata=_metadata(call, transport))
         runner = state.runner
-        if not state.ready or runner is None:
+        if not state.ready or (runner is None and state.workers is None):
             log.warning("%s call refused: models are still loading", transport)
             return _refused(call, state.agent, context, "not_ready")
         # SIP and AudioSocket take their slot when they admit the call (503 / refusal when full)
@@ -388,6 +412,9 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
             return _refused(call, state.agent, context, reason)
         with slot:
             slot.started()
+            if state.workers is not None:
+                return await _in_job(state, context, None)(call)
+            assert runner is not None
             return await runner.converse(call, context)
 
     return handle
@@ -406,6 +433,43 @@ def _pool(state: ServerState) -> dict[str, Any] | None:
     except Exception:
         log.exception("describing the job pool failed")
         return {"error": "describe failed"}
+
+
+def _in_job(
+    state: ServerState,
+    context: CallContext,
+    on_event: Callable[[dict[str, Any]], None] | None,
+    on_started: Callable[[], None] | None = None,
+) -> Callable[[CallIO], Awaitable[CallReport]]:
+    """The handler that runs a call's conversation in a job process (`pipe` media), with the agent
+    the node's dispatch chose for it."""
+    workers = state.workers
+    assert workers is not None
+
+    async def converse(call: CallIO) -> CallReport:
+        agent, routed = state.agent, context
+        if state.node is not None:
+            metadata = context.metadata
+            if not metadata.transport:
+                metadata = replace(metadata, transport=context.transport)
+            try:
+                metadata = state.node.route(metadata)
+            except UnknownAgent as exc:
+                log.warning("%s call refused: %s", context.transport, exc.reason)
+                if on_event is not None:
+                    on_event(to_wire(CallFailed(exc.reason)))
+                report = _refused(call, state.agent, context, "unknown_agent")
+                report.metadata = metadata.as_dict()
+                return report
+            assert metadata.agent is not None
+            agent, routed = state.node.agents[metadata.agent], replace(context, metadata=metadata)
+        return await workers.run(
+            call, routed, agent, recorder=state.call_recorder, on_event=on_event,
+            labels=state.recorder if isinstance(state.recorder, LabelStore) else None,
+            observer=state.metrics, on_started=on_started,
+        )  # fmt: skip
+
+    return converse
 
 
 def _refused(call: CallIO, agent: AgentConfig, context: CallContext, reason: str) -> CallReport:
