@@ -25,6 +25,7 @@ from voxline.server.metrics import TELEPHONY_REFUSALS
 from voxline.telephony import CallHandler
 from voxline.telephony.access import SourceAllowList
 from voxline.telephony.audiosocket.call import READ_SIZE, AudioSocketCall
+from voxline.telephony.audiosocket.handoff import JobAudioSocketCall
 from voxline.telephony.audiosocket.protocol import (
     AudioSocketProtocolError,
     Frame,
@@ -65,9 +66,11 @@ class AudioSocketServer:
         """The process's call budget (the server passes its own); `max_calls` caps AudioSocket alone."""
         self.allow_list = SourceAllowList(allow_from, what="AudioSocket")
         self._server: asyncio.Server | None = None
-        self._calls: set[AudioSocketCall] = set()
+        self._calls: set[AudioSocketCall | JobAudioSocketCall] = set()
         self._connections: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self.media_in_jobs = False
+        """`workers.mode: process`: an admitted connection (UUID read) goes to its job process."""
 
     @property
     def active_calls(self) -> int:
@@ -154,7 +157,11 @@ class AudioSocketServer:
             await _refuse(writer)
             return
         call_uuid = uuid.UUID(bytes=first.payload)
-        call = AudioSocketCall(reader, writer, call_uuid, decoder, self._clock)
+        call: AudioSocketCall | JobAudioSocketCall
+        if self.media_in_jobs:
+            call = JobAudioSocketCall(reader, writer, call_uuid, decoder, self._clock)
+        else:
+            call = AudioSocketCall(reader, writer, call_uuid, decoder, self._clock)
         call.capacity_slot = slot
         call.idle_timeout_s = self.idle_timeout_s
         call_id_var.set(call.call_id)  # this task's context only: every log line of the call carries it

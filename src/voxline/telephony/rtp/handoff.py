@@ -1,0 +1,351 @@
+"""Handing a call's RTP socket to a job process: the supervisor keeps the signalling, the job the media.
+
+The supervisor binds the socket (its port goes in the SDP answer or the ARI external-media request)
+and makes a `JobRtpSession` on it instead of an `RtpSession`: it takes the offer/answer, hold, a new
+remote address, confirmation (the ACK) and key presses that came by signalling exactly as a session
+does, and keeps them as one `RtpMediaState`. When the call's job is assigned, `hand_off` gives up the
+socket (its fd travels to the job, which builds the real `RtpSession` on it from the state) and from
+then on every change is sent to the job as a control message. No RTP packet ever passes through the
+supervisor: the job's socket is the one the peer sends to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from voxline.audio.clock import Clock
+from voxline.audio.pcm import AudioChunk
+from voxline.telephony.ari.media import L16_16K
+from voxline.telephony.rtp.codecs import CODECS, PCMU, Codec
+from voxline.telephony.rtp.media import RtpMedia
+from voxline.telephony.rtp.session import RtpSession, bind_rtp_socket
+from voxline.telephony.rtp.stats import RtpStats
+from voxline.transports.base import Dtmf, PacedSink
+
+__all__ = [
+    "ControlLink",
+    "JobRtpSession",
+    "RtpMediaState",
+    "apply_state",
+    "codec_named",
+    "open_call_rtp",
+    "open_session_from_state",
+]
+
+log = logging.getLogger(__name__)
+
+MEDIA_CONTROL = "rtp_media"
+"""Control kind (supervisor to job): the call's RTP state changed (re-INVITE, hold, confirmation)."""
+DTMF_CONTROL = "dtmf"
+REMOTE_HANGUP_CONTROL = "remote_hangup"
+
+
+class ControlLink(Protocol):
+    """Where the supervisor's side of a call sends control messages (a JSON object with its "type")
+    for its job; never blocks (voxline.workers.protocol.Channel)."""
+
+    def send(self, body: dict[str, Any]) -> None: ...
+
+
+def codec_named(name: str, payload_type: int) -> Codec:
+    """The codec a state names, with the payload type the peer agreed on."""
+    base = L16_16K if name == L16_16K.name else CODECS.get(name)
+    if base is None:
+        raise ValueError(f"unknown RTP codec {name[:40]!r}")
+    if not 0 <= payload_type <= 127:
+        raise ValueError(f"RTP payload type {payload_type} out of range")
+    return dataclasses.replace(base, payload_type=payload_type)
+
+
+@dataclass(frozen=True, slots=True)
+class RtpMediaState:
+    """Everything a job needs to run a call's RTP as the supervisor negotiated it (plain values)."""
+
+    codec: str
+    payload_type: int
+    dtmf_payload_type: int | None = 101
+    remote: tuple[str, int] | None = None
+    on_hold: bool = False
+    inband_dtmf: bool = False
+    learn_sources: bool = True
+    confirmed: bool = True
+    jitter_ms: int = 60
+
+    def to_json(self) -> dict[str, Any]:
+        body = dataclasses.asdict(self)
+        body["remote"] = list(self.remote) if self.remote is not None else None
+        return body
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> RtpMediaState:
+        """Read a state sent by the supervisor; a malformed one raises ValueError."""
+        try:
+            remote = body.get("remote")
+            dtmf = body.get("dtmf_payload_type")
+            state = cls(
+                codec=str(body["codec"]),
+                payload_type=int(body["payload_type"]),
+                dtmf_payload_type=None if dtmf is None else int(dtmf),
+                remote=None if remote is None else (str(ipaddress.ip_address(remote[0])), int(remote[1])),
+                on_hold=bool(body.get("on_hold", False)),
+                inband_dtmf=bool(body.get("inband_dtmf", False)),
+                learn_sources=bool(body.get("learn_sources", True)),
+                confirmed=bool(body.get("confirmed", True)),
+                jitter_ms=int(body.get("jitter_ms", 60)),
+            )
+        except (KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"malformed RTP media state: {exc}") from exc
+        codec_named(state.codec, state.payload_type)  # raises if unknown
+        if state.remote is not None and not 0 < state.remote[1] < 65536:
+            raise ValueError(f"RTP remote port {state.remote[1]} out of range")
+        if not 0 <= state.jitter_ms <= 1000:
+            raise ValueError(f"jitter buffer of {state.jitter_ms} ms out of range")
+        return state
+
+
+def apply_state(session: RtpSession, state: RtpMediaState) -> None:
+    """Bring a job's session to the state the supervisor's signalling agreed on (idempotent)."""
+    codec = codec_named(state.codec, state.payload_type)
+    if codec != session.codec or state.dtmf_payload_type != session.dtmf_payload_type:
+        session.set_codec(codec, state.dtmf_payload_type)
+    session.inband_dtmf = state.inband_dtmf
+    session.learn_sources = state.learn_sources
+    if state.remote is not None:
+        session.set_remote(*state.remote)  # the same address again keeps what was learned
+    session.set_hold(state.on_hold)
+    if state.confirmed and not session.confirmed:
+        session.media_confirmed()
+    elif not state.confirmed and session.confirmed:
+        session.await_confirmation()
+
+
+async def open_session_from_state(
+    sock: socket.socket, state: RtpMediaState, *, call_id: str = ""
+) -> RtpSession:
+    """The job's side: the real session, on the socket the supervisor bound, as it negotiated."""
+    session = await RtpSession.on_socket(
+        sock,
+        codec=codec_named(state.codec, state.payload_type),
+        dtmf_payload_type=state.dtmf_payload_type,
+        jitter_ms=state.jitter_ms,
+        call_id=call_id,
+    )
+    apply_state(session, state)
+    return session
+
+
+async def open_call_rtp(
+    host: str,
+    port_min: int,
+    port_max: int,
+    *,
+    in_job: bool,
+    codec: Codec = PCMU,
+    dtmf_payload_type: int | None = 101,
+    jitter_ms: int = 60,
+    call_id: str = "",
+    clock: Clock | None = None,
+) -> RtpMedia:
+    """A call's RTP on a port bound here: a session of our own, or (`in_job`) one whose socket
+    will be handed to the call's job process."""
+    if in_job:
+        return JobRtpSession.open(
+            host, port_min, port_max, codec=codec, dtmf_payload_type=dtmf_payload_type,
+            jitter_ms=jitter_ms, call_id=call_id,
+        )  # fmt: skip
+    return await RtpSession.open(
+        host, port_min, port_max, codec=codec, dtmf_payload_type=dtmf_payload_type,
+        jitter_ms=jitter_ms, call_id=call_id, clock=clock,
+    )  # fmt: skip
+
+
+class _NoSink(PacedSink):
+    """The supervisor plays nothing on a call whose media is a job's: its sink is never started."""
+
+    async def _emit(self, frame: AudioChunk) -> None:
+        return None
+
+
+class JobRtpSession:
+    """The supervisor's side of an RTP session handled in a job process (see the module docstring)."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        codec: Codec = PCMU,
+        dtmf_payload_type: int | None = 101,
+        jitter_ms: int = 60,
+        call_id: str = "",
+    ) -> None:
+        self._sock: socket.socket | None = sock
+        address = sock.getsockname()
+        self.local_host: str = str(address[0])
+        self.local_port: int = int(address[1])
+        self.call_id = call_id
+        self.codec = codec
+        self.dtmf_payload_type = dtmf_payload_type
+        self.jitter_ms = jitter_ms
+        self.sink: PacedSink = _NoSink(codec.clock_rate)
+        self.stats = RtpStats()
+        """Empty here: the job's session counts the packets (its report carries them)."""
+        self._remote: tuple[str, int] | None = None
+        self._on_hold = False
+        self._learn_sources = True
+        self._inband_dtmf = False
+        self._confirmed = True
+        self._link: ControlLink | None = None
+        self._early_dtmf: list[Dtmf] = []
+        self._why_ended: Callable[[], str | None] = lambda: None
+        self.input_ended = False
+
+    @classmethod
+    def open(
+        cls,
+        host: str,
+        port_min: int = 20000,
+        port_max: int = 20999,
+        *,
+        codec: Codec = PCMU,
+        dtmf_payload_type: int | None = 101,
+        jitter_ms: int = 60,
+        call_id: str = "",
+    ) -> JobRtpSession:
+        """Bind the call's RTP socket here, as `RtpSession.open` would; the job gets it later."""
+        sock = bind_rtp_socket(host, port_min, port_max)
+        return cls(
+            sock, codec=codec, dtmf_payload_type=dtmf_payload_type, jitter_ms=jitter_ms, call_id=call_id
+        )
+
+    # -- the state, as the signalling sets it
+    @property
+    def remote(self) -> tuple[str, int] | None:
+        return self._remote
+
+    @property
+    def confirmed(self) -> bool:
+        return self._confirmed
+
+    @confirmed.setter
+    def confirmed(self, value: bool) -> None:
+        self._confirmed = value
+        self._changed()
+
+    @property
+    def learn_sources(self) -> bool:
+        return self._learn_sources
+
+    @learn_sources.setter
+    def learn_sources(self, value: bool) -> None:
+        self._learn_sources = value
+        self._changed()
+
+    @property
+    def inband_dtmf(self) -> bool:
+        return self._inband_dtmf
+
+    @inband_dtmf.setter
+    def inband_dtmf(self, value: bool) -> None:
+        self._inband_dtmf = value
+        self._changed()
+
+    @property
+    def handed_off(self) -> bool:
+        return self._link is not None
+
+    def state(self) -> RtpMediaState:
+        return RtpMediaState(
+            codec=self.codec.name,
+            payload_type=self.codec.payload_type,
+            dtmf_payload_type=self.dtmf_payload_type,
+            remote=self._remote,
+            on_hold=self._on_hold,
+            inband_dtmf=self._inband_dtmf,
+            learn_sources=self._learn_sources,
+            confirmed=self._confirmed,
+            jitter_ms=self.jitter_ms,
+        )
+
+    def set_remote(self, host: str, port: int) -> None:
+        try:
+            host = str(ipaddress.ip_address(host))
+        except ValueError:
+            raise ValueError(f"RTP remote must be an IP address, not {host[:80]!r}") from None
+        self._remote = (host, port)
+        self._changed()
+
+    def set_codec(self, codec: Codec, dtmf_payload_type: int | None) -> None:
+        if codec.timestamp_rate != self.codec.timestamp_rate:
+            raise ValueError(f"cannot switch the RTP clock from {self.codec.timestamp_rate} Hz mid-call")
+        self.codec = codec
+        self.dtmf_payload_type = dtmf_payload_type
+        self._changed()
+
+    def set_hold(self, on_hold: bool) -> None:
+        self._on_hold = on_hold
+        self._changed()
+
+    def await_confirmation(self) -> None:
+        self.confirmed = False
+
+    def media_confirmed(self) -> None:
+        self.confirmed = True
+
+    # -- what happens to the call, told to its job
+    def end_input(self) -> None:
+        """The call is over (BYE either way, the channel gone): the job's call ends too."""
+        if self.input_ended:
+            return
+        self.input_ended = True
+        if self._link is not None:
+            self._link.send({"type": REMOTE_HANGUP_CONTROL, "reason": self._why_ended() or "caller_hangup"})
+
+    def inject(self, item: Dtmf) -> None:
+        """A key press by signalling (SIP INFO, an ARI event), for the job's conversation."""
+        if self._link is None:
+            self._early_dtmf.append(item)
+            return
+        self._link.send({"type": DTMF_CONTROL, "digit": item.digit, "duration_ms": item.duration_ms})
+
+    async def receive(self) -> AudioChunk | Dtmf | None:
+        return None  # the caller is heard in the job
+
+    async def send_dtmf(self, digits: str, duration_ms: int = 100) -> None:
+        raise RuntimeError("the job process sends this call's DTMF on its RTP socket")
+
+    # -- the hand-off
+    def hand_off(
+        self, link: ControlLink, why_ended: Callable[[], str | None] = lambda: None
+    ) -> socket.socket:
+        """Give up the socket (send its fd to the job, then close it here) and forward every change
+        from now on through `link`; `why_ended` names the reason a call ended here (the call's
+        `hangup_reason`). Key presses that came before are forwarded at once."""
+        sock = self._sock
+        if sock is None:
+            raise RuntimeError("this RTP socket was already handed off or closed")
+        self._sock = None
+        self._link = link
+        self._why_ended = why_ended
+        for item in self._early_dtmf:
+            self.inject(item)
+        self._early_dtmf.clear()
+        if self.input_ended:
+            self.input_ended = False
+            self.end_input()
+        return sock
+
+    def _changed(self) -> None:
+        if self._link is not None:
+            self._link.send({"type": MEDIA_CONTROL, **self.state().to_json()})
+
+    async def aclose(self) -> None:
+        await self.sink.aclose()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
