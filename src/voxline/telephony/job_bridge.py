@@ -75,5 +75,7 @@ def job_ended(call: CallIO, *, crashed: bool) -> None:
     hangs up with the report's reason, `worker_crashed`)."""
     if isinstance(call, JobAudioSocketCall):
         call.job_finished(crashed=crashed)
-    elif crashed:
+    elif isinstance(call, RtpCall) and isinstance(call.session, JobRtpSession):
+        call.session.job_gone()
+    if crashed:
         log.warning("the call's job died; ending the call from here")

@@ -203,6 +203,7 @@ class JobRtpSession:
         self._link: ControlLink | None = None
         self._early_dtmf: list[Dtmf] = []
         self._why_ended: Callable[[], str | None] = lambda: None
+        self._gone = False
         self.input_ended = False
 
     @classmethod
@@ -304,14 +305,16 @@ class JobRtpSession:
             return
         self.input_ended = True
         if self._link is not None:
-            self._link.send({"type": REMOTE_HANGUP_CONTROL, "reason": self._why_ended() or "caller_hangup"})
+            self._send({"type": REMOTE_HANGUP_CONTROL, "reason": self._why_ended() or "caller_hangup"})
 
     def inject(self, item: Dtmf) -> None:
         """A key press by signalling (SIP INFO, an ARI event), for the job's conversation."""
+        if self._gone:
+            return
         if self._link is None:
             self._early_dtmf.append(item)
             return
-        self._link.send({"type": DTMF_CONTROL, "digit": item.digit, "duration_ms": item.duration_ms})
+        self._send({"type": DTMF_CONTROL, "digit": item.digit, "duration_ms": item.duration_ms})
 
     async def receive(self) -> AudioChunk | Dtmf | None:
         return None  # the caller is heard in the job
@@ -330,6 +333,8 @@ class JobRtpSession:
         if sock is None:
             raise RuntimeError("this RTP socket was already handed off or closed")
         self._sock = None
+        if self._gone:
+            raise RuntimeError("this RTP session's job is already gone")
         self._link = link
         self._why_ended = why_ended
         for item in self._early_dtmf:
@@ -340,9 +345,23 @@ class JobRtpSession:
             self.end_input()
         return sock
 
+    def job_gone(self) -> None:
+        """The job ended (or died): nothing is forwarded any more."""
+        self._link = None
+        self._gone = True
+
     def _changed(self) -> None:
         if self._link is not None:
-            self._link.send({"type": MEDIA_CONTROL, **self.state().to_json()})
+            self._send({"type": MEDIA_CONTROL, **self.state().to_json()})
+
+    def _send(self, body: dict[str, Any]) -> None:
+        if self._link is None:
+            return
+        try:
+            self._link.send(body)
+        except ConnectionError:  # the job died: the supervisor's call ends it on the wire
+            log.debug("job gone; %s not forwarded", body.get("type"))
+            self._link = None
 
     async def aclose(self) -> None:
         await self.sink.aclose()
