@@ -24,6 +24,13 @@ class WorkersConfig(_Strict):
     """`process`: a job process per call; `inline`: every call on the server's own event loop."""
     idle_processes: int = Field(2, ge=0, le=64)
     """Job processes kept warm (imports done, VAD loaded) ahead of demand."""
+    max_jobs: int | None = Field(None, ge=1, le=1024)
+    """Job processes at most, idle and in calls together (None: admission alone limits calls)."""
+    job_memory_mb: int | None = Field(2048, ge=64)
+    """A job's resident memory limit: a warning at 80 %, and above it only that call is ended
+    (`memory_limit`). None: not watched."""
+    spawn_timeout_s: float = Field(120.0, gt=0.0, le=600.0)
+    """How long a job may take to warm up (imports, VAD, the preloaded agent's engines)."""
 
 
 class LoadConfig(_Strict):

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from fastapi import FastAPI, HTTPException, Query, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -38,6 +38,7 @@ from voxline.calls.runner import (
     ConversationFactory,
     LabelStore,
     build_conversation,
+    run_call,
 )
 from voxline.capacity import CallCapacity
 from voxline.conversation.events import CallFailed, to_wire
@@ -52,6 +53,9 @@ from voxline.server.security import SecuritySettings
 from voxline.server.tokens import DEFAULT_TTL_S, MAX_TTL_S, mint_token
 from voxline.transports.base import CallIO
 from voxline.transports.websocket import StartRejected, WebSocketCall
+
+if TYPE_CHECKING:
+    from voxline.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 WEBHOOK_DRAIN_S = 10.0
@@ -114,6 +118,10 @@ class ServerState:
     purged_calls: int = 0
     runner: CallRunner | None = None
     """Runs every call once the models are ready (None until then)."""
+    workers: WorkerPool | None = None
+    """`workers.mode: process`: every call's conversation runs in a job process from this pool."""
+    call_recorder: CallRecorder | None = None
+    """The recorder calls write through (the metrics' view of the records)."""
 
 
 class TokenRequest(BaseModel):
@@ -136,6 +144,7 @@ def create_app(
     security: SecuritySettings | None = None,
     retention_days: float | None = None,
     retention_interval_s: float = RETENTION_INTERVAL_S,
+    workers: WorkerPool | None = None,
 ) -> FastAPI:
     """Build the server app.
 
@@ -145,9 +154,11 @@ def create_app(
     which the app closes (flushing queued records) at shutdown; a recorder passed in is the caller's.
     `security` defaults to loopback with no keys (SecuritySettings.local); `retention_days` purges
     records older than that at start and every `retention_interval_s`.
+    With `workers` (process mode) each call's conversation runs in a job from that pool, which the
+    app starts and stops; the app itself then needs no engines.
     """
-    if engines is None and engines_factory is None:
-        raise ValueError("create_app needs engines or an engines_factory")
+    if engines is None and engines_factory is None and workers is None:
+        raise ValueError("create_app needs engines, an engines_factory or a worker pool")
     owned_recorder = None
     if recorder is None:
         from voxline.records import SqliteCallRecorder
@@ -159,6 +170,7 @@ def create_app(
         capacity=CallCapacity(security.max_calls),
     )  # fmt: skip
     call_recorder = MetricsRecorder(recorder, state.metrics)
+    state.call_recorder = call_recorder
 
     def ready(loaded: Engines) -> None:
         state.engines = loaded
@@ -170,15 +182,20 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        loaded = state.engines
-        if loaded is None:
-            assert engines_factory is not None
-            log.info("loading models")
-            loaded = await _call_maybe_in_thread(engines_factory)
-        if warm_up is not None:
-            log.info("warming up models")
-            await warm_up(loaded)
-        ready(loaded)
+        if workers is not None:
+            log.info("starting the job pool")
+            await workers.start()
+            state.workers = workers
+        else:
+            loaded = state.engines
+            if loaded is None:
+                assert engines_factory is not None
+                log.info("loading models")
+                loaded = await _call_maybe_in_thread(engines_factory)
+            if warm_up is not None:
+                log.info("warming up models")
+                await warm_up(loaded)
+            ready(loaded)
         state.ready = True
         state.metrics.loop_lag.start()
         for warning in security.warnings:
@@ -207,6 +224,8 @@ def create_app(
                     await service.stop()
                 except Exception:
                     log.exception("stopping %s failed", type(service).__name__)
+            if workers is not None:
+                await workers.stop()
             if owned_recorder is not None:
                 owned_recorder.close()
             await drain_webhooks(WEBHOOK_DRAIN_S)  # queued post-call webhooks get a last chance
@@ -243,6 +262,8 @@ def create_app(
             body["insecure"] = True
         if security.warnings:
             body["warnings"] = list(security.warnings)
+        if workers is not None:
+            body["workers"] = workers.describe()
         for service in services:
             body.update(service.describe())
         return JSONResponse(body, status_code=200 if state.ready else 503)
@@ -289,7 +310,7 @@ def create_app(
     @app.websocket("/ws/call")
     async def ws_call(websocket: WebSocket) -> None:
         runner = state.runner
-        if not state.ready or runner is None:
+        if not state.ready or (runner is None and state.workers is None):
             await websocket.accept()
             await websocket.send_json(to_wire(CallFailed("models are still loading, try again")))
             await websocket.close(CLOSE_TRY_AGAIN_LATER)
@@ -309,7 +330,12 @@ def create_app(
                 )
             except StartRejected:
                 return
-            await runner.run(call, CallContext("websocket", label=call.label), call.send_event)
+            context = CallContext("websocket", label=call.label)
+            if state.workers is not None:
+                await run_call(call, _in_job(state, context, call.send_event))
+            else:
+                assert runner is not None
+                await runner.run(call, context, call.send_event)
 
     return app
 
@@ -322,7 +348,7 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
     async def handle(call: CallIO) -> CallReport:
         context = CallContext(transport, label=call.label)
         runner = state.runner
-        if not state.ready or runner is None:
+        if not state.ready or (runner is None and state.workers is None):
             log.warning("%s call refused: models are still loading", transport)
             return _refused(call, state.agent, context, "not_ready")
         # SIP and AudioSocket take their slot when they admit the call (503 / refusal when full)
@@ -331,9 +357,29 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
             log.warning("%s call refused: %s", transport, state.capacity.refusal_reason())
             return _refused(call, state.agent, context, "over_capacity")
         with slot:
+            if state.workers is not None:
+                return await _in_job(state, context, None)(call)
+            assert runner is not None
             return await runner.converse(call, context)
 
     return handle
+
+
+def _in_job(
+    state: ServerState, context: CallContext, on_event: Callable[[dict[str, Any]], None] | None
+) -> Callable[[CallIO], Awaitable[CallReport]]:
+    """The handler that runs a call's conversation in a job process (`pipe` media)."""
+    workers = state.workers
+    assert workers is not None
+
+    async def converse(call: CallIO) -> CallReport:
+        return await workers.run(
+            call, context, state.agent, recorder=state.call_recorder, on_event=on_event,
+            labels=state.recorder if isinstance(state.recorder, LabelStore) else None,
+            observer=state.metrics,
+        )  # fmt: skip
+
+    return converse
 
 
 def _refused(call: CallIO, agent: AgentConfig, context: CallContext, reason: str) -> CallReport:

@@ -1,0 +1,75 @@
+"""The engines a job runs its call on: VAD of its own, the rest from the node's shared services.
+
+`job_engines` is the one place a job builds them. Today STT and TTS are still loaded in the job
+through the ordinary factory (correct, but each job pays their load time and memory: the pool
+preloads them for the node's agent while the job is idle). When the speech inference process
+lands, its clients replace them here and nowhere else.
+
+The LLM: with `llm.engine: llama_server` the supervisor runs the node's one llama-server and hands
+each call its URL, its key (over the channel, never argv or env) and a slot; `SlotLLM` pins every
+request of the call to that slot, so the call finds its own history cached turn after turn (the
+in-process `SlotRouter` cannot see the other jobs' calls). An `openai` LLM is remote already;
+`llama_cpp` loads the GGUF in the job (memory-mapped: the weights' pages are shared between jobs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from voxline.agent.config import AgentConfig
+from voxline.engines import factory
+from voxline.engines.base import VAD, Engines, LLMDelta, Message, ToolSpec
+from voxline.engines.llm_openai import OpenAIChatLLM
+
+Services = dict[str, Any]
+"""What the supervisor shares with a job: {"llm": {"url", "key", "slot"}, "speech": {...}}."""
+
+
+class SlotLLM(OpenAIChatLLM):
+    """A job's client of the node's llama-server, every request of its call on one slot."""
+
+    def __init__(
+        self, base_url: str, model: str, *, api_key: str | None, slot: int, temperature: float = 0.3
+    ) -> None:
+        super().__init__(base_url, model, api_key=api_key, temperature=temperature)
+        self.name = f"llama-server:{model}"
+        self.slot = slot
+        """The server slot of the job's call (set again at each assignment)."""
+
+    def stream(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), max_tokens: int = 64
+    ) -> AsyncIterator[LLMDelta]:
+        body = self._body(messages, tools, max_tokens)
+        body.update(id_slot=self.slot, cache_prompt=True)
+        return self._stream(body)
+
+
+def _uses_llm_service(agent: AgentConfig, services: Services) -> bool:
+    return agent.llm.engine == "llama_server" and isinstance(services.get("llm"), dict)
+
+
+def job_engines(agent: AgentConfig, services: Services, vad: VAD | None = None) -> Engines:
+    """Build the call's engines in the job (blocking: run it off the loop or while warming)."""
+    llm_service = services.get("llm") if _uses_llm_service(agent, services) else None
+    build_as = agent
+    if llm_service is not None:
+        # the factory must not start a llama-server of its own in the job: build a remote client
+        remote = agent.llm.model_copy(update={"engine": "openai", "base_url": llm_service["url"]})
+        build_as = agent.model_copy(update={"llm": remote})
+    engines = factory.build_engines(build_as)
+    if vad is not None:
+        engines.vad = vad
+    if llm_service is not None:
+        engines.llm = SlotLLM(
+            str(llm_service["url"]), agent.llm.model, api_key=llm_service.get("key"),
+            slot=int(llm_service.get("slot", 0)), temperature=agent.llm.temperature,
+        )  # fmt: skip
+    return engines
+
+
+def assign_services(engines: Engines, services: Services) -> None:
+    """Point preloaded engines at this call's share of the services (its LLM slot)."""
+    llm = services.get("llm")
+    if isinstance(engines.llm, SlotLLM) and isinstance(llm, dict):
+        engines.llm.slot = int(llm.get("slot", 0))
