@@ -55,6 +55,7 @@ from voxline.transports.base import CallIO
 from voxline.transports.websocket import StartRejected, WebSocketCall
 
 if TYPE_CHECKING:
+    from voxline.workers.media import MediaSpec
     from voxline.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -358,7 +359,10 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
             return _refused(call, state.agent, context, "over_capacity")
         with slot:
             if state.workers is not None:
-                return await _in_job(state, context, None)(call)
+                from voxline.telephony.job_bridge import run_with_own_media
+
+                # the RTP socket / AudioSocket connection itself goes to the job
+                return await run_with_own_media(call, _in_job(state, context, None))
             assert runner is not None
             return await runner.converse(call, context)
 
@@ -367,14 +371,15 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
 
 def _in_job(
     state: ServerState, context: CallContext, on_event: Callable[[dict[str, Any]], None] | None
-) -> Callable[[CallIO], Awaitable[CallReport]]:
-    """The handler that runs a call's conversation in a job process (`pipe` media)."""
+) -> Callable[..., Awaitable[CallReport]]:
+    """The handler that runs a call's conversation in a job process (`pipe` media unless `media`
+    says otherwise)."""
     workers = state.workers
     assert workers is not None
 
-    async def converse(call: CallIO) -> CallReport:
+    async def converse(call: CallIO, media: MediaSpec | None = None) -> CallReport:
         return await workers.run(
-            call, context, state.agent, recorder=state.call_recorder, on_event=on_event,
+            call, context, state.agent, media=media, recorder=state.call_recorder, on_event=on_event,
             labels=state.recorder if isinstance(state.recorder, LabelStore) else None,
             observer=state.metrics,
         )  # fmt: skip

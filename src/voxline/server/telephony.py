@@ -50,6 +50,8 @@ class TelephonyService:
     async def start(self, app: FastAPI) -> None:
         config = self.agent.telephony
         opts = self.options
+        # `workers.mode: process`: each call's RTP socket / AudioSocket connection goes to its job
+        in_jobs = app.state.voxline.workers is not None
         sip_config = config.sip.model_copy(
             update={k: v for k, v in {"host": opts.sip_host, "port": opts.sip_port}.items() if v is not None}
         )
@@ -57,6 +59,7 @@ class TelephonyService:
             from voxline.telephony.sip.endpoint import SipEndpoint
 
             self.sip = SipEndpoint(sip_config, call_handler(app, "sip"), capacity=app.state.voxline.capacity)
+            self.sip.media_in_jobs = in_jobs
             await self.sip.start()
             log.info("SIP listening on %s:%s", sip_config.host, self.sip.local_port("udp"))
         audiosocket = config.audiosocket
@@ -73,6 +76,7 @@ class TelephonyService:
                 allow_from=audiosocket.allow_from,
                 idle_timeout_s=audiosocket.idle_timeout_s,
             )
+            self.audiosocket.media_in_jobs = in_jobs
             await self.audiosocket.start()
             log.info("AudioSocket listening on %s:%s", audiosocket.host, self.audiosocket.port)
         if config.ari is not None and _enabled(opts.ari, True):
@@ -84,6 +88,7 @@ class TelephonyService:
                 rtp_port_min=sip_config.rtp_port_min,
                 rtp_port_max=sip_config.rtp_port_max,
             )
+            self.ari.media_in_jobs = in_jobs
             await self.ari.start()
             log.info("ARI controller connected to %s (app %s)", config.ari.url, config.ari.app)
 

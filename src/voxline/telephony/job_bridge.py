@@ -1,21 +1,23 @@
 """The supervisor's side of a phone call whose media runs in a job process.
 
 A listener in `workers.mode: process` makes its calls with media that can be handed over (a SIP or
-ARI call on a `JobRtpSession`, a `JobAudioSocketCall`). When the pool assigns the call's job,
-`hand_off_media` gives up the socket: the media spec and the descriptor go in the assignment, and
+ARI call on a `JobRtpSession`, a `JobAudioSocketCall`). `media_for_job` gives up the socket:
+the media spec and the descriptor go in the pool's assignment (`WorkerPool.run(media=...)`), and
 the call's later changes (re-INVITE, DTMF by signalling, the caller's BYE) go to the job as control
-messages. The job's requests come back through `on_job_request`: hang up (BYE, the ARI channel
-deleted) and transfer (REFER, answered with the NOTIFY's verdict). `job_ended` says how the job
-ended; after a crash the supervisor's `run_call` then ends the call on the wire (BYE, the
-AudioSocket hangup frame, the ARI hangup).
+messages. The job's requests come back through the pool's bridge to the call: hang up (BYE, the
+ARI channel deleted) and transfer (REFER, answered with the NOTIFY's verdict). `job_ended` marks
+the job gone; the supervisor's `run_call` then ends the call on the wire if nobody did (after a
+crash: BYE, the AudioSocket hangup frame, the ARI hangup, with `worker_crashed`).
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from voxline.conversation.metrics import CallReport
 from voxline.telephony.audiosocket.handoff import JobAudioSocketCall
 from voxline.telephony.job_media import (
     HANGUP_REQUEST,
@@ -26,8 +28,17 @@ from voxline.telephony.job_media import (
 from voxline.telephony.rtp.call import RtpCall
 from voxline.telephony.rtp.handoff import ControlLink, JobRtpSession
 from voxline.transports.base import CallIO
+from voxline.workers.media import MediaSpec
 
-__all__ = ["hand_off_media", "hands_off_media", "job_ended", "on_job_request"]
+__all__ = [
+    "LateLink",
+    "hand_off_media",
+    "hands_off_media",
+    "job_ended",
+    "media_for_job",
+    "on_job_request",
+    "run_with_own_media",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +64,11 @@ async def hand_off_media(call: CallIO, link: ControlLink) -> tuple[dict[str, Any
 
 
 async def on_job_request(call: CallIO, body: dict[str, Any]) -> dict[str, Any] | None:
-    """Carry out a job's request on the call's signalling; the reply for a request that wants one."""
+    """Carry out a job's request on the call's signalling, as the pool's `CallBridge` does; the
+    reply for a request that wants one."""
     kind = body.get("type")
     if kind == HANGUP_REQUEST:
-        reason = str(body.get("reason") or "normal")[:64]
-        if isinstance(call, JobAudioSocketCall):
-            call.hangup_reason = call.hangup_reason or reason
-            call.job_finished(crashed=False)  # the job sent the hangup frame on its own socket
-        else:
-            await call.hangup(reason)  # BYE, or the ARI channel deleted
+        await call.hangup(str(body.get("reason") or "normal")[:64])  # BYE, or the ARI channel deleted
         return None
     if kind == TRANSFER_REQUEST:
         target = str(body.get("target") or "")[:256]
@@ -70,12 +77,59 @@ async def on_job_request(call: CallIO, body: dict[str, Any]) -> dict[str, Any] |
     return None
 
 
-def job_ended(call: CallIO, *, crashed: bool) -> None:
-    """The job is gone. After a crash the supervisor ends the call on the wire (its `run_call`
-    hangs up with the report's reason, `worker_crashed`)."""
+def job_ended(call: CallIO) -> None:
+    """The call's job is gone (it reported the call over, or died): nothing is forwarded to it any
+    more, and the supervisor's `run_call` ends the call on the wire unless that is done already
+    (BYE, the ARI hangup, the AudioSocket hangup frame; after a crash with `worker_crashed`)."""
     if isinstance(call, JobAudioSocketCall):
-        call.job_finished(crashed=crashed)
+        call.job_finished()
     elif isinstance(call, RtpCall) and isinstance(call.session, JobRtpSession):
         call.session.job_gone()
-    if crashed:
-        log.warning("the call's job died; ending the call from here")
+
+
+class LateLink:
+    """The link a call's media is handed over with before its job is known: control messages wait
+    here (bounded) until the pool has sent the assignment, then go to the job in order."""
+
+    limit = 256
+
+    def __init__(self) -> None:
+        self._target: ControlLink | None = None
+        self._waiting: list[dict[str, Any]] = []
+
+    def send(self, body: dict[str, Any]) -> None:
+        if self._target is not None:
+            self._target.send(body)
+        elif len(self._waiting) < self.limit:
+            self._waiting.append(body)
+        else:
+            log.warning("no job yet for the call; dropped a %s", body.get("type"))
+
+    def bind(self, target: ControlLink) -> None:
+        self._target = target
+        waiting, self._waiting = self._waiting, []
+        for body in waiting:
+            target.send(body)
+
+
+async def media_for_job(call: CallIO) -> MediaSpec | None:
+    """The MediaSpec that hands the call's own socket to its job (the pool sends the descriptor in
+    the assignment and closes it here); None for a call whose audio is piped (WebSocket)."""
+    if not hands_off_media(call):
+        return None
+    link = LateLink()
+    spec, sock = await hand_off_media(call, link)
+    kind = str(spec.pop("kind"))
+    return MediaSpec(kind, spec, fds=[sock.detach()], on_assigned=link.bind)
+
+
+async def run_with_own_media(call: CallIO, run_in_job: Callable[..., Awaitable[CallReport]]) -> CallReport:
+    """Run `call` in a job with its own socket handed over (`run_in_job(call, media=...)`, the
+    server's pool handler); a WebSocket call's audio is piped as before."""
+    media = await media_for_job(call)
+    try:
+        report: CallReport = await run_in_job(call, media=media)
+        return report
+    finally:
+        if media is not None:
+            job_ended(call)

@@ -41,6 +41,11 @@ from voxline.workers.records import RelayRecorder, RelayWebhooks
 
 log = logging.getLogger("voxline.workers.job")
 
+CALL_CONTROLS = frozenset({"dtmf", "remote_hangup", "goodbye", "rtp_media"})
+"""Supervisor messages for the call itself (`rtp_media`: a re-INVITE changed its RTP, telephony)."""
+EARLY_CONTROLS = 64
+"""Call messages kept for a call whose media is still being built (a key pressed at once)."""
+
 EnginesFactory = Callable[[AgentConfig, Services, "VAD | None"], Engines]
 
 
@@ -53,6 +58,7 @@ class JobLink:
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._call: CallMessages | None = None
+        self._early: list[dict[str, Any]] = []
         self.gone = asyncio.Event()
 
     # -- SupervisorLink
@@ -78,6 +84,9 @@ class JobLink:
 
     def attach(self, call: CallMessages) -> None:
         self._call = call
+        early, self._early = self._early, []
+        for body in early:
+            call.on_control(body)
 
     # -- the job's own flow
     async def expect(self, kind: str) -> Control:
@@ -98,9 +107,11 @@ class JobLink:
             future = self._replies.get(int(message.body.get("id", 0)))
             if future is not None and not future.done():
                 future.set_result(message.body)
-        elif message.type in ("dtmf", "remote_hangup", "goodbye"):
+        elif message.type in CALL_CONTROLS:
             if self._call is not None:
                 self._call.on_control(message.body)
+            elif len(self._early) < EARLY_CONTROLS:  # sent before the call's media was built
+                self._early.append(message.body)
         else:
             self._controls.put_nowait(message)
 

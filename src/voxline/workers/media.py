@@ -44,6 +44,9 @@ class MediaSpec:
     fds: Sequence[int] = ()
     """Descriptors handed to the job (an RTP socket, an AudioSocket connection); the supervisor
     closes its copies once they are sent."""
+    on_assigned: Callable[[Any], None] | None = field(default=None, compare=False)
+    """Called with the job (its `send(body)` reaches the job's call) once the assignment is sent:
+    a handed-over socket's signalling forwards the call's later changes through it (telephony)."""
 
     @classmethod
     def pipe(cls, input_rate: int, output_rate: int) -> MediaSpec:
@@ -222,3 +225,6 @@ async def build_pipe_call(context: MediaContext) -> CallIO:
 
 
 register_media("pipe", build_pipe_call)
+# telephony: the RTP socket or the AudioSocket connection itself goes to the job (imported on use)
+register_media("rtp", "voxline.telephony.job_media:build_rtp_call")
+register_media("audiosocket", "voxline.telephony.job_media:build_audiosocket_call")

@@ -118,7 +118,7 @@ class InProcessJobs:
             if not job_link.dead:
                 raise
         crashed = job_link.dead
-        job_ended(call, crashed=crashed)
+        job_ended(call)
         if crashed:
             transport = "audiosocket" if wire_spec["kind"] == "audiosocket" else "sip"
             return CallReport(call.call_id, "echo", transport, time.time(), end_reason="worker_crashed")

@@ -61,8 +61,7 @@ class JobAudioSocketCall(CallIO):
         self._sock: socket.socket | None = None
         """Our descriptor of the connection once handed off (for the hangup frame after a crash)."""
         self._link: ControlLink | None = None
-        self.job_done = False
-        """The job reported the call's end: it sent the hangup frame (or the caller left)."""
+        self._over = asyncio.Event()
         self._closed = False
 
     @property
@@ -94,13 +93,16 @@ class JobAudioSocketCall(CallIO):
         return for_job, pending
 
     async def receive(self) -> AudioChunk | Dtmf | None:
-        return None  # the caller is heard in the job
+        """Nothing until the call is over (the caller is heard in the job), then None."""
+        await self._over.wait()
+        return None
 
     async def hangup(self, reason: str = "normal") -> None:
         """End the call from the supervisor: a live job is told to hang up; after the job is gone
         (crashed) the hangup frame goes out from here."""
         if self.hangup_reason is None:
             self.hangup_reason = reason
+        self._over.set()
         if self._closed:
             return
         if self._link is not None:  # the job runs the call: it says goodbye on its socket
@@ -108,7 +110,7 @@ class JobAudioSocketCall(CallIO):
                 self._link.send({"type": REMOTE_HANGUP_CONTROL, "reason": reason})
             return
         await self.sink.aclose()
-        if self._sock is not None and not self.job_done:
+        if self._sock is not None:
             log.info("hanging up AudioSocket call for the job (%s)", reason)
             with contextlib.suppress(OSError):
                 self._sock.setblocking(False)
@@ -117,15 +119,16 @@ class JobAudioSocketCall(CallIO):
             self._writer.write(hangup_frame())
         await self.aclose()
 
-    def job_finished(self, *, crashed: bool) -> None:
-        """The job is gone: it ended the call itself, or it died and this side must end it."""
+    def job_finished(self) -> None:
+        """The job is gone: whatever is still to be said on the connection is said from here
+        (the hangup frame, unless the call already ended: the job hung up, or the caller left)."""
         self._link = None
-        self.job_done = not crashed
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._over.set()
         await self.sink.aclose()
         if self._sock is not None:
             self._sock.close()

@@ -11,6 +11,7 @@ supervisor: the job's socket is the one the peer sends to.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import ipaddress
 import logging
@@ -204,6 +205,7 @@ class JobRtpSession:
         self._early_dtmf: list[Dtmf] = []
         self._why_ended: Callable[[], str | None] = lambda: None
         self._gone = False
+        self._over = asyncio.Event()
         self.input_ended = False
 
     @classmethod
@@ -304,6 +306,7 @@ class JobRtpSession:
         if self.input_ended:
             return
         self.input_ended = True
+        self._over.set()
         if self._link is not None:
             self._send({"type": REMOTE_HANGUP_CONTROL, "reason": self._why_ended() or "caller_hangup"})
 
@@ -317,7 +320,9 @@ class JobRtpSession:
         self._send({"type": DTMF_CONTROL, "digit": item.digit, "duration_ms": item.duration_ms})
 
     async def receive(self) -> AudioChunk | Dtmf | None:
-        return None  # the caller is heard in the job
+        """Nothing until the call is over (the caller is heard in the job), then None."""
+        await self._over.wait()
+        return None
 
     async def send_dtmf(self, digits: str, duration_ms: int = 100) -> None:
         raise RuntimeError("the job process sends this call's DTMF on its RTP socket")
@@ -364,6 +369,7 @@ class JobRtpSession:
             self._link = None
 
     async def aclose(self) -> None:
+        self._over.set()
         await self.sink.aclose()
         if self._sock is not None:
             self._sock.close()
