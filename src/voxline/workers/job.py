@@ -35,7 +35,7 @@ from voxline.calls.runner import CallContext, CallRunner, ConversationFactory, b
 from voxline.engines.base import VAD, Engines
 from voxline.logs import call_id_var
 from voxline.workers.engines import Services, assign_services, job_engines
-from voxline.workers.media import CallMessages, MediaContext, build_media
+from voxline.workers.media import CallMessages, MediaContext, build_media, import_builders
 from voxline.workers.protocol import Channel, ChannelClosed, Control, Message
 from voxline.workers.records import RelayRecorder, RelayWebhooks
 
@@ -166,6 +166,7 @@ class Job:
             self.make_conversation = cast(ConversationFactory, _import(init["conversation_factory"]))
         else:
             import voxline.conversation.conversation  # noqa: F401 - warm: the loop's imports
+        import_builders()  # the media builders too (telephony: the RTP and AudioSocket stacks)
         self.vad = await asyncio.to_thread(_load_vad)
         preload = init.get("preload")
         if isinstance(preload, dict):

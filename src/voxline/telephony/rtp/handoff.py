@@ -22,7 +22,6 @@ from typing import Any, Protocol
 
 from voxline.audio.clock import Clock
 from voxline.audio.pcm import AudioChunk
-from voxline.telephony.ari.media import L16_16K
 from voxline.telephony.rtp.codecs import CODECS, PCMU, Codec
 from voxline.telephony.rtp.media import RtpMedia
 from voxline.telephony.rtp.session import RtpSession, bind_rtp_socket
@@ -56,7 +55,11 @@ class ControlLink(Protocol):
 
 def codec_named(name: str, payload_type: int) -> Codec:
     """The codec a state names, with the payload type the peer agreed on."""
-    base = L16_16K if name == L16_16K.name else CODECS.get(name)
+    base = CODECS.get(name)
+    if name == "L16":  # ARI's slin16 (imported here: the ARI package brings its HTTP client along)
+        from voxline.telephony.ari.media import L16_16K
+
+        base = L16_16K
     if base is None:
         raise ValueError(f"unknown RTP codec {name[:40]!r}")
     if not 0 <= payload_type <= 127:
