@@ -76,6 +76,16 @@ def serve(
             help="delete call records older than this (checked hourly)",
         ),
     ] = None,
+    workers: Annotated[
+        str,
+        typer.Option(
+            envvar="VOXLINE_WORKERS",
+            help="inline: every call on this process; process: each call in its own job process",
+        ),
+    ] = "inline",
+    idle_processes: Annotated[
+        int, typer.Option(min=0, max=64, help="process mode: job processes kept warm ahead of calls")
+    ] = 2,
     log_json: LogJsonOpt = False,
     log_level: LogLevelOpt = "info",
 ) -> None:
@@ -86,6 +96,7 @@ def serve(
     """
     import uvicorn
 
+    from voxline.node.config import WorkersConfig
     from voxline.runtime import create_server_app
     from voxline.server.security import SecurityConfigError, SecuritySettings
     from voxline.server.telephony import TelephonyOptions
@@ -107,6 +118,9 @@ def serve(
         )
     config = _load(agent)
     _warn_literal_secrets(agent)
+    if workers not in ("inline", "process"):
+        raise _fail(f"--workers must be inline or process, not {workers!r}")
+    workers_config = WorkersConfig(mode=workers, idle_processes=idle_processes)
     options = TelephonyOptions(
         sip=sip,
         sip_host=sip_host,
@@ -116,8 +130,9 @@ def serve(
     )
     try:
         api = create_server_app(
-            config, db_path=db, telephony=options, security=security, retention_days=retention_days
-        )
+            config, db_path=db, telephony=options, security=security, retention_days=retention_days,
+            workers=workers_config,
+        )  # fmt: skip
     except EngineError as exc:
         raise _fail(str(exc)) from None
     log.info("voxline serving %s on http://%s:%d (auth: %s)", config.name, host, port,

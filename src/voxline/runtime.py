@@ -26,6 +26,7 @@ from voxline.transports.base import CallIO
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from voxline.node.config import WorkersConfig
     from voxline.server.security import SecuritySettings
     from voxline.server.telephony import TelephonyOptions
 
@@ -59,12 +60,25 @@ def create_server_app(
     telephony: TelephonyOptions | None = None,
     security: SecuritySettings | None = None,
     retention_days: float | None = None,
+    workers: WorkersConfig | None = None,
 ) -> FastAPI:
     """The production server: models are loaded before the port opens, so a missing one fails fast.
-    The agent's phone ways in (SIP, AudioSocket, ARI) start once the models are warm."""
+    The agent's phone ways in (SIP, AudioSocket, ARI) start once the models are warm.
+
+    With `workers.mode: process` this process is the node's supervisor: it loads no speech model,
+    each call's conversation runs in a job process from a pool kept warm (the first warm job, with
+    the agent's engines, is the node's "models ready")."""
     from voxline.server.app import create_app
     from voxline.server.telephony import TelephonyService
 
+    if workers is not None and workers.mode == "process":
+        from voxline.workers.pool import WorkerPool
+
+        return create_app(
+            agent, workers=WorkerPool(workers, preload=agent), db_path=db_path,
+            services=[TelephonyService(agent, telephony)], security=security,
+            retention_days=retention_days,
+        )  # fmt: skip
     engines = run_model_sync(load_engines, agent)
 
     async def warm(loaded: Engines) -> None:

@@ -3,7 +3,7 @@
 `EchoConversation` (tests/server/ws_harness.py) echoes the caller, sends the real events and records
 a turn per second of caller audio; this adds what only a job can do wrong, on more key presses:
   "7" → write a frame that breaks the protocol on the job's channel,
-  "8" → grow this process's memory by 600 MB (the memory limit's test),
+  "8" → grow this process's memory by 700 MiB (the memory limit's test),
   "6" → play 3 s of audio whose samples carry the monotonic time each 20 ms frame was paced out
         (`pipe_probe`: the supervisor side measures the pipe's added latency per frame).
 """
@@ -81,7 +81,7 @@ class JobEchoConversation(EchoConversation):
 
                 os.write(job.current_fd(), struct.pack(">IB", 0xFFFFFFF0, 1))
             elif isinstance(item, Dtmf) and item.digit == "8":
-                _hog.append(np.ones(600 * 1024 * 1024 // 8, dtype=np.float64))
+                _hog.append(np.ones(700 * 1024 * 1024 // 8, dtype=np.float64))
             elif isinstance(item, Dtmf) and item.digit == "6":
                 rate = self.call.sink.output_rate
                 for _ in range(150):

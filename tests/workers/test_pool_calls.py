@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -116,3 +118,128 @@ async def test_a_websocket_call_runs_in_a_job_and_the_pool_refills(
         async with httpx.AsyncClient() as http:
             metrics = (await http.get(f"{server.http}/metrics")).text
         assert "voxline_calls_total 1" in metrics
+
+
+async def collect_until(ws: ClientConnection, kind: str, within_s: float = 15.0) -> list[dict[str, Any]]:
+    """Every event up to and including the first of `kind` (audio skipped)."""
+    events: list[dict[str, Any]] = []
+    while not events or events[-1]["type"] != kind:
+        msg = await asyncio.wait_for(ws.recv(), within_s)
+        if isinstance(msg, str):
+            events.append(json.loads(msg))
+    return events
+
+
+async def expect_closed(ws: ClientConnection, within_s: float = 10.0) -> None:
+    with pytest.raises(websockets.ConnectionClosed):
+        while True:
+            await asyncio.wait_for(ws.recv(), within_s)
+
+
+async def talk_two_turns(ws: ClientConnection) -> None:
+    await send_tone(ws, 2.2)
+    turns = 0
+    while turns < 2:
+        turns += (await next_event(ws, "user_text")) is not None
+
+
+async def test_kill_9_ends_only_that_call_and_keeps_its_turns(recorder: SqliteCallRecorder) -> None:
+    from job_fakes import probe_time
+
+    pool = make_pool(idle_processes=2)
+    with serve(pool, recorder) as server:
+        await until(lambda: pool.idle == 2)
+        async with (
+            websockets.connect(f"{server.ws}/ws/call") as victim,
+            websockets.connect(f"{server.ws}/ws/call") as other,
+        ):
+            victim_id, other_id = await start_call(victim), await start_call(other)
+            victim_pid = pool.pid_of(victim_id)
+            assert victim_pid is not None and victim_pid != pool.pid_of(other_id)
+            await talk_two_turns(victim)
+            # the other call plays 3 s of paced audio; the victim's job is killed in the middle
+            await other.send(json.dumps({"type": "dtmf", "digit": "6"}))
+            arrivals: list[float] = []
+            killed_at = None
+            while len(arrivals) < 150:
+                msg = await asyncio.wait_for(other.recv(), 10)
+                if isinstance(msg, bytes) and probe_time(msg) is not None:
+                    arrivals.append(time.monotonic())
+                    if len(arrivals) == 50:
+                        os.kill(victim_pid, signal.SIGKILL)
+                        killed_at = len(arrivals)
+            assert killed_at == 50
+            events = await collect_until(victim, "hangup")
+            assert {"type": "error", "message": "the call's worker process failed"} in events
+            assert events[-1]["reason"] == "worker_crashed"
+            await expect_closed(victim)
+            gaps_ms = np.diff(arrivals) * 1000.0
+            jitter = np.abs(gaps_ms - 20.0)
+            print(
+                f"\nother call's frames around the kill: p50 jitter {np.percentile(jitter, 50):.2f} ms, "
+                f"p99 {np.percentile(jitter, 99):.2f} ms, max gap {gaps_ms.max():.1f} ms"
+            )
+            await other.send(json.dumps({"type": "dtmf", "digit": "#"}))
+            assert (await next_event(other, "hangup"))["reason"] == "agent_ended"
+        recorder.flush(5)
+        victim_record = recorder.get_call(victim_id)
+        assert victim_record is not None and victim_record["end_reason"] == "worker_crashed"
+        assert len(victim_record["turns"]) == 2  # every finished turn survived its process
+        other_record = recorder.get_call(other_id)
+        assert other_record is not None and other_record["end_reason"] == "agent_ended"
+        await until(lambda: pool.idle == 2 and pool.describe()["jobs"] == 0)
+        assert pool.describe()["crashed"] == 1
+
+
+async def test_a_job_that_breaks_the_protocol_is_killed(recorder: SqliteCallRecorder) -> None:
+    pool = make_pool(idle_processes=1)
+    with serve(pool, recorder) as server:
+        await until(lambda: pool.idle == 1)
+        async with websockets.connect(f"{server.ws}/ws/call") as ws:
+            call_id = await start_call(ws)
+            pid = pool.pid_of(call_id)
+            await ws.send(json.dumps({"type": "dtmf", "digit": "7"}))  # a frame header over 1 MiB
+            events = await collect_until(ws, "hangup")
+            assert events[-1]["reason"] == "worker_crashed"
+            await expect_closed(ws)
+        assert pid is not None
+        await until(lambda: str(pid) not in pool.describe()["jobs_rss_mb"])
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+        assert pool.describe()["protocol_kills"] == 1
+        recorder.flush(5)
+        record = recorder.get_call(call_id)
+        assert record is not None and record["end_reason"] == "worker_crashed"
+
+
+async def test_memory_warns_then_ends_only_that_call(
+    recorder: SqliteCallRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = make_pool(idle_processes=2, job_memory_mb=950)
+    with serve(pool, recorder) as server:
+        await until(lambda: pool.idle == 2)
+        async with (
+            websockets.connect(f"{server.ws}/ws/call") as hog,
+            websockets.connect(f"{server.ws}/ws/call") as other,
+        ):
+            hog_id, other_id = await start_call(hog), await start_call(other)
+            hog_pid = pool.pid_of(hog_id)
+            await hog.send(json.dumps({"type": "dtmf", "digit": "8"}))  # ~0.8 GB with the warm job: over 80 %
+            await until(lambda: f"job {hog_pid} uses" in caplog.text)
+            assert pool.pid_of(hog_id) == hog_pid  # warned, still running
+            await hog.send(json.dumps({"type": "dtmf", "digit": "8"}))  # ~1.5 GB: over the limit
+            events = await collect_until(hog, "hangup")
+            assert events[-1]["reason"] == "memory_limit"
+            assert any(e["type"] == "error" and "memory" in e["message"] for e in events)
+            # the other call goes on: its audio still echoes
+            await send_tone(other, 0.5)
+            got = 0
+            while got < 0.4 * RATE * 2:
+                msg = await asyncio.wait_for(other.recv(), 10)
+                got += len(msg) if isinstance(msg, bytes) else 0
+            await other.send(json.dumps({"type": "hangup"}))
+        recorder.flush(5)
+        record = recorder.get_call(hog_id)
+        assert record is not None and record["end_reason"] == "memory_limit"
+        await until(lambda: recorder.get_call(other_id) is not None)
+        assert pool.describe()["memory_kills"] == 1

@@ -270,9 +270,13 @@ class CallBridge:
     # ------------------------------------------------------------------ a job that died
     def _crashed(self) -> CallReport:
         """Close the record of a call whose job ended without reporting: every relayed turn is kept."""
-        reason = self.job.kill_reason or ("error" if self._failure else "worker_crashed")
+        if self._failure is not None:
+            reason = "error"
+        else:  # the supervisor's reason to kill it (protocol_error, lingering) is in the log
+            reason = "memory_limit" if self.job.kill_reason == "memory_limit" else "worker_crashed"
         if self._failure is None:
-            log.error("job %d ended mid-call (%s): closing the call's record", self.job.pid, reason)
+            log.error("job %d ended mid-call (%s): closing the call's record", self.job.pid,
+                      self.job.kill_reason or "it died")  # fmt: skip
         report = self.report
         if report is None:
             report = CallReport(self.call.call_id, self.agent.name, self.context.transport, time.time())

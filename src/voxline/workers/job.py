@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import importlib
 import itertools
@@ -35,7 +36,13 @@ from voxline.calls.runner import CallContext, CallRunner, ConversationFactory, b
 from voxline.engines.base import VAD, Engines
 from voxline.logs import call_id_var
 from voxline.workers.engines import Services, assign_services, job_engines
-from voxline.workers.media import CallMessages, MediaContext, build_media, import_builders
+from voxline.workers.media import (
+    INBOX_FRAMES,
+    CallMessages,
+    MediaContext,
+    build_media,
+    import_builders,
+)
 from voxline.workers.protocol import Channel, ChannelClosed, Control, Message
 from voxline.workers.records import RelayRecorder, RelayWebhooks
 
@@ -43,8 +50,6 @@ log = logging.getLogger("voxline.workers.job")
 
 CALL_CONTROLS = frozenset({"dtmf", "remote_hangup", "goodbye", "rtp_media"})
 """Supervisor messages for the call itself (`rtp_media`: a re-INVITE changed its RTP, telephony)."""
-EARLY_CONTROLS = 64
-"""Call messages kept for a call whose media is still being built (a key pressed at once)."""
 
 EnginesFactory = Callable[[AgentConfig, Services, "VAD | None"], Engines]
 
@@ -58,7 +63,9 @@ class JobLink:
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._call: CallMessages | None = None
-        self._early: list[dict[str, Any]] = []
+        self._early: collections.deque[bytes | dict[str, Any]] = collections.deque(maxlen=INBOX_FRAMES)
+        """The call's messages that came before its CallIO was built (a greeting's worth of the
+        caller's audio, a key press): handed over, in order, on `attach`."""
         self.gone = asyncio.Event()
 
     # -- SupervisorLink
@@ -84,9 +91,12 @@ class JobLink:
 
     def attach(self, call: CallMessages) -> None:
         self._call = call
-        early, self._early = self._early, []
-        for body in early:
-            call.on_control(body)
+        while self._early:
+            item = self._early.popleft()
+            if isinstance(item, bytes):
+                call.on_media(item)
+            else:
+                call.on_control(item)
 
     # -- the job's own flow
     async def expect(self, kind: str) -> Control:
@@ -102,6 +112,8 @@ class JobLink:
         if isinstance(message, bytes):
             if self._call is not None:
                 self._call.on_media(message)
+            else:
+                self._early.append(message)
             return
         if message.type == "reply":
             future = self._replies.get(int(message.body.get("id", 0)))
@@ -110,7 +122,7 @@ class JobLink:
         elif message.type in CALL_CONTROLS:
             if self._call is not None:
                 self._call.on_control(message.body)
-            elif len(self._early) < EARLY_CONTROLS:  # sent before the call's media was built
+            else:
                 self._early.append(message.body)
         else:
             self._controls.put_nowait(message)
@@ -120,8 +132,11 @@ class JobLink:
             log.warning("channel to the supervisor failed: %s", error)
         self.gone.set()
         self._controls.put_nowait(None)
+        gone = {"type": "remote_hangup", "reason": "supervisor_gone"}
         if self._call is not None:
-            self._call.on_control({"type": "remote_hangup", "reason": "supervisor_gone"})
+            self._call.on_control(gone)
+        else:
+            self._early.append(gone)
 
 
 def _import(path: str) -> Any:
@@ -165,8 +180,12 @@ class Job:
         if init.get("conversation_factory"):
             self.make_conversation = cast(ConversationFactory, _import(init["conversation_factory"]))
         else:
-            import voxline.conversation.conversation  # noqa: F401 - warm: the loop's imports
+            import voxline.conversation.conversation
+        import voxline.runtime  # noqa: F401 - warm: what building and warming engines imports
+
         import_builders()  # the media builders too (telephony: the RTP and AudioSocket stacks)
+
+        AgentConfig()  # warm: pydantic builds its validators on first use, not at a call
         self.vad = await asyncio.to_thread(_load_vad)
         preload = init.get("preload")
         if isinstance(preload, dict):
@@ -275,4 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the importable module's main, not this __main__ copy: one set of module globals
+    from voxline.workers.job import main as job_main
+
+    sys.exit(job_main())

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,7 +173,7 @@ class WorkerPool:
         conversation_factory: str | None = None,
         engines_factory: str | None = None,
         log_level: str | None = None,
-        log_json: bool = False,
+        log_json: bool | None = None,
         memory_check_s: float = 1.0,
         python: str = sys.executable,
     ) -> None:
@@ -184,14 +185,13 @@ class WorkerPool:
         self.conversation_factory = conversation_factory
         self.engines_factory = engines_factory
         self.log_level = log_level or logging.getLevelName(logging.getLogger().getEffectiveLevel())
-        self.log_json = log_json
+        self.log_json = _logging_json() if log_json is None else log_json
         self.memory_check_s = memory_check_s
         self.python = python
         self.stats = PoolStats()
         self._jobs: set[JobProcess] = set()
         self._idle: collections.deque[JobProcess] = collections.deque()
         self._refill_wanted = asyncio.Event()
-        self._became_idle = asyncio.Event()
         self._import_path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
         self._tasks: list[asyncio.Task[Any]] = []
         self._watchers: set[asyncio.Task[Any]] = set()
@@ -209,12 +209,12 @@ class WorkerPool:
         if self.preload is not None:
             await self.services.for_agent(self.preload)
         loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self._refill_forever(), name="pool-refill"))
         self._tasks.append(loop.create_task(self._watch_memory(), name="pool-memory"))
-        self._refill_wanted.set()
         if wait_warm and self.config.idle_processes > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._became_idle.wait(), self.config.spawn_timeout_s)
+            # the first job proves the setup (its imports, models): a broken one fails the start
+            await self._warm(await self._spawn())
+        self._tasks.append(loop.create_task(self._refill_forever(), name="pool-refill"))
+        self._refill_wanted.set()
 
     async def stop(self) -> None:
         """Let idle jobs go, end jobs in calls (their calls end), stop the services."""
@@ -318,7 +318,6 @@ class WorkerPool:
         self.stats.warm_s.append(job.warm_s or 0.0)
         job.state = "idle"
         self._idle.append(job)
-        self._became_idle.set()
         log.debug("job %d warm in %.2f s, %.0f MB", job.pid, job.warm_s or 0.0, job.rss_mb)
 
     async def _take(self) -> tuple[JobProcess, bool]:
@@ -357,7 +356,7 @@ class WorkerPool:
         on_event: EventSink | None = None,
         observer: CallObserver | None = None,
         webhooks: WebhookQueue | None = None,
-        on_started: Any = None,
+        on_started: Callable[[], None] | None = None,
     ) -> CallReport:
         """Run the call's conversation in a job; returns its report (its `end_reason` is the
         hang-up reason for `run_call`). Never raises for the call's own failures."""
@@ -375,9 +374,15 @@ class WorkerPool:
         self.stats.calls += 1
         self.stats.cold_starts += cold
         lease = self.services.lease(agent)
+
+        def started() -> None:
+            self.stats.start_delay_s.append((cold, time.monotonic() - accepted))
+            if on_started is not None:
+                on_started()
+
         bridge = CallBridge(
             job, call, context, agent, media, recorder=recorder, labels=labels, on_event=on_event,
-            observer=observer, webhooks=webhooks, on_started=on_started,
+            observer=observer, webhooks=webhooks, on_started=started,
         )  # fmt: skip
         assignment = {
             "type": "assign",
@@ -397,8 +402,6 @@ class WorkerPool:
                 with contextlib.suppress(OSError):
                     os.close(fd)  # the job has its own copies
             self._let_go(job)
-        if bridge.started_at is not None:
-            self.stats.start_delay_s.append((cold, bridge.started_at - accepted))
         return report
 
     def _let_go(self, job: JobProcess) -> None:
@@ -474,3 +477,10 @@ class WorkerPool:
 
 def _sizes(pids: list[int]) -> list[float]:
     return [rss_mb(pid) for pid in pids]
+
+
+def _logging_json() -> bool:
+    """Jobs log the way the supervisor does (JSON lines or text)."""
+    from voxline.logs import JsonFormatter
+
+    return any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)
