@@ -50,11 +50,11 @@ FRAME = RATE // 50
 BURST_EVERY = 10
 """A loud frame every 10 frames (200 ms); the echo of each is timed."""
 LOUD = 2000
-LEAD_S = 1.0
-"""Callers wait this long after the answer before they talk. Audio sent while the call is being
-handed to its job waits in the socket and reaches the job at once when it starts; a conversation
-takes it in at once, but an echo would play it back late and keep that delay for the whole call,
-hiding the per-frame cost this measures. The hand-off time itself is reported as `start_delay`."""
+# Callers first send one loud frame every 200 ms until its echo comes back, and only then the timed
+# stream. Audio sent while a call is being handed to its job waits in the socket and reaches the job
+# at once when it starts: a conversation takes it in at once, but an echo would play it back late
+# and keep that delay for the whole call, hiding the per-frame cost measured here. The start itself
+# is reported apart: `first_echo` (answer to first echo) and the pool's `start_delay`.
 
 
 def probe_audio(seconds: float) -> AudioChunk:
@@ -95,6 +95,7 @@ class SipProbe:
         self.arrivals: list[tuple[float, int]] = []
         self.ended_early = False
         self.talked = False
+        self.first_echo_ms: float | None = None
 
     async def __call__(self, call: CallIO) -> None:
         session = call.session  # type: ignore[attr-defined]
@@ -124,7 +125,18 @@ class SipProbe:
         drained.cancel()
 
     async def _talk(self, call: CallIO) -> None:
-        await asyncio.sleep(LEAD_S)  # nothing sent while the call is handed over (see START_GAP)
+        answered = time.monotonic()
+        while not self.loud_arrivals:  # one loud frame until it comes back: the agent is up
+            await call.sink.send(probe_audio(0.2))
+            await call.sink.drain()
+            await asyncio.sleep(0.2)
+            if time.monotonic() - answered > 15:
+                raise TimeoutError("no echo within 15 s")
+        self.first_echo_ms = 1000 * (self.loud_arrivals[0] - answered)
+        await asyncio.sleep(0.3)
+        self.sent.clear()
+        self.loud_arrivals.clear()
+        self.arrivals.clear()
         await call.sink.send(probe_audio(self.seconds))
         await call.sink.drain()
         await asyncio.sleep(0.5)
@@ -139,7 +151,12 @@ class SipProbe:
             raw = [(t - t0) - ((ts - ts0) & 0xFFFFFFFF) / RATE for t, ts in self.arrivals]
             floor = min(raw)
             lateness = [1000 * (x - floor) for x in raw]
-        return {"ended_early": self.ended_early, "rtt_ms": rtt, "arrival_jitter_ms": lateness}
+        return {
+            "ended_early": self.ended_early,
+            "rtt_ms": rtt,
+            "arrival_jitter_ms": lateness,
+            "first_echo_ms": self.first_echo_ms,
+        }
 
 
 async def sip_callers(port: int, calls: int, seconds: float) -> list[dict[str, Any]]:
@@ -167,7 +184,16 @@ async def audiosocket_callers(port: int, calls: int, seconds: float) -> list[dic
     async def one() -> dict[str, Any]:
         sent: list[float] = []
         async with AsteriskAudioSocket(port) as ast:
-            await asyncio.sleep(LEAD_S)
+            connected = time.monotonic()
+            burst = probe_audio(0.02).to_bytes()
+            while not any(_loud(r.payload) for r in ast.audio_frames):  # wait for the agent
+                await ast.send_raw(bytes([0x10]) + len(burst).to_bytes(2, "big") + burst)
+                await asyncio.sleep(0.2)
+                if time.monotonic() - connected > 15:
+                    raise TimeoutError("no echo within 15 s")
+            first_echo_ms = 1000 * (next(r.at for r in ast.audio_frames if _loud(r.payload)) - connected)
+            await asyncio.sleep(0.3)
+            skip = len(ast.audio_frames)
             audio = probe_audio(seconds).to_bytes()
             step = 2 * FRAME
             start = time.monotonic()
@@ -178,20 +204,26 @@ async def audiosocket_callers(port: int, calls: int, seconds: float) -> list[dic
                 await ast.send_raw(bytes([0x10]) + len(payload).to_bytes(2, "big") + payload)
                 await asyncio.sleep(max(0.0, start + (n + 1) * 0.02 - time.monotonic()))
             await asyncio.sleep(0.5)
-            loud = [
-                r.at
-                for r in ast.audio_frames
-                if np.abs(np.frombuffer(r.payload, dtype="<i2")).max(initial=0) > LOUD
-            ]
-            arrivals = [r.at for r in ast.audio_frames]
+            frames = ast.audio_frames[skip:]
+            loud = [r.at for r in frames if _loud(r.payload)]
+            arrivals = [r.at for r in frames]
         gaps = [1000 * (b - a) for a, b in itertools.pairwise(arrivals)]
-        return {"ended_early": False, "rtt_ms": round_trips(sent, loud), "frame_gap_ms": gaps}
+        return {
+            "ended_early": False,
+            "rtt_ms": round_trips(sent, loud),
+            "frame_gap_ms": gaps,
+            "first_echo_ms": first_echo_ms,
+        }
 
     tasks = []
     for _ in range(calls):
         tasks.append(asyncio.create_task(one()))
         await asyncio.sleep(0.2)
     return list(await asyncio.gather(*tasks))
+
+
+def _loud(pcm: bytes) -> bool:
+    return bool(np.abs(np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2")).max(initial=0) > LOUD)
 
 
 def caller_main(args: argparse.Namespace) -> None:
@@ -252,7 +284,7 @@ async def run_point(mode: str, transport: str, calls: int, seconds: float, kill:
         assert pool is not None and sip is not None
         while len(sip.calls) < calls:  # noqa: ASYNC110 - polling the endpoint's table is enough here
             await asyncio.sleep(0.05)
-        await asyncio.sleep(LEAD_S + seconds / 2)
+        await asyncio.sleep(2.0 + seconds / 2)
         calls_now = list(sip.calls.values())
         if not calls_now:
             return
@@ -282,6 +314,7 @@ async def run_point(mode: str, transport: str, calls: int, seconds: float, kill:
     rtt = [x for r in survivors for x in r["rtt_ms"]]
     jitter = [x for r in survivors for x in r.get("arrival_jitter_ms", [])]
     gaps = [x for r in survivors for x in r.get("frame_gap_ms", [])]
+    first_echo = [r["first_echo_ms"] for r in results if r.get("first_echo_ms") is not None]
     return {
         "mode": mode,
         "transport": transport,
@@ -295,6 +328,8 @@ async def run_point(mode: str, transport: str, calls: int, seconds: float, kill:
         "arrival_jitter_ms_p99": percentile(jitter, 99),
         "frame_gap_ms_p99": percentile(gaps, 99),
         "frame_gap_ms_max": round(max(gaps), 3) if gaps else None,
+        "first_echo_ms_p50": percentile(first_echo, 50),
+        "first_echo_ms_max": round(max(first_echo), 1) if first_echo else None,
         "start_delay_ms_p50": percentile(start_delays, 50),
         "start_delay_ms_max": round(max(start_delays), 1) if start_delays else None,
     }

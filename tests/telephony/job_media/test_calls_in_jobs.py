@@ -45,7 +45,9 @@ def make_pool(idle: int = 2) -> WorkerPool:
 
 
 class Node:
-    def __init__(self, server: LiveServer, service: TelephonyService, pool: WorkerPool, recorder: Any) -> None:
+    def __init__(
+        self, server: LiveServer, service: TelephonyService, pool: WorkerPool, recorder: Any
+    ) -> None:
         self.server, self.service, self.pool, self.recorder = server, service, pool, recorder
 
     @property
