@@ -133,7 +133,7 @@ class SipProbe:
             if time.monotonic() - answered > 15:
                 raise TimeoutError("no echo within 15 s")
         self.first_echo_ms = 1000 * (self.loud_arrivals[0] - answered)
-        await asyncio.sleep(0.3)
+        await _quiet(lambda: self.loud_arrivals[-1])
         self.sent.clear()
         self.loud_arrivals.clear()
         self.arrivals.clear()
@@ -192,7 +192,7 @@ async def audiosocket_callers(port: int, calls: int, seconds: float) -> list[dic
                 if time.monotonic() - connected > 15:
                     raise TimeoutError("no echo within 15 s")
             first_echo_ms = 1000 * (next(r.at for r in ast.audio_frames if _loud(r.payload)) - connected)
-            await asyncio.sleep(0.3)
+            await _quiet(lambda: max(r.at for r in ast.audio_frames if _loud(r.payload)))
             skip = len(ast.audio_frames)
             audio = probe_audio(seconds).to_bytes()
             step = 2 * FRAME
@@ -220,6 +220,13 @@ async def audiosocket_callers(port: int, calls: int, seconds: float) -> list[dic
         tasks.append(asyncio.create_task(one()))
         await asyncio.sleep(0.2)
     return list(await asyncio.gather(*tasks))
+
+
+async def _quiet(last_loud: Any, for_s: float = 0.5, within_s: float = 10.0) -> None:
+    """Wait until no loud echo came for `for_s`: what queued up during the start has played out."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() - last_loud() < for_s and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
 
 
 def _loud(pcm: bytes) -> bool:
@@ -251,6 +258,9 @@ async def run_point(mode: str, transport: str, calls: int, seconds: float, kill:
             engines_factory="job_fakes:fake_engines",
         )
         await pool.start()
+        deadline = time.monotonic() + 180
+        while pool.idle < calls + 1 and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)  # every call gets a warm job (the start measured is a warm one)
         workers = pool
 
         async def handler(call: CallIO) -> Any:
