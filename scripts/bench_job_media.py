@@ -31,7 +31,12 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "workers"), str(ROOT / "tests" / "server")]
+sys.path[:0] = [
+    str(ROOT / "scripts"),  # jobs import ProbeEcho from here by name
+    str(ROOT / "tests"),
+    str(ROOT / "tests" / "workers"),
+    str(ROOT / "tests" / "server"),
+]
 
 from voxline.agent.config import AgentConfig, SipConfig  # noqa: E402
 from voxline.audio.g711 import ulaw_decode  # noqa: E402
@@ -246,15 +251,41 @@ def echo_agent() -> AgentConfig:
     return AgentConfig(name="echo")
 
 
+class ProbeEcho:
+    """A conversation stand-in that sends each loud frame straight back and nothing else: the
+    outbound sink is cleared first, so no queue builds up and a stall costs only the frames in it.
+    (A plain echo keeps any backlog for the rest of the call: one 100 ms hiccup early on would add
+    100 ms to every frame after it, whatever the way in.)"""
+
+    def __init__(self, call: CallIO, agent: AgentConfig, engines: Any, **kwargs: Any) -> None:
+        from voxline.conversation.metrics import CallReport
+
+        self.call = call
+        self.report = CallReport(call.call_id, agent.name, str(kwargs.get("transport")), time.time())
+        self.tool_log: list[dict[str, Any]] = []
+
+    async def run(self) -> Any:
+        while (item := await self.call.receive()) is not None:
+            if isinstance(item, AudioChunk) and np.abs(item.samples).max(initial=0) > LOUD:
+                self.call.sink.clear()
+                await self.call.sink.send(item)
+        self.report.end_reason = self.call.hangup_reason or "caller_hangup"
+        self.report.ended_at = time.time()
+        return self.report
+
+
 async def run_point(mode: str, transport: str, calls: int, seconds: float, kill: bool) -> dict[str, Any]:
     from ws_harness import EchoConversation
+
+    # the kill run needs a continuous echo (gaps show); the latency runs the probe echo
+    conversation: Any = EchoConversation if kill else ProbeEcho
 
     agent = echo_agent()
     pool: WorkerPool | None = None
     if mode == "process":
         pool = WorkerPool(
             WorkersConfig(mode="process", idle_processes=calls + 1),
-            conversation_factory="job_fakes:JobEchoConversation",
+            conversation_factory="job_fakes:JobEchoConversation" if kill else "bench_job_media:ProbeEcho",
             engines_factory="job_fakes:fake_engines",
         )
         await pool.start()
@@ -271,7 +302,7 @@ async def run_point(mode: str, transport: str, calls: int, seconds: float, kill:
 
     else:
         engines = Engines(vad=None, stt=None, llm=None, tts=None)  # type: ignore[arg-type]
-        runner = CallRunner(agent, engines, make_conversation=EchoConversation)  # type: ignore[arg-type]
+        runner = CallRunner(agent, engines, make_conversation=conversation)
         handler = runner.handler(CallContext(transport))
 
     in_jobs = mode == "process"
