@@ -252,10 +252,11 @@ def echo_agent() -> AgentConfig:
 
 
 class ProbeEcho:
-    """A conversation stand-in that sends each loud frame straight back and nothing else: the
-    outbound sink is cleared first, so no queue builds up and a stall costs only the frames in it.
-    (A plain echo keeps any backlog for the rest of the call: one 100 ms hiccup early on would add
-    100 ms to every frame after it, whatever the way in.)"""
+    """A conversation stand-in that writes each loud frame straight back to the wire and nothing
+    else. It skips the sink's 20 ms pacing on purpose: the tick's phase against the caller's would
+    add a fixed 0-20 ms per call, whatever the way in, and a queue would turn one early stall into
+    an offset for the rest of the call (a plain echo does both). What is left is the media path:
+    socket, jitter buffer, the conversation's `receive()`, the transport's write."""
 
     def __init__(self, call: CallIO, agent: AgentConfig, engines: Any, **kwargs: Any) -> None:
         from voxline.conversation.metrics import CallReport
@@ -267,8 +268,7 @@ class ProbeEcho:
     async def run(self) -> Any:
         while (item := await self.call.receive()) is not None:
             if isinstance(item, AudioChunk) and np.abs(item.samples).max(initial=0) > LOUD:
-                self.call.sink.clear()
-                await self.call.sink.send(item)
+                await self.call.sink._emit(item)
         self.report.end_reason = self.call.hangup_reason or "caller_hangup"
         self.report.ended_at = time.time()
         return self.report
@@ -362,11 +362,14 @@ async def run_point(mode: str, transport: str, calls: int, seconds: float, kill:
         "calls": calls,
         "killed_jobs": len(killed),
         "calls_cut_short": len(results) - len(survivors),
-        "echo_rtt_ms_p50": percentile(rtt, 50),
-        "echo_rtt_ms_p99": percentile(rtt, 99),
-        "frames_timed": len(rtt),
-        "arrival_jitter_ms_p50": percentile(jitter, 50),
-        "arrival_jitter_ms_p99": percentile(jitter, 99),
+        # the media path's round trip (probe echo); the kill run's echo is paced, so not comparable
+        "echo_rtt_ms_p50": None if kill else percentile(rtt, 50),
+        "echo_rtt_ms_p99": None if kill else percentile(rtt, 99),
+        "frames_timed": 0 if kill else len(rtt),
+        # the continuous (paced) echo of the kill run, as the peer sees it
+        "arrival_jitter_ms_p50": percentile(jitter, 50) if kill else None,
+        "arrival_jitter_ms_p99": percentile(jitter, 99) if kill else None,
+        "packets_timed": len(jitter) if kill else 0,
         "frame_gap_ms_p99": percentile(gaps, 99),
         "frame_gap_ms_max": round(max(gaps), 3) if gaps else None,
         "first_echo_ms_p50": percentile(first_echo, 50),

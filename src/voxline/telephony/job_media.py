@@ -44,8 +44,8 @@ from voxline.transports.base import CallIO, Dtmf
 __all__ = [
     "AUDIOSOCKET",
     "RTP",
-    "JobAudioSocketCall",
-    "JobRtpCall",
+    "AudioSocketCallInJob",
+    "RtpCallInJob",
     "SupervisorLink",
     "build_audiosocket_call",
     "build_rtp_call",
@@ -109,7 +109,7 @@ def _digit(body: dict[str, Any]) -> Dtmf | None:
     return Dtmf(digit, duration)
 
 
-class JobRtpCall(RtpCall):
+class RtpCallInJob(RtpCall):
     """A SIP or ARI call in a job: RTP on this process's socket, the signalling in the supervisor."""
 
     def __init__(self, call_id: str, session: RtpSession, link: SupervisorLink) -> None:
@@ -144,7 +144,7 @@ class JobRtpCall(RtpCall):
             log.debug("control %r is not for the call's media", kind)
 
 
-class JobAudioSocketCall(AudioSocketCall):
+class AudioSocketCallInJob(AudioSocketCall):
     """An AudioSocket call in a job, on the connection the supervisor accepted and admitted."""
 
     def __init__(self, *args: Any, link: SupervisorLink, **kwargs: Any) -> None:
@@ -183,7 +183,7 @@ def _one_socket(fds: list[int], kind: int) -> socket.socket:
 
 async def open_rtp_media(
     call_id: str, spec: dict[str, Any], fds: list[int], link: SupervisorLink
-) -> JobRtpCall:
+) -> RtpCallInJob:
     """The job's `rtp` call: `spec["state"]` is the `RtpMediaState`, `fds` the RTP UDP socket."""
     state = RtpMediaState.from_json(dict(spec.get("state") or {}))
     sock = _one_socket(fds, socket.SOCK_DGRAM)
@@ -196,12 +196,12 @@ async def open_rtp_media(
         "RTP media in the job on %s:%d, %s to %s", session.local_host, session.local_port,
         state.codec, state.remote,
     )  # fmt: skip
-    return JobRtpCall(call_id, session, link)
+    return RtpCallInJob(call_id, session, link)
 
 
 async def open_audiosocket_media(
     call_id: str, spec: dict[str, Any], fds: list[int], link: SupervisorLink
-) -> JobAudioSocketCall:
+) -> AudioSocketCallInJob:
     """The job's `audiosocket` call: `fds` the TCP connection, `spec` its UUID and early bytes."""
     try:
         call_uuid = uuid.UUID(str(spec["uuid"]))
@@ -223,7 +223,7 @@ async def open_audiosocket_media(
         raise
     decoder = FrameDecoder()
     decoder.feed(pending)
-    call = JobAudioSocketCall(reader, writer, call_uuid, decoder, link=link)
+    call = AudioSocketCallInJob(reader, writer, call_uuid, decoder, link=link)
     call.call_id = call_id
     call.idle_timeout_s = idle_timeout_s
     call.sink.start()  # Asterisk hangs up after 2 s without a frame: silence from the first tick

@@ -11,6 +11,7 @@ from telephony.ari.test_ari_controller import best_correlation, caller_speech, c
 from telephony.job_media.harness import InProcessJobs
 from voxline.telephony.echo import EchoAgent
 from voxline.telephony.rtp.handoff import JobRtpSession
+from voxline.transports.base import CallIO
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -56,4 +57,26 @@ async def test_a_dead_job_gets_its_caller_hung_up(ari: AriDouble) -> None:
     await ari.wait_for(lambda: bool(ari.calls_to("DELETE", f"/channels/{caller}")))
     await ari.wait_for(lambda: controller.active_calls == 0 and ari.bridges == {})
     assert jobs.jobs[0].supervisor_call.hangup_reason == "worker_crashed"
+    await controller.stop()
+
+
+async def test_a_transfer_asked_by_the_job_is_carried_out_by_the_supervisor(ari: AriDouble) -> None:
+    results: list[bool] = []
+
+    async def transferring(call: CallIO) -> None:  # runs in the job, on its RtpCallInJob
+        results.append(await call.transfer("PJSIP/2000"))
+        while await call.receive() is not None:
+            pass
+
+    jobs = InProcessJobs(transferring)
+    controller = controller_for(ari, jobs)
+    controller.media_in_jobs = True
+    await controller.start()
+    caller = await ari.incoming_call(caller_speech().slice_s(0, 0.2))
+    await ari.wait_for(lambda: results == [True])
+    redirect = ari.calls_to("POST", f"/channels/{caller}/redirect")
+    assert [r.params for r in redirect] == [{"endpoint": "PJSIP/2000"}]
+    await ari.wait_for(lambda: controller.active_calls == 0 and ari.bridges == {})
+    assert not ari.calls_to("DELETE", f"/channels/{caller}")  # the dialplan has the caller now
+    assert jobs.jobs[0].job_link.sent[0] == {"type": "transfer", "target": "PJSIP/2000"}
     await controller.stop()

@@ -198,7 +198,7 @@ class JobRtpSession:
         self.jitter_ms = jitter_ms
         self.sink: PacedSink = _NoSink(codec.clock_rate)
         self.stats = RtpStats()
-        """Empty here: the job's session counts the packets (its report carries them)."""
+        """Empty here: the job's session counts the packets."""
         self._remote: tuple[str, int] | None = None
         self._on_hold = False
         self._learn_sources = True
