@@ -274,18 +274,21 @@ class ProbeEcho:
         return self.report
 
 
-async def run_point(mode: str, transport: str, calls: int, seconds: float, kill: bool) -> dict[str, Any]:
+async def run_point(
+    mode: str, transport: str, calls: int, seconds: float, kill: bool, paced: bool = False
+) -> dict[str, Any]:
     from ws_harness import EchoConversation
 
-    # the kill run needs a continuous echo (gaps show); the latency runs the probe echo
-    conversation: Any = EchoConversation if kill else ProbeEcho
+    # the kill runs need a continuous, paced echo (gaps show); the latency runs the probe echo
+    paced = paced or kill
+    conversation: Any = EchoConversation if paced else ProbeEcho
 
     agent = echo_agent()
     pool: WorkerPool | None = None
     if mode == "process":
         pool = WorkerPool(
             WorkersConfig(mode="process", idle_processes=calls + 1),
-            conversation_factory="job_fakes:JobEchoConversation" if kill else "bench_job_media:ProbeEcho",
+            conversation_factory="job_fakes:JobEchoConversation" if paced else "bench_job_media:ProbeEcho",
             engines_factory="job_fakes:fake_engines",
         )
         await pool.start()
@@ -360,16 +363,17 @@ async def run_point(mode: str, transport: str, calls: int, seconds: float, kill:
         "mode": mode,
         "transport": transport,
         "calls": calls,
+        "echo": "paced" if paced else "probe",
         "killed_jobs": len(killed),
         "calls_cut_short": len(results) - len(survivors),
         # the media path's round trip (probe echo); the kill run's echo is paced, so not comparable
-        "echo_rtt_ms_p50": None if kill else percentile(rtt, 50),
-        "echo_rtt_ms_p99": None if kill else percentile(rtt, 99),
-        "frames_timed": 0 if kill else len(rtt),
-        # the continuous (paced) echo of the kill run, as the peer sees it
-        "arrival_jitter_ms_p50": percentile(jitter, 50) if kill else None,
-        "arrival_jitter_ms_p99": percentile(jitter, 99) if kill else None,
-        "packets_timed": len(jitter) if kill else 0,
+        "echo_rtt_ms_p50": None if paced else percentile(rtt, 50),
+        "echo_rtt_ms_p99": None if paced else percentile(rtt, 99),
+        "frames_timed": 0 if paced else len(rtt),
+        # the continuous (paced) echo of the kill runs, as the peer sees it
+        "arrival_jitter_ms_p50": percentile(jitter, 50) if paced else None,
+        "arrival_jitter_ms_p99": percentile(jitter, 99) if paced else None,
+        "packets_timed": len(jitter) if paced else 0,
         "frame_gap_ms_p99": percentile(gaps, 99),
         "frame_gap_ms_max": round(max(gaps), 3) if gaps else None,
         "first_echo_ms_p50": percentile(first_echo, 50),
@@ -386,10 +390,11 @@ async def node_main(args: argparse.Namespace) -> None:
             point = await run_point(mode, transport, args.calls, args.seconds, kill=False)
             points.append(point)
             print(json.dumps(point), flush=True)
-    if "sip" in args.transports:
-        point = await run_point("process", "sip", args.calls, args.seconds, kill=True)
-        points.append(point)
-        print(json.dumps(point), flush=True)
+    if "sip" in args.transports:  # the same paced echo with and without a job killed mid-call
+        for kill in (False, True):
+            point = await run_point("process", "sip", args.calls, args.seconds, kill=kill, paced=True)
+            points.append(point)
+            print(json.dumps(point), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "job_media.json").write_text(json.dumps({"cpus": os.cpu_count(), "points": points}, indent=2))
 
