@@ -9,8 +9,8 @@ probe runs inline (no job) for the baseline.
 
     PYTHONPATH=src .venv/bin/python scripts/bench_job_pipe.py [--calls 5] [--real-agent]
 
-`--real-agent` also warms one job with the default agent's real engines (STT, LLM, TTS, the greeting
-rendered) to time a realistic warm-up and its memory.
+`--real-agent` also starts a node for the default agent on `llm.engine: llama_server` and warms one
+job with its real STT and TTS (the greeting rendered) to time a realistic warm-up and its memory.
 """
 
 from __future__ import annotations
@@ -36,10 +36,12 @@ from job_fakes import JobEchoConversation, probe_time  # noqa: E402
 from ws_harness import LiveServer, stand_in_engines  # noqa: E402
 
 from voxline.agent.config import AgentConfig  # noqa: E402
+from voxline.calls.runner import CallContext  # noqa: E402
 from voxline.node.config import WorkersConfig  # noqa: E402
 from voxline.records import SqliteCallRecorder  # noqa: E402
 from voxline.server.app import create_app  # noqa: E402
 from voxline.transports import websocket as ws_transport  # noqa: E402
+from voxline.transports.base import CallIO, PacedSink  # noqa: E402
 from voxline.workers.pool import WorkerPool  # noqa: E402
 
 RATE = 16000
@@ -112,7 +114,9 @@ async def pipe_latency(server: LiveServer, calls: int) -> dict[str, float]:
     }
 
 
-async def kill_during_other_call(server: LiveServer, pool: WorkerPool) -> dict[str, float]:
+async def kill_during_other_call(server: LiveServer, pool: WorkerPool, kill: bool = True) -> dict[str, float]:
+    """Two calls; one plays the probe frames while the other's job is killed at the 50th (or not:
+    the baseline)."""
     sent_at.clear()
     async with (
         websockets.connect(f"{server.ws}/ws/call") as victim,
@@ -123,7 +127,9 @@ async def kill_during_other_call(server: LiveServer, pool: WorkerPool) -> dict[s
         await asyncio.sleep(0.3)
         pid = pool.pid_of(victim_id)
         assert pid is not None
-        arrivals = await probe(other, kill=(pid, 50))
+        arrivals = await probe(other, kill=(pid, 50) if kill else None)
+        if not kill:
+            await victim.send(json.dumps({"type": "hangup"}))
         await other.send(json.dumps({"type": "hangup"}))
     (other_sends,) = sent_at.values()
     return {
@@ -167,13 +173,48 @@ def make_pool(idle: int, **kwargs: Any) -> WorkerPool:
 async def real_agent_warm_up() -> dict[str, float]:
     from voxline.agent.config import load_agent
 
-    pool = WorkerPool(WorkersConfig(mode="process", idle_processes=1), preload=load_agent(None))
+    agent = load_agent(None)
+    agent = agent.model_copy(update={"llm": agent.llm.model_copy(update={"engine": "llama_server"})})
+    pool = WorkerPool(WorkersConfig(mode="process", idle_processes=1, spawn_timeout_s=600), preload=agent)
     started = time.monotonic()
     await pool.start()
     took = time.monotonic() - started
     rss = list(pool.describe()["jobs_rss_mb"].values())
+    warm_s = pool.stats.warm_s[0]
+    # one call on the warm job: accepted → running (the greeting starts), then the caller leaves
+    call = SilentCall()
+    report = await pool.run(call, CallContext("websocket"), agent, on_started=call.leave_soon)
     await pool.stop()
-    return {"warm_s": took, "rss_mb": rss[0] if rss else float("nan")}
+    return {
+        "node_start_s": took,
+        "job_warm_s": warm_s,
+        "rss_mb": rss[0] if rss else float("nan"),
+        "accepted_to_running_s": pool.stats.start_delay_s[0][1],
+        "end_reason": report.end_reason,
+    }
+
+
+class _NullSink(PacedSink):
+    async def _emit(self, frame: Any) -> None:
+        pass
+
+
+class SilentCall(CallIO):
+    """A caller who says nothing and leaves a second after the call is running."""
+
+    def __init__(self) -> None:
+        super().__init__("bench-real", 8000, _NullSink(8000))
+        self._left = asyncio.Event()
+
+    def leave_soon(self) -> None:
+        asyncio.get_running_loop().call_later(1.0, self._left.set)
+
+    async def receive(self) -> Any:
+        await self._left.wait()
+        return None
+
+    async def hangup(self, reason: str = "normal") -> None:
+        self.hangup_reason = self.hangup_reason or reason
 
 
 async def main() -> None:
@@ -197,6 +238,8 @@ async def main() -> None:
             rss = list(pool.describe()["jobs_rss_mb"].values())
             results["process"] = await pipe_latency(server, args.calls)
             results["warm_start_s"] = await start_delays(server, pool, args.calls)
+            results["no_kill"] = await kill_during_other_call(server, pool, kill=False)
+            await refilled(pool)
             results["kill_9"] = await kill_during_other_call(server, pool)
             results["job_warm_s"] = list(pool.stats.warm_s)
             results["idle_job_rss_mb"] = rss
@@ -217,6 +260,10 @@ async def main() -> None:
         "job spawn→warm s (p50)": pct(results["job_warm_s"], 50),
         "accepted→running warm p50/max s": (pct(results["warm_start_s"], 50), max(results["warm_start_s"])),
         "accepted→running cold p50/max s": (pct(results["cold_start_s"], 50), max(results["cold_start_s"])),
+        "two calls, no kill: send jitter p50/p99 ms": (
+            results["no_kill"]["send_jitter_p50_ms"],
+            results["no_kill"]["send_jitter_p99_ms"],
+        ),
         "other call send jitter during kill -9 p50/p99 ms": (
             results["kill_9"]["send_jitter_p50_ms"],
             results["kill_9"]["send_jitter_p99_ms"],

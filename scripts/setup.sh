@@ -20,8 +20,10 @@ apt_pkgs=(espeak-ng festival festvox-hi-nsk festival-hi festvox-mr-nsk festival-
   build-essential cmake)
 if [ "$mode" = test ]; then
   # recorded speech for tests/benchmarks, a real browser for the web page test
-  # real SIP peers for the telephony tests: sipp, the baresip softphone, the Kamailio proxy
-  apt_pkgs+=(asterisk-core-sounds-en-wav asterisk-core-sounds-en chromium sox sqlite3 sip-tester baresip-core kamailio)
+  # real SIP peers for the telephony tests: sipp, the baresip softphone, the Kamailio proxy; iproute2 (`ip netns`)
+  # puts each node of the scale-out test on its own address (slim Debian images do not ship it)
+  apt_pkgs+=(asterisk-core-sounds-en-wav asterisk-core-sounds-en chromium sox sqlite3 sip-tester baresip-core kamailio
+    iproute2)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -408,10 +408,21 @@ def bench(
     llm_threads: Annotated[
         int | None, typer.Option(min=1, help="with --peer: LLM threads on both sides (default: the agent's)")
     ] = None,
+    capacity_setup: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="capacity scenario: node setup LABEL=AGENT[:--serve-arg,value,...] (repeat to compare)"
+        ),
+    ] = None,
+    capacity_calls: Annotated[
+        str, typer.Option(help="capacity scenario: concurrent calls to try")
+    ] = "1,2,3,4",
+    capacity_turns: Annotated[int, typer.Option(min=2, help="capacity scenario: caller turns per call")] = 10,
     log_level: LogLevelOpt = "warning",
 ) -> None:
     """Measure voice-to-voice latency, barge-in and load from the caller's side, against real calls."""
-    from voxline.bench.runner import SCENARIOS, BenchOptions, run_bench
+    from voxline.bench.capacity import CapacityOptions, NodeSetup
+    from voxline.bench.runner import EXTRA_SCENARIOS, SCENARIOS, BenchOptions, run_bench
     from voxline.bench.utterances import SpeechDataMissing
 
     configure_logging(log_level)
@@ -419,9 +430,9 @@ def bench(
         _bench_peer(peer, calls, turns, llm_threads, agent, out, quick)
         return
     chosen = tuple(s.strip() for s in scenarios.split(",") if s.strip())
-    unknown = sorted(set(chosen) - set(SCENARIOS))
+    unknown = sorted(set(chosen) - set(SCENARIOS) - set(EXTRA_SCENARIOS))
     if unknown:
-        raise _fail(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
+        raise _fail(f"unknown scenarios {unknown}; choose from {', '.join((*SCENARIOS, *EXTRA_SCENARIOS))}")
     ways = tuple(t.strip() for t in transports.split(",") if t.strip())
     if set(ways) - {"sip", "websocket"}:
         raise _fail(f"transports must be sip and/or websocket, got {transports!r}")
@@ -437,6 +448,10 @@ def bench(
         overrides["concurrency"] = _csv_ints(concurrency)
     if echo_concurrency is not None:
         overrides["echo_concurrency"] = _csv_ints(echo_concurrency)
+    setups = [NodeSetup.parse(text) for text in capacity_setup or []] or [NodeSetup("default", agent)]
+    overrides["capacity"] = CapacityOptions(
+        setups=setups, calls=_csv_ints(capacity_calls), turns=capacity_turns
+    )
     options = BenchOptions.quick(**overrides) if quick else BenchOptions(**overrides)
     try:
         asyncio.run(run_bench(options))

@@ -33,8 +33,10 @@ VOICED_DBFS = -50.0
 class LiveServer:
     """Serve an ASGI app with uvicorn on a free local port, in a background thread."""
 
-    def __init__(self, app: Any, **options: Any) -> None:
-        """`options` go to uvicorn.Config (e.g. `voxline.cli.server_options(...)`, as `serve` runs)."""
+    def __init__(self, app: Any, start_timeout_s: float = 20.0, **options: Any) -> None:
+        """`options` go to uvicorn.Config (e.g. `voxline.cli.server_options(...)`, as `serve` runs);
+        `start_timeout_s` bounds the app's startup (a job pool warming real models takes longer)."""
+        self.start_timeout_s = start_timeout_s
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
@@ -56,7 +58,7 @@ class LiveServer:
 
     def __enter__(self) -> LiveServer:
         self._thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + self.start_timeout_s
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("uvicorn did not start")

@@ -4,6 +4,9 @@
 a turn per second of caller audio; this adds what only a job can do wrong, on more key presses:
   "7" → write a frame that breaks the protocol on the job's channel,
   "8" → grow this process's memory by 700 MiB (the memory limit's test),
+  "3" → transfer the caller to "sip:desk" (relayed to the supervisor's transport) and, if the
+        transport says it did, end the call "transferred",
+  "4" → hang: block the job's event loop for good (a deadlock, a native call that never returns),
   "6" → play 3 s of audio whose samples carry the monotonic time each 20 ms frame was paced out
         (`pipe_probe`: the supervisor side measures the pipe's added latency per frame).
 """
@@ -73,6 +76,7 @@ class JobEchoConversation(EchoConversation):
 
     async def run(self) -> Any:
         receive = self.call.receive
+        transferred = asyncio.Event()
 
         async def receive_with_faults() -> Any:
             item = await receive()
@@ -82,6 +86,12 @@ class JobEchoConversation(EchoConversation):
                 os.write(job.current_fd(), struct.pack(">IB", 0xFFFFFFF0, 1))
             elif isinstance(item, Dtmf) and item.digit == "8":
                 _hog.append(np.ones(700 * 1024 * 1024 // 8, dtype=np.float64))
+            elif isinstance(item, Dtmf) and item.digit == "3":
+                if await self.call.transfer("sip:desk"):
+                    transferred.set()
+                    return None  # the conversation sees the caller gone
+            elif isinstance(item, Dtmf) and item.digit == "4":
+                time.sleep(3600)  # noqa: ASYNC251 - blocking the loop is the point
             elif isinstance(item, Dtmf) and item.digit == "6":
                 rate = self.call.sink.output_rate
                 for _ in range(150):
@@ -89,4 +99,7 @@ class JobEchoConversation(EchoConversation):
             return item
 
         self.call.receive = receive_with_faults
-        return await super().run()
+        report = await super().run()
+        if transferred.is_set():
+            report.end_reason = "transferred"
+        return report

@@ -19,9 +19,13 @@ from websockets.asyncio.client import ClientConnection
 from ws_harness import LiveServer, tone
 
 from voxline.agent.config import AgentConfig
+from voxline.audio.pcm import AudioChunk
+from voxline.calls import run_call
+from voxline.conversation.metrics import NullRecorder
 from voxline.node.config import WorkersConfig
 from voxline.records import SqliteCallRecorder
-from voxline.server.app import create_app
+from voxline.server.app import call_handler, create_app
+from voxline.transports.base import CallIO, Dtmf, PacedSink
 from voxline.workers.pool import WorkerPool
 
 pytestmark = pytest.mark.timeout(180)
@@ -243,3 +247,110 @@ async def test_memory_warns_then_ends_only_that_call(
         assert record is not None and record["end_reason"] == "memory_limit"
         await until(lambda: recorder.get_call(other_id) is not None)
         assert pool.describe()["memory_kills"] == 1
+
+
+class PhoneCall(CallIO):
+    """A phone call (any CallIO) that presses `keys`, then stays on the line until hung up."""
+
+    def __init__(self, call_id: str, keys: str) -> None:
+        super().__init__(call_id, 8000, _NullSink(8000))
+        self.keys = list(keys)
+        self.hangups: list[str] = []
+        self.transfers: list[str] = []
+        self._hung_up = asyncio.Event()
+
+    async def receive(self) -> AudioChunk | Dtmf | None:
+        if self.keys:
+            return Dtmf(self.keys.pop(0))
+        await self._hung_up.wait()
+        return None
+
+    async def hangup(self, reason: str = "normal") -> None:
+        self.hangups.append(reason)
+        self.hangup_reason = self.hangup_reason or reason
+        self._hung_up.set()
+
+    async def transfer(self, target: str) -> bool:
+        self.transfers.append(target)
+        return True
+
+
+class _NullSink(PacedSink):
+    async def _emit(self, frame: AudioChunk) -> None:
+        pass
+
+
+async def test_phone_calls_from_any_way_in_run_in_jobs_too() -> None:
+    """The telephony listeners' handler (`call_handler`) runs the call in a job with pipe media."""
+    pool = make_pool(idle_processes=1)
+    server = create_app(AgentConfig(name="phone agent"), recorder=NullRecorder(), workers=pool)
+    async with server.router.lifespan_context(server):
+        handler = call_handler(server, "audiosocket")
+        ends, crashes = PhoneCall("phone-a", keys="12#"), PhoneCall("phone-b", keys="9")
+        transfers = PhoneCall("phone-c", keys="3")
+        ended = await run_call(ends, handler)
+        crashed = await run_call(crashes, handler)
+        transferred = await run_call(transfers, handler)
+        assert pool.describe()["calls"] == 3
+    assert ended is not None and ended.end_reason == "agent_ended" and ends.hangups == ["agent_ended"]
+    # the conversation's own crash is contained in its job: the call ends "error", the job exits cleanly
+    assert crashed is not None and crashed.end_reason == "error" and crashes.hangups == ["error"]
+    # the job's transfer request reached the transport and its answer came back
+    assert transfers.transfers == ["sip:desk"]
+    assert transferred is not None and transferred.end_reason == "transferred"
+    assert pool.describe()["crashed"] == 0
+
+
+async def test_a_hung_job_is_killed_once_the_caller_has_left(
+    recorder: SqliteCallRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voxline.workers import bridge
+
+    monkeypatch.setattr(bridge, "HANGUP_GRACE_S", 1.0)
+    pool = make_pool(idle_processes=1)
+    with serve(pool, recorder) as server:
+        await until(lambda: pool.idle == 1)
+        async with websockets.connect(f"{server.ws}/ws/call") as ws:
+            call_id = await start_call(ws)
+            await talk_two_turns(ws)
+            await ws.send(json.dumps({"type": "dtmf", "digit": "4"}))  # the job's loop blocks for good
+            await asyncio.sleep(0.5)
+        await until(lambda: pool.pid_of(call_id) is None, within_s=20)  # the caller left: killed
+        recorder.flush(5)
+        record = recorder.get_call(call_id)
+        assert record is not None and record["end_reason"] == "worker_crashed"
+        assert len(record["turns"]) == 2
+
+
+async def test_a_goodbye_asked_of_the_pool_ends_the_calls_in_jobs(recorder: SqliteCallRecorder) -> None:
+    pool = make_pool(idle_processes=1)
+    with serve(pool, recorder) as server:
+        await until(lambda: pool.idle == 1)
+        async with websockets.connect(f"{server.ws}/ws/call") as ws:
+            call_id = await start_call(ws)
+            await next_event(ws, "state")
+            assert pool.request_goodbye("node_shutdown") == 1
+            # the stand-in has no goodbye line: the job ends its call with the reason it was given
+            assert (await next_event(ws, "hangup"))["reason"] == "node_shutdown"
+        recorder.flush(5)
+        await until(lambda: pool.pid_of(call_id) is None)
+        record = recorder.get_call(call_id)
+        assert record is not None and record["end_reason"] == "node_shutdown"
+        assert pool.describe()["crashed"] == 0
+
+
+async def test_past_max_jobs_a_call_is_refused_with_a_reason(recorder: SqliteCallRecorder) -> None:
+    pool = make_pool(idle_processes=1, max_jobs=1)
+    with serve(pool, recorder) as server:
+        await until(lambda: pool.idle == 1)
+        async with websockets.connect(f"{server.ws}/ws/call") as first:
+            await start_call(first)
+            await next_event(first, "state")
+            assert pool.describe()["spawning"] == 0  # no replacement past max_jobs
+            async with websockets.connect(f"{server.ws}/ws/call") as second:
+                await start_call(second)
+                events = await collect_until(second, "hangup")
+                assert events[-1]["reason"] == "no_worker"
+                assert any(e["type"] == "error" and "no worker" in e["message"] for e in events)
+            await first.send(json.dumps({"type": "hangup"}))
+        await until(lambda: pool.idle == 1)  # the slot freed: the pool is warm again

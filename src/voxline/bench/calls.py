@@ -133,8 +133,9 @@ async def place_calls(
     settings: CallSettings,
     *,
     concurrency: int = 1,
+    stagger_s: float = STAGGER_S,
 ) -> list[PlacedCall]:
-    """Run every script as one call, `concurrency` calls at a time (starts staggered), in order."""
+    """Run every script as one call, `concurrency` calls at a time (starts `stagger_s` apart), in order."""
     calls = [
         PlacedCall(i, list(script), _caller(script, settings), transport) for i, script in enumerate(scripts)
     ]
@@ -153,7 +154,7 @@ async def place_calls(
             tasks = []
             for n, call in enumerate(batch):
                 if n:
-                    await asyncio.sleep(STAGGER_S)
+                    await asyncio.sleep(stagger_s)
                 tasks.append(asyncio.create_task(_run_one(endpoint, target, call)))
             await asyncio.gather(*tasks)
     finally:

@@ -11,7 +11,7 @@ import contextlib
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,9 +105,10 @@ async def _wait_healthy(proc: asyncio.subprocess.Process, url: str, log_path: Pa
 
 @asynccontextmanager
 async def voxline_server(
-    out: Path, agent_file: Path | None, name: str = "serve"
+    out: Path, agent_file: Path | None, name: str = "serve", extra_args: Sequence[str] = ()
 ) -> AsyncIterator[AgentTarget]:
-    """`voxline serve` with SIP on a free port, records in `out/<name>.sqlite3`, until the block ends."""
+    """`voxline serve` with SIP on a free port, records in `out/<name>.sqlite3`, until the block ends
+    (`extra_args` are added to its command line)."""
     port = free_port()
     args = [
         "-m", "voxline.cli", "serve", "--port", str(port), "--db", str(out / f"{name}.sqlite3"),
@@ -115,6 +116,7 @@ async def voxline_server(
     ]  # fmt: skip
     if agent_file is not None:
         args += ["--agent", str(agent_file)]
+    args += list(extra_args)
     log_path = out / f"{name}.log"
     with log_path.open("ab") as log_file:
         proc = await asyncio.create_subprocess_exec(sys.executable, *args, stdout=log_file, stderr=log_file)

@@ -54,6 +54,7 @@ SCENARIO_TITLES = {
     "sweep": "Concurrency sweep (real models)",
     "echo_sweep": "Concurrency sweep (media-only echo agent)",
     "floor": "Floor: the engines alone, back to back",
+    "capacity": "Capacity: calls one node holds, per node setup",
     "peer": "Side by side with a peer framework (alternating WebSocket calls)",
 }
 NONE = "–"
@@ -156,6 +157,7 @@ def summarize_run(run: Mapping[str, Any]) -> dict[str, Any]:
         "floor": {
             column: percentiles(_present(floor, column), (50, 95), with_max=False) for column in FLOOR_COLUMNS
         },
+        **{key: run[key] for key in ("setup", "beyond", "capacity") if key in run},
     }
 
 
@@ -280,6 +282,22 @@ def _concurrency_table(runs: Sequence[Mapping[str, Any]], metric: str, short: st
     return table(header, rows)
 
 
+def _capacity_table(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    rows = []
+    for run in runs:
+        step = mapping(run.get("capacity"))
+        beyond = " (one beyond)" if run.get("beyond") else ""
+        rows.append([
+            f"{run.get('setup') or NONE}{beyond}", str(run.get("concurrency") or NONE),
+            f"{step.get('completed', NONE)}/{step.get('calls', NONE)}", str(step.get("refused", NONE)),
+            str(step.get("n", NONE)), ms(step.get("p50_ms")), ms(step.get("p95_ms")),
+            ms(step.get("first_turns_p50_ms")), ms(step.get("last_turns_p50_ms")),
+        ])  # fmt: skip
+    header = ["setup", "calls", "completed", "refused", "turns", "v2v p50", "p95"]
+    header += ["first 3 turns p50", "last 3 turns p50"]
+    return table(header, rows)
+
+
 def _floor_table(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     rows = [
         [run["name"] if q == "p50" else "", q, *(ms(run["floor"][column][q]) for column in FLOOR_COLUMNS)]
@@ -306,6 +324,7 @@ def _scenario_section(scenario: str, runs: Sequence[Mapping[str, Any]]) -> list[
         "sweep": lambda: _concurrency_table(runs, "voice_to_voice_ms", "caller v2v"),
         "echo_sweep": lambda: _concurrency_table(runs, "echo_delay_ms", "echo delay"),
         "floor": lambda: _floor_table(runs),
+        "capacity": lambda: _capacity_table(runs),
     }
     body = builders.get(scenario, lambda: _latency_table(runs))()
     stages = _stage_table(runs) if scenario == "call" else []

@@ -23,6 +23,7 @@ import yaml
 from voxline.agent.config import AgentConfig, load_agent
 from voxline.bench import meta
 from voxline.bench.calls import CallSettings, place_calls
+from voxline.bench.capacity import CapacityOptions, capacity_runs
 from voxline.bench.floor import compute_floor
 from voxline.bench.pauses import pause_utterances
 from voxline.bench.processes import AgentTarget, echo_server, voxline_server
@@ -32,6 +33,9 @@ from voxline.bench.utterances import Utterance, caller_utterances
 log = logging.getLogger(__name__)
 
 SCENARIOS = ("call", "pauses", "barge_in", "sweep", "echo_sweep", "floor")
+"""What `voxline bench` runs by default."""
+EXTRA_SCENARIOS = ("capacity",)
+"""Run only when asked: the capacity sweep restarts the node for each setup and takes a while."""
 SCHEMA = "voxline-bench/1"
 TURNS_PER_CALL = 6
 BARGE_IN_MAX_TOKENS = 160
@@ -59,6 +63,7 @@ class BenchOptions:
     out: Path = Path("out/bench")
     target_sip: str | None = None
     target_http: str | None = None
+    capacity: CapacityOptions = field(default_factory=CapacityOptions)
     command: str = field(default_factory=lambda: " ".join(["voxline", *sys.argv[1:]]))
 
     @classmethod
@@ -232,6 +237,10 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
     await _model_scenarios(options, runs)
     if "echo_sweep" in options.scenarios:
         await _echo_sweep(options, runs)
+    if "capacity" in options.scenarios:
+        capacity, verdicts = await capacity_runs(options.capacity, options.out, progress)
+        runs += capacity
+        results["capacity"] = verdicts
     if "floor" in options.scenarios:
         await _floor(options, runs)
         add_floor_overhead(runs, next((r["floor"] for r in runs if r["scenario"] == "floor"), []))

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from voxline.engines.base import EngineError, LLMDelta, Message, ToolSpec
+from voxline.engines.children import popen_tied
 from voxline.engines.llm_openai import OpenAIChatLLM
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,10 @@ class LlamaServer:
             "--cont-batching",
             "--threads", str(self.threads),
             "--threads-batch", str(self.threads),
+            # wait for work asleep, not spinning: on a node whose STT and TTS share the cores, spinning
+            # threads starve them and each other (measured: 2 calls' first sentence 7–10 s with the
+            # default polling)
+            "--poll", "0",
             # reuse cached chunks after history trimming drops old turns from the middle
             "--cache-reuse", "64",
             # evicted slot prompts are kept in host memory; a little is plenty for a 0.5B model's KV
@@ -181,7 +186,7 @@ class LlamaServer:
     def _spawn(self) -> None:
         env = dict(os.environ, LLAMA_API_KEY=self.api_key)
         with self._lock, open(self._log_path, "ab") as logfile:
-            self._proc = subprocess.Popen(
+            self._proc = popen_tied(
                 self.command(),
                 stdin=subprocess.DEVNULL,
                 stdout=logfile,

@@ -333,7 +333,9 @@ def create_app(
                 return
             context = CallContext("websocket", label=call.label)
             if state.workers is not None:
-                await run_call(call, _in_job(state, context, call.send_event))
+                # the admission slot becomes the call's once its job runs it (a plain CallSlot: no-op)
+                started = getattr(slot, "started", None)
+                await run_call(call, _in_job(state, context, call.send_event, started))
             else:
                 assert runner is not None
                 await runner.run(call, context, call.send_event)
@@ -362,7 +364,8 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
                 from voxline.telephony.job_bridge import run_with_own_media
 
                 # the RTP socket / AudioSocket connection itself goes to the job
-                return await run_with_own_media(call, _in_job(state, context, None))
+                started = getattr(slot, "started", None)
+                return await run_with_own_media(call, _in_job(state, context, None, started))
             assert runner is not None
             return await runner.converse(call, context)
 
@@ -370,7 +373,10 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
 
 
 def _in_job(
-    state: ServerState, context: CallContext, on_event: Callable[[dict[str, Any]], None] | None
+    state: ServerState,
+    context: CallContext,
+    on_event: Callable[[dict[str, Any]], None] | None,
+    on_started: Callable[[], None] | None = None,
 ) -> Callable[..., Awaitable[CallReport]]:
     """The handler that runs a call's conversation in a job process (`pipe` media unless `media`
     says otherwise)."""
@@ -381,7 +387,7 @@ def _in_job(
         return await workers.run(
             call, context, state.agent, media=media, recorder=state.call_recorder, on_event=on_event,
             labels=state.recorder if isinstance(state.recorder, LabelStore) else None,
-            observer=state.metrics,
+            observer=state.metrics, on_started=on_started,
         )  # fmt: skip
 
     return converse

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+HANGUP_GRACE_S = 15.0
+"""After the caller left, how long a job may take to close its call (record, webhook) and report."""
 OUTBOUND_FRAMES = 100
 """Frames from the job waiting for a slow transport (2 s): past that the oldest are dropped."""
 
@@ -258,9 +260,18 @@ class CallBridge:
     async def _pump_in(self) -> None:
         call, job = self.call, self.job
         while True:
-            item = await call.receive()
+            try:
+                item = await call.receive()
+            except Exception:
+                log.exception("the transport failed; ending the call")
+                item = None
             if item is None:
                 job.send({"type": "remote_hangup", "reason": call.hangup_reason or "caller_hangup"})
+                # the job must wrap up now; one that does not (hung) would hold the call forever
+                await asyncio.sleep(HANGUP_GRACE_S)
+                log.error("job %d did not end its call %.0f s after the caller left: killing it",
+                          job.pid, HANGUP_GRACE_S)  # fmt: skip
+                job.kill("unresponsive")
                 return
             if isinstance(item, Dtmf):
                 job.send({"type": "dtmf", "digit": item.digit, "duration_ms": item.duration_ms})

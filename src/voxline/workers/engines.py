@@ -14,6 +14,7 @@ in-process `SlotRouter` cannot see the other jobs' calls). An `openai` LLM is re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -37,6 +38,10 @@ class SlotLLM(OpenAIChatLLM):
         self.slot = slot
         """The server slot of the job's call (set again at each assignment)."""
 
+    async def warm_up(self, system_prompt: str, tools: Sequence[ToolSpec] = ()) -> None:
+        """Nothing to do: the supervisor put the prompt in every slot when it started the server
+        (NodeServices), once for the node rather than once per job."""
+
     def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), max_tokens: int = 64
     ) -> AsyncIterator[LLMDelta]:
@@ -49,8 +54,14 @@ def _uses_llm_service(agent: AgentConfig, services: Services) -> bool:
     return agent.llm.engine == "llama_server" and isinstance(services.get("llm"), dict)
 
 
-def job_engines(agent: AgentConfig, services: Services, vad: VAD | None = None) -> Engines:
-    """Build the call's engines in the job (blocking: run it off the loop or while warming)."""
+async def job_engines(agent: AgentConfig, services: Services, vad: VAD | None = None) -> Engines:
+    """The call's engines in the job. The speech inference process's clients take the place of
+    the local build here, when the node runs one (services["speech"])."""
+    return await asyncio.to_thread(_local_engines, agent, services, vad)
+
+
+def _local_engines(agent: AgentConfig, services: Services, vad: VAD | None) -> Engines:
+    """STT and TTS loaded in the job through the ordinary factory (blocking, seconds)."""
     llm_service = services.get("llm") if _uses_llm_service(agent, services) else None
     build_as = agent
     if llm_service is not None:

@@ -22,13 +22,14 @@ import asyncio
 import collections
 import contextlib
 import importlib
+import inspect
 import itertools
 import logging
 import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 from voxline.agent.config import AgentConfig
@@ -48,10 +49,11 @@ from voxline.workers.records import RelayRecorder, RelayWebhooks
 
 log = logging.getLogger("voxline.workers.job")
 
-CALL_CONTROLS = frozenset({"dtmf", "remote_hangup", "goodbye", "rtp_media"})
+CALL_CONTROLS = frozenset({"dtmf", "remote_hangup", "rtp_media"})
 """Supervisor messages for the call itself (`rtp_media`: a re-INVITE changed its RTP, telephony)."""
 
-EnginesFactory = Callable[[AgentConfig, Services, "VAD | None"], Engines]
+EnginesFactory = Callable[[AgentConfig, Services, "VAD | None"], "Engines | Awaitable[Engines]"]
+"""`job_engines`, or a stand-in (sync or async) named in the pool's init message (tests)."""
 
 
 class JobLink:
@@ -67,6 +69,9 @@ class JobLink:
         """The call's messages that came before its CallIO was built (a greeting's worth of the
         caller's audio, a key press): handed over, in order, on `attach`."""
         self.gone = asyncio.Event()
+        self.goodbye_reason: str | None = None
+        """The node asked the call to end with a goodbye (its drain's second signal)."""
+        self.on_goodbye: Callable[[str], None] | None = None
 
     # -- SupervisorLink
     def send(self, body: dict[str, Any], fds: Sequence[int] = ()) -> None:
@@ -119,6 +124,10 @@ class JobLink:
             future = self._replies.get(int(message.body.get("id", 0)))
             if future is not None and not future.done():
                 future.set_result(message.body)
+        elif message.type == "goodbye":
+            self.goodbye_reason = str(message.body.get("reason") or "node_draining")
+            if self.on_goodbye is not None:
+                self.on_goodbye(self.goodbye_reason)
         elif message.type in CALL_CONTROLS:
             if self._call is not None:
                 self._call.on_control(message.body)
@@ -197,7 +206,8 @@ class Job:
         from voxline.runtime import warm_engines
 
         agent = AgentConfig.model_validate(agent_data)
-        engines = await asyncio.to_thread(self.make_engines, agent, services, self.vad)
+        built = self.make_engines(agent, services, self.vad)
+        engines = await built if inspect.isawaitable(built) else built
         if self.make_engines is job_engines:
             await warm_engines(agent, engines)
         return engines
@@ -234,6 +244,19 @@ class Job:
 
         def on_event(event: dict[str, Any]) -> None:
             self.link.send({"type": "event", "event": event})
+
+        def goodbye(reason: str) -> None:
+            ask = getattr(runner, "request_goodbye", None)
+            if callable(ask):  # the conversation says its goodbye line, then ends
+                ask(reason)
+            else:  # no goodbye hook in this conversation: end as if the caller left
+                on_control = getattr(call, "on_control", None)
+                if callable(on_control):
+                    on_control({"type": "remote_hangup", "reason": reason})
+
+        self.link.on_goodbye = goodbye
+        if self.link.goodbye_reason is not None:  # asked before the call was running
+            asyncio.get_running_loop().call_soon(goodbye, self.link.goodbye_reason)
 
         try:
             report = await runner.converse(call, context, on_event)

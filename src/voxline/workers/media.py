@@ -183,9 +183,6 @@ class JobCall(CallIO):
                 self._put(Dtmf(digit, int(body.get("duration_ms", 0) or 0)))
         elif kind == "remote_hangup":
             self.caller_left(str(body.get("reason") or "caller_hangup"))
-        elif kind == "goodbye":
-            log.info("asked to say goodbye; ending the call")
-            self.caller_left("node_draining")
 
     def caller_left(self, reason: str) -> None:
         if self._ended:

@@ -43,6 +43,8 @@ from voxline.workers.services import NodeServices
 
 log = logging.getLogger(__name__)
 
+EOF_WAIT_S = 2.0
+"""After a job exits, how long its last messages may take to be read from the socket."""
 EXIT_GRACE_S = 5.0
 """A job that reported its call done gets this long to exit before it is killed."""
 TIMINGS_KEPT = 64
@@ -72,7 +74,9 @@ class JobProcess:
         """Where its messages go while it runs a call (the CallBridge)."""
         loop = asyncio.get_running_loop()
         self._ready: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self._ready.add_done_callback(_retrieved)  # a job that dies unasked-for is not an error to log
         self._exited: asyncio.Future[int] = loop.create_future()
+        self._eof: asyncio.Future[None] = loop.create_future()
         self.channel = Channel(sock, self._on_message, self._on_closed)
 
     # -- messages
@@ -103,10 +107,12 @@ class JobProcess:
                     self._ready.set_exception(NoWorker(f"job {self.pid} failed to warm up: {error}"))
             else:
                 raise ProtocolError(f"unexpected message from an idle job: {message!r:.80}")
-        except (ProtocolError, KeyError, TypeError, ValueError) as exc:
+        except Exception as exc:  # a message its handler cannot take is the job's fault, not ours
             self.broke_protocol(exc)
 
     def _on_closed(self, error: BaseException | None) -> None:
+        if not self._eof.done():
+            self._eof.set_result(None)
         if isinstance(error, ProtocolError):
             self.broke_protocol(error)
         if not self._ready.done():
@@ -135,6 +141,11 @@ class JobProcess:
 
     async def watch(self) -> int:
         code = await self.proc.wait()
+        if not self.channel.closed:
+            # what it wrote before exiting (its `done`) is still in the socket: read it to the end
+            # first, or a call that ended normally would be taken for a crash
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._eof), EOF_WAIT_S)
         self.state = "ended"
         self.channel.close()
         if not self._exited.done():
@@ -207,6 +218,11 @@ class WorkerPool:
             return
         self._started = True
         if self.preload is not None:
+            if self.preload.llm.engine == "llama_cpp":
+                log.warning(
+                    "llm.engine llama_cpp loads the model in every job process (its own KV cache "
+                    "and threads): use llm.engine: llama_server with workers.mode: process"
+                )
             await self.services.for_agent(self.preload)
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._watch_memory(), name="pool-memory"))
@@ -217,7 +233,8 @@ class WorkerPool:
         self._refill_wanted.set()
 
     async def stop(self) -> None:
-        """Let idle jobs go, end jobs in calls (their calls end), stop the services."""
+        """Let idle jobs go, end the calls in jobs (each job reports and exits; one that has not
+        within EXIT_GRACE_S is killed), stop the services."""
         self._stopping = True
         for task in self._tasks:
             task.cancel()
@@ -225,7 +242,10 @@ class WorkerPool:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for job in list(self._jobs):
-            job.channel.close()  # an idle job exits; one in a call ends it as if the caller left
+            if job.handler is not None:  # in a call: it ends as if the caller left, and reports
+                job.send({"type": "remote_hangup", "reason": "node_stopping"})
+            else:
+                job.channel.close()  # an idle job exits
         if self._jobs:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*(job.ended() for job in self._jobs)), EXIT_GRACE_S)
@@ -401,24 +421,37 @@ class WorkerPool:
             for fd in media.fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)  # the job has its own copies
-            self._let_go(job)
+            reaper = self._let_go(job)
+        # the call (and its admission slot, held by the caller of run) lasts until its job is gone
+        await asyncio.shield(reaper)
         return report
 
-    def _let_go(self, job: JobProcess) -> None:
-        """A job whose call is over exits by itself; one that lingers is killed."""
+    def _let_go(self, job: JobProcess) -> asyncio.Task[None]:
+        """A job whose call is over exits by itself (at once); one that lingers is killed."""
         job.handler = None
-        job.channel.close()
 
         async def reap() -> None:
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(job.ended(), EXIT_GRACE_S)
-                return
-            job.kill("lingering")
+            except TimeoutError:
+                job.kill("lingering")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(job.ended(), EXIT_GRACE_S)
 
-        if job.alive or not job.proc.returncode:
-            task = asyncio.get_running_loop().create_task(reap())
-            self._watchers.add(task)
-            task.add_done_callback(self._watchers.discard)
+        task = asyncio.get_running_loop().create_task(reap(), name=f"reap-{job.pid}")
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+        return task
+
+    def request_goodbye(self, reason: str = "node_shutdown") -> int:
+        """Ask every call in a job to say its goodbye line and end (a drain's second signal);
+        returns how many were asked."""
+        asked = 0
+        for job in list(self._calls.values()):
+            if job.alive:
+                job.send({"type": "goodbye", "reason": reason})
+                asked += 1
+        return asked
 
     # ------------------------------------------------------------------ memory
     async def _watch_memory(self) -> None:
@@ -472,6 +505,7 @@ class WorkerPool:
             "job_memory_mb": self.config.job_memory_mb,
             "jobs_rss_mb": {str(job.pid): round(job.rss_mb, 1) for job in self._jobs},
             "warm_s_p50": round(warm[len(warm) // 2], 3) if warm else None,
+            "services": self.services.describe(),
         }
 
 
@@ -484,3 +518,8 @@ def _logging_json() -> bool:
     from voxline.logs import JsonFormatter
 
     return any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -20,6 +20,9 @@ from voxline.engines.llama_server import LlamaServer
 
 log = logging.getLogger(__name__)
 
+WARM_UP_S = 300.0
+"""How long the node's LLM warm-up may take per slot (the whole prompt is evaluated once)."""
+
 
 def _server_key(agent: AgentConfig) -> tuple[str, int, int, int]:
     llm = agent.llm
@@ -52,7 +55,9 @@ class NodeServices:
                 threads=agent.llm.threads or 2,
             )  # fmt: skip
 
-        self._servers[key] = await asyncio.to_thread(start)
+        server = await asyncio.to_thread(start)
+        await _warm_slots(agent, server)
+        self._servers[key] = server
         self._slots_in_use.setdefault(key, collections.Counter())
         log.info("node llama-server for %s ready (%d slots)", agent.llm.model, agent.llm.slots)
 
@@ -85,6 +90,7 @@ class NodeServices:
             "llama_servers": [
                 {
                     "model": key[0],
+                    "pid": server.pid,
                     "slots": key[1],
                     "ready": server.ready,
                     "restarts": server.restarts,
@@ -95,9 +101,28 @@ class NodeServices:
         }
 
     async def stop(self) -> None:
-        """The servers are the process's (stopped at exit by engines.llama_server); forget them."""
+        """Stop the servers started for the jobs (at once: an exit by a re-raised SIGTERM would
+        skip the atexit hook that stops them otherwise)."""
+        servers = list(self._servers.values())
         self._servers.clear()
         self._slots_in_use.clear()
+        for server in servers:
+            await asyncio.to_thread(server.stop)
+
+
+async def _warm_slots(agent: AgentConfig, server: LlamaServer) -> None:
+    """Put the agent's system prompt and tools in every slot's cache, once for the node: a job's
+    call then pays only for its own words on whichever slot it is given."""
+    from voxline.conversation.prompt import build_system_prompt
+    from voxline.conversation.tools import ToolRegistry
+    from voxline.engines.llama_server import LlamaServerLLM
+
+    tools = ToolRegistry(agent).specs()
+    llm = LlamaServerLLM(server, agent.llm.model, temperature=agent.llm.temperature, timeout_s=WARM_UP_S)
+    try:
+        await llm.warm_up(build_system_prompt(agent, tools), tools)
+    finally:
+        await llm.aclose()
 
 
 class ServiceLease:
