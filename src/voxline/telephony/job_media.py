@@ -30,14 +30,8 @@ from typing import Any, Protocol
 from voxline.telephony.audiosocket.call import DEFAULT_IDLE_TIMEOUT_S, AudioSocketCall
 from voxline.telephony.audiosocket.protocol import FrameDecoder
 from voxline.telephony.rtp.call import RtpCall
-from voxline.telephony.rtp.handoff import (
-    DTMF_CONTROL,
-    MEDIA_CONTROL,
-    REMOTE_HANGUP_CONTROL,
-    RtpMediaState,
-    apply_state,
-    open_session_from_state,
-)
+from voxline.telephony.rtp.handoff import DTMF_CONTROL, MEDIA_CONTROL, REMOTE_HANGUP_CONTROL
+from voxline.telephony.rtp.media_state import RtpMediaState, apply_state, open_session_from_state
 from voxline.telephony.rtp.session import RtpSession
 from voxline.transports.base import CallIO, Dtmf
 

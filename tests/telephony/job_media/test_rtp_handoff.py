@@ -8,12 +8,8 @@ import pytest
 
 from voxline.telephony.ari.media import L16_16K
 from voxline.telephony.rtp.codecs import PCMA
-from voxline.telephony.rtp.handoff import (
-    JobRtpSession,
-    RtpMediaState,
-    apply_state,
-    open_session_from_state,
-)
+from voxline.telephony.rtp.handoff import JobRtpSession
+from voxline.telephony.rtp.media_state import RtpMediaState, apply_state, open_session_from_state
 from voxline.transports.base import Dtmf
 
 
