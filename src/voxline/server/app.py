@@ -61,6 +61,7 @@ from voxline.transports.websocket import StartRejected, WebSocketCall
 
 if TYPE_CHECKING:
     from voxline.dispatch.node import NodeAgents
+    from voxline.workers.media import MediaSpec
     from voxline.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -413,7 +414,10 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
         with slot:
             slot.started()
             if state.workers is not None:
-                return await _in_job(state, context, None)(call)
+                from voxline.telephony.job_bridge import run_with_own_media
+
+                # the RTP socket / AudioSocket connection itself goes to the job
+                return await run_with_own_media(call, _in_job(state, context, None))
             assert runner is not None
             return await runner.converse(call, context)
 
@@ -440,13 +444,13 @@ def _in_job(
     context: CallContext,
     on_event: Callable[[dict[str, Any]], None] | None,
     on_started: Callable[[], None] | None = None,
-) -> Callable[[CallIO], Awaitable[CallReport]]:
-    """The handler that runs a call's conversation in a job process (`pipe` media), with the agent
-    the node's dispatch chose for it."""
+) -> Callable[..., Awaitable[CallReport]]:
+    """The handler that runs a call's conversation in a job process (`pipe` media unless `media`
+    says otherwise), with the agent the node's dispatch chose for it."""
     workers = state.workers
     assert workers is not None
 
-    async def converse(call: CallIO) -> CallReport:
+    async def converse(call: CallIO, media: MediaSpec | None = None) -> CallReport:
         agent, routed = state.agent, context
         if state.node is not None:
             metadata = context.metadata
@@ -464,7 +468,7 @@ def _in_job(
             assert metadata.agent is not None
             agent, routed = state.node.agents[metadata.agent], replace(context, metadata=metadata)
         return await workers.run(
-            call, routed, agent, recorder=state.call_recorder, on_event=on_event,
+            call, routed, agent, media=media, recorder=state.call_recorder, on_event=on_event,
             labels=state.recorder if isinstance(state.recorder, LabelStore) else None,
             observer=state.metrics, on_started=on_started,
         )  # fmt: skip

@@ -54,6 +54,8 @@ class TelephonyService:
         opts = self.options
         node = app.state.voxline.node
         route = node.route if node is not None else None
+        # `workers.mode: process`: each call's RTP socket / AudioSocket connection goes to its job
+        in_jobs = app.state.voxline.workers is not None
         sip_config = config.sip.model_copy(
             update={k: v for k, v in {"host": opts.sip_host, "port": opts.sip_port}.items() if v is not None}
         )
@@ -63,6 +65,7 @@ class TelephonyService:
             self.sip = SipEndpoint(
                 sip_config, call_handler(app, "sip"), capacity=app.state.voxline.capacity, route=route
             )
+            self.sip.media_in_jobs = in_jobs
             await self.sip.start()
             app.state.sip_dialer = self.sip  # explicit dispatch: POST /calls/outbound places calls on it
             log.info("SIP listening on %s:%s", sip_config.host, self.sip.local_port("udp"))
@@ -81,6 +84,7 @@ class TelephonyService:
                 idle_timeout_s=audiosocket.idle_timeout_s,
                 route=route,
             )
+            self.audiosocket.media_in_jobs = in_jobs
             await self.audiosocket.start()
             log.info("AudioSocket listening on %s:%s", audiosocket.host, self.audiosocket.port)
             for port, agent_name in node.config.dispatch.audiosocket.ports.items() if node else ():
@@ -89,6 +93,7 @@ class TelephonyService:
                     capacity=app.state.voxline.capacity, max_calls=audiosocket.max_calls,
                     allow_from=audiosocket.allow_from, idle_timeout_s=audiosocket.idle_timeout_s, route=route,
                 )  # fmt: skip
+                server.media_in_jobs = in_jobs
                 await server.start()
                 self.agent_ports.append(server)
                 log.info(
@@ -104,6 +109,7 @@ class TelephonyService:
                 rtp_port_max=sip_config.rtp_port_max,
                 route=route,
             )
+            self.ari.media_in_jobs = in_jobs
             await self.ari.start()
             log.info("ARI controller connected to %s (app %s)", config.ari.url, config.ari.app)
 

@@ -100,6 +100,8 @@ class CallBridge:
         job = self.job
         job.handler = self._on_message
         job.send(assignment, self.media.fds)
+        if self.media.on_assigned is not None:
+            self.media.on_assigned(job)
         pump = asyncio.create_task(self._pump_in(), name="bridge-in")
         writer = asyncio.create_task(self._write_out(), name="bridge-out")
         ended: asyncio.Future[Any] = asyncio.ensure_future(job.ended())

@@ -37,11 +37,20 @@ from voxline.calls.runner import CallContext, CallRunner, ConversationFactory, b
 from voxline.engines.base import VAD, Engines
 from voxline.logs import call_id_var
 from voxline.workers.engines import Services, assign_services, job_engines
-from voxline.workers.media import INBOX_FRAMES, CallMessages, MediaContext, build_media
+from voxline.workers.media import (
+    INBOX_FRAMES,
+    CallMessages,
+    MediaContext,
+    build_media,
+    import_builders,
+)
 from voxline.workers.protocol import Channel, ChannelClosed, Control, Message
 from voxline.workers.records import RelayRecorder, RelayWebhooks
 
 log = logging.getLogger("voxline.workers.job")
+
+CALL_CONTROLS = frozenset({"dtmf", "remote_hangup", "rtp_media"})
+"""Supervisor messages for the call itself (`rtp_media`: a re-INVITE changed its RTP, telephony)."""
 
 EnginesFactory = Callable[[AgentConfig, Services, "VAD | None"], "Engines | Awaitable[Engines]"]
 """`job_engines`, or a stand-in (sync or async) named in the pool's init message (tests)."""
@@ -119,7 +128,7 @@ class JobLink:
             self.goodbye_reason = str(message.body.get("reason") or "node_draining")
             if self.on_goodbye is not None:
                 self.on_goodbye(self.goodbye_reason)
-        elif message.type in ("dtmf", "remote_hangup"):
+        elif message.type in CALL_CONTROLS:
             if self._call is not None:
                 self._call.on_control(message.body)
             else:
@@ -182,6 +191,8 @@ class Job:
         else:
             import voxline.conversation.conversation
         import voxline.runtime  # noqa: F401 - warm: what building and warming engines imports
+
+        import_builders()  # the media builders too (telephony: the RTP and AudioSocket stacks)
 
         AgentConfig()  # warm: pydantic builds its validators on first use, not at a call
         self.vad = await asyncio.to_thread(_load_vad)

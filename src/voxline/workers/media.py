@@ -22,7 +22,7 @@ import importlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from voxline.audio.clock import Clock
 from voxline.audio.pcm import AudioChunk
@@ -44,6 +44,9 @@ class MediaSpec:
     fds: Sequence[int] = ()
     """Descriptors handed to the job (an RTP socket, an AudioSocket connection); the supervisor
     closes its copies once they are sent."""
+    on_assigned: Callable[[Any], None] | None = field(default=None, compare=False)
+    """Called with the job (its `send(body)` reaches the job's call) once the assignment is sent:
+    a handed-over socket's signalling forwards the call's later changes through it (telephony)."""
 
     @classmethod
     def pipe(cls, input_rate: int, output_rate: int) -> MediaSpec:
@@ -106,16 +109,27 @@ def media_kinds() -> list[str]:
     return sorted(_builders)
 
 
-async def build_media(context: MediaContext) -> CallIO:
-    kind = context.spec.get("kind")
-    builder = _builders.get(kind) if isinstance(kind, str) else None
-    if builder is None:
-        raise ValueError(f"no job media builder for kind {kind!r} (known: {', '.join(media_kinds())})")
+def _resolve(kind: str) -> MediaBuilder:
+    builder = _builders[kind]
     if isinstance(builder, str):
         module, _, name = builder.partition(":")
-        builder = getattr(importlib.import_module(module), name)
-        _builders[str(kind)] = builder
-    return await builder(context)
+        builder = cast(MediaBuilder, getattr(importlib.import_module(module), name))
+        _builders[kind] = builder
+    return builder
+
+
+def import_builders() -> None:
+    """Import every builder registered by name now: a warm job pays no import when its call starts
+    (the telephony media take ~0.3 s to import on this machine)."""
+    for kind in list(_builders):
+        _resolve(kind)
+
+
+async def build_media(context: MediaContext) -> CallIO:
+    kind = context.spec.get("kind")
+    if not isinstance(kind, str) or kind not in _builders:
+        raise ValueError(f"no job media builder for kind {kind!r} (known: {', '.join(media_kinds())})")
+    return await _resolve(kind)(context)
 
 
 # ---------------------------------------------------------------------- pipe media
@@ -219,3 +233,6 @@ async def build_pipe_call(context: MediaContext) -> CallIO:
 
 
 register_media("pipe", build_pipe_call)
+# telephony: the RTP socket or the AudioSocket connection itself goes to the job (imported on use)
+register_media("rtp", "voxline.telephony.job_media:build_rtp_call")
+register_media("audiosocket", "voxline.telephony.job_media:build_audiosocket_call")

@@ -27,7 +27,7 @@ from voxline.telephony.ari.events import AriEvent, AriEventStream
 from voxline.telephony.ari.leg import AriLeg
 from voxline.telephony.ari.media import codec_for_format
 from voxline.telephony.rtp.call import RtpCall
-from voxline.telephony.rtp.session import RtpSession
+from voxline.telephony.rtp.handoff import open_call_rtp
 from voxline.transports.base import Dtmf
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,8 @@ class AriController:
         self.rtp_port_max = rtp_port_max
         self.clock = clock
         self.transfer_context = transfer_context
+        self.media_in_jobs = False
+        """`workers.mode: process`: each call's RTP socket goes to its job process."""
         self.client = AriClient(config.url, config.username, config.password)
         self.events = AriEventStream(
             events_url(config.url, config.app), self.client.auth_header, self._on_event
@@ -200,8 +202,8 @@ class AriController:
         cfg = self.config
         await self.client.answer(leg.caller_id)
         codec = codec_for_format(cfg.format)
-        leg.session = await RtpSession.open(
-            cfg.media_host, self.rtp_port_min, self.rtp_port_max, codec=codec,
+        leg.session = await open_call_rtp(
+            cfg.media_host, self.rtp_port_min, self.rtp_port_max, in_job=self.media_in_jobs, codec=codec,
             dtmf_payload_type=None,  # DTMF comes as ChannelDtmfReceived events: don't count it twice
             call_id=leg.caller_id, clock=self.clock,
         )  # fmt: skip

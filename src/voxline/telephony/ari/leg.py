@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from voxline.dispatch.metadata import CallMetadata
     from voxline.telephony.rtp.call import RtpCall
-    from voxline.telephony.rtp.session import RtpSession
+    from voxline.telephony.rtp.media import RtpMedia
 
 
 @dataclass(slots=True)
@@ -16,7 +16,7 @@ class AriLeg:
     caller_id: str
     media_id: str
     bridge_id: str | None = None
-    session: RtpSession | None = None
+    session: RtpMedia | None = None
     call: RtpCall | None = None
     media_created: bool = False
     bridge_created: bool = False

@@ -1,9 +1,13 @@
 """Asterisk AudioSocket: Asterisk connects over TCP and streams slin audio; we answer in kind.
 
-See /work/shared/TELEPHONY.md and `protocol` for the framing.
+See /work/shared/TELEPHONY.md and `protocol` for the framing. The server (with the HTTP app's
+metrics it reports to) is imported on first use: a job process that runs one call on a handed-over
+connection needs only the call.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from voxline.telephony.audiosocket.call import AudioSocketCall, AudioSocketSink
 from voxline.telephony.audiosocket.protocol import (
@@ -15,7 +19,9 @@ from voxline.telephony.audiosocket.protocol import (
     Kind,
     encode_frame,
 )
-from voxline.telephony.audiosocket.server import AudioSocketServer
+
+if TYPE_CHECKING:
+    from voxline.telephony.audiosocket.server import AudioSocketServer
 
 __all__ = [
     "AUDIO_RATES",
@@ -29,3 +35,11 @@ __all__ = [
     "Kind",
     "encode_frame",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AudioSocketServer":
+        from voxline.telephony.audiosocket import server
+
+        return server.AudioSocketServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -142,6 +142,12 @@ class FrameDecoder:
     def buffered(self) -> int:
         return len(self._buffer)
 
+    def take_buffered(self) -> bytes:
+        """Hand out the bytes not yet made into frames (a connection handed to a job goes with them)."""
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
     def feed(self, data: bytes) -> None:
         """Add bytes from the wire; take the frames out with `next_frame()`."""
         if self._broken is None:

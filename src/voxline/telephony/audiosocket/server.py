@@ -27,6 +27,7 @@ from voxline.server.metrics import TELEPHONY_REFUSALS
 from voxline.telephony import CallHandler
 from voxline.telephony.access import SourceAllowList
 from voxline.telephony.audiosocket.call import READ_SIZE, AudioSocketCall
+from voxline.telephony.audiosocket.handoff import JobAudioSocketCall
 from voxline.telephony.audiosocket.protocol import (
     AudioSocketProtocolError,
     Frame,
@@ -70,9 +71,11 @@ class AudioSocketServer:
         """The process's call budget (the server passes its own); `max_calls` caps AudioSocket alone."""
         self.allow_list = SourceAllowList(allow_from, what="AudioSocket")
         self._server: asyncio.Server | None = None
-        self._calls: set[AudioSocketCall] = set()
+        self._calls: set[AudioSocketCall | JobAudioSocketCall] = set()
         self._connections: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self.media_in_jobs = False
+        """`workers.mode: process`: an admitted connection (UUID read) goes to its job process."""
 
     @property
     def active_calls(self) -> int:
@@ -167,7 +170,11 @@ class AudioSocketServer:
                 log.warning("AudioSocket call %s from %s refused: %s", call_uuid, peer, exc)
                 await _refuse(writer)
                 return
-        call = AudioSocketCall(reader, writer, call_uuid, decoder, self._clock)
+        call: AudioSocketCall | JobAudioSocketCall
+        if self.media_in_jobs:
+            call = JobAudioSocketCall(reader, writer, call_uuid, decoder, self._clock)
+        else:
+            call = AudioSocketCall(reader, writer, call_uuid, decoder, self._clock)
         call.metadata = metadata
         call.capacity_slot = slot
         call.idle_timeout_s = self.idle_timeout_s

@@ -1,4 +1,5 @@
-"""A call whose media is an RtpSession; the signalling (SIP or ARI) is plugged in as callbacks."""
+"""A call whose media is an RTP session (here, or in a job process); the signalling (SIP or ARI) is
+plugged in as callbacks."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from voxline.audio.pcm import AudioChunk
-from voxline.telephony.rtp.session import RtpSession
+from voxline.telephony.rtp.media import RtpMedia
 from voxline.transports.base import CallIO, Dtmf
 
 __all__ = ["RtpCall"]
@@ -18,7 +19,7 @@ class RtpCall(CallIO):
     def __init__(
         self,
         call_id: str,
-        session: RtpSession,
+        session: RtpMedia,
         *,
         on_hangup: Callable[[str], Awaitable[None]],
         on_transfer: Callable[[str], Awaitable[bool]] | None = None,

@@ -94,7 +94,9 @@ class RtpSession:
         clock: Clock,
     ) -> None:
         self._sock = sock
-        self.local_host, self.local_port = sock.getsockname()[:2]
+        address = sock.getsockname()
+        self.local_host: str = str(address[0])
+        self.local_port: int = int(address[1])
         self.call_id = call_id
         self.clock = clock
         codec = codec.for_stream()
@@ -143,7 +145,26 @@ class RtpSession:
         clock: Clock | None = None,
     ) -> RtpSession:
         """Bind an even port in [port_min, port_max] on `host` (port_min=0: any free port)."""
-        sock = _bind(host, port_min, port_max)
+        sock = bind_rtp_socket(host, port_min, port_max)
+        return await cls.on_socket(
+            sock, codec=codec, dtmf_payload_type=dtmf_payload_type, jitter_ms=jitter_ms,
+            call_id=call_id, clock=clock,
+        )  # fmt: skip
+
+    @classmethod
+    async def on_socket(
+        cls,
+        sock: socket.socket,
+        *,
+        codec: Codec = PCMU,
+        dtmf_payload_type: int | None = 101,
+        jitter_ms: int = 60,
+        call_id: str = "",
+        clock: Clock | None = None,
+    ) -> RtpSession:
+        """A session on a UDP socket bound elsewhere (a job process gets the supervisor's socket,
+        whose port its SDP answer named); the session owns the socket from now on."""
+        sock.setblocking(False)
         session = cls(
             sock,
             codec=codec,
@@ -406,7 +427,8 @@ class RtpSession:
         return {"call_id": self.call_id or "-"}
 
 
-def _bind(host: str, port_min: int, port_max: int) -> socket.socket:
+def bind_rtp_socket(host: str, port_min: int, port_max: int) -> socket.socket:
+    """A non-blocking UDP socket on an even port in [port_min, port_max] of `host` (0: any)."""
     family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
     if port_min == 0:
         # Any free port; a few tries for an even one, as RFC 3550 §11 recommends for RTP.

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from voxline.capacity import CallSlot
 from voxline.telephony.rtp.call import RtpCall
-from voxline.telephony.rtp.session import RtpSession
+from voxline.telephony.rtp.media import RtpMedia
 from voxline.telephony.sip.dialog import Dialog
 from voxline.telephony.sip.media import CallMedia
 from voxline.telephony.sip.message import SipRequest, SipResponse, parse_name_addr, parse_uri
@@ -62,7 +62,7 @@ class SipCall(RtpCall):
     (Asterisk sends both once the caller has gone; over UDP either may arrive first)."""
     bye_timeout_s = 5.0
 
-    def __init__(self, call_id: str, session: RtpSession, dialog: Dialog, sender: DialogSender) -> None:
+    def __init__(self, call_id: str, session: RtpMedia, dialog: Dialog, sender: DialogSender) -> None:
         super().__init__(call_id, session, on_hangup=self._send_bye, on_transfer=self._send_refer)
         self.dialog = dialog
         self._sender = sender

@@ -76,6 +76,8 @@ class SipEndpoint:
         self.max_calls = config.max_calls
         self.accepting = True
         """False while draining or overloaded: OPTIONS and new INVITEs get 503 with Retry-After."""
+        self.media_in_jobs = False
+        """`workers.mode: process`: each answered call's RTP socket goes to its job process."""
         self.admission = SipAdmission(config, capacity, refusals)
         self.capacity = self.admission.capacity
         self.transport = SipTransport(

@@ -11,7 +11,8 @@ from voxline.agent.config import SipConfig
 from voxline.audio.clock import Clock
 from voxline.telephony.access import is_ip_literal
 from voxline.telephony.rtp.codecs import CODECS
-from voxline.telephony.rtp.session import RtpSession
+from voxline.telephony.rtp.handoff import open_call_rtp
+from voxline.telephony.rtp.media import RtpMedia
 from voxline.telephony.sip.sdp import (
     NegotiatedMedia,
     SdpNegotiationError,
@@ -38,11 +39,15 @@ def _sdp_host(config: SipConfig) -> str:
     return config.public_host or config.host
 
 
-async def open_session(config: SipConfig, call_id: str, clock: Clock | None) -> RtpSession:
-    return await RtpSession.open(
+async def open_session(
+    config: SipConfig, call_id: str, clock: Clock | None, *, in_job: bool = False
+) -> RtpMedia:
+    """The call's RTP socket; `in_job`: its packets will be handled by the call's job process."""
+    return await open_call_rtp(
         config.host,
         config.rtp_port_min,
         config.rtp_port_max,
+        in_job=in_job,
         codec=CODECS[config.codecs[0]],
         jitter_ms=config.jitter_buffer_ms,
         call_id=call_id,
@@ -53,7 +58,7 @@ async def open_session(config: SipConfig, call_id: str, clock: Clock | None) -> 
 class CallMedia:
     """One call's side of the offer/answer: our SDP (with its version) and what we agreed."""
 
-    def __init__(self, config: SipConfig, session: RtpSession) -> None:
+    def __init__(self, config: SipConfig, session: RtpMedia) -> None:
         self.config = config
         self.session = session
         self.session_id = secrets.randbelow(2**31)

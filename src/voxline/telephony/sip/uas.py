@@ -150,7 +150,9 @@ async def _set_up(
     call: SipCall | None = None
     try:
         try:
-            session = await open_session(endpoint.config, call_id, endpoint.clock)
+            session = await open_session(
+                endpoint.config, call_id, endpoint.clock, in_job=endpoint.media_in_jobs
+            )
         except OSError as exc:
             log.error("no RTP port free: %s: 503", exc)
             await txn.respond_with(503, extra=[("Retry-After", "5")])
