@@ -76,6 +76,21 @@ def serve(
             help="delete call records older than this (checked hourly)",
         ),
     ] = None,
+    node: Annotated[
+        Path | None, typer.Option(help="node settings YAML: workers, load, drain_timeout_s (docs/scaling.md)")
+    ] = None,
+    capacity_calls: Annotated[
+        int | None, typer.Option(min=1, help="calls this node holds (default: the node file's, or 1 a core)")
+    ] = None,
+    load_threshold: Annotated[
+        float | None, typer.Option(min=0.01, max=1.0, help="refuse new calls at this load (default 0.9)")
+    ] = None,
+    drain_timeout: Annotated[
+        float | None, typer.Option(min=0, help="seconds calls may go on after SIGTERM (default 300)")
+    ] = None,
+    pid_file: Annotated[
+        Path | None, typer.Option(help="write the process id here (for `voxline drain --pid-file`)")
+    ] = None,
     log_json: LogJsonOpt = False,
     log_level: LogLevelOpt = "info",
 ) -> None:
@@ -83,9 +98,12 @@ def serve(
     (and ARI, when the agent file configures it).
 
     On any address but loopback, clients must authenticate: set VOXLINE_API_KEYS (see docs/security.md).
+    SIGTERM (or `voxline drain`) drains: new calls are refused, calls in progress finish (up to
+    --drain-timeout), then the server exits; a second signal ends them with the goodbye line.
     """
-    import uvicorn
-
+    from voxline.node.config import load_node_config
+    from voxline.node.drain import serve_app
+    from voxline.node.load import NodeLoad
     from voxline.runtime import create_server_app
     from voxline.server.security import SecurityConfigError, SecuritySettings
     from voxline.server.telephony import TelephonyOptions
@@ -105,6 +123,16 @@ def serve(
             fg=typer.colors.RED,
             err=True,
         )
+    try:
+        node_config = load_node_config(node)
+        load_settings = node_config.load.model_copy(
+            update={k: v for k, v in {"capacity_calls": capacity_calls, "threshold": load_threshold}.items()
+                    if v is not None}
+        )  # fmt: skip
+        load = NodeLoad.from_config(load_settings, max_calls=security.max_calls)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    drain_timeout_s = drain_timeout if drain_timeout is not None else node_config.drain_timeout_s
     config = _load(agent)
     _warn_literal_secrets(agent)
     options = TelephonyOptions(
@@ -116,19 +144,49 @@ def serve(
     )
     try:
         api = create_server_app(
-            config, db_path=db, telephony=options, security=security, retention_days=retention_days
-        )
+            config, db_path=db, telephony=options, security=security, retention_days=retention_days,
+            load=load, drain_timeout_s=drain_timeout_s,
+        )  # fmt: skip
     except EngineError as exc:
         raise _fail(str(exc)) from None
-    log.info("voxline serving %s on http://%s:%d (auth: %s)", config.name, host, port,
-             security.describe()["auth"])  # fmt: skip
-    uvicorn.run(api, host=host, port=port, log_config=None, **server_options(security))
+    log.info("voxline serving %s on http://%s:%d (auth: %s; capacity %d calls, threshold %.2f)", config.name,
+             host, port, security.describe()["auth"], load.capacity_calls, load.threshold)  # fmt: skip
+    serve_app(api, host=host, port=port, pid_file=pid_file, **server_options(security))
 
 
 def server_options(security: Any) -> dict[str, Any]:
     """uvicorn settings that enforce the limits: a WebSocket message over the limit is refused by
     the protocol layer (close 1009) before the app sees it, and pings find dead peers."""
     return {"ws_ping_interval": 20, "ws_max_size": security.ws_max_message_bytes, "ws_max_queue": 32}
+
+
+@app.command()
+def drain(
+    pid: Annotated[int | None, typer.Option(help="the `voxline serve` process id")] = None,
+    pid_file: Annotated[Path | None, typer.Option(help="the file `voxline serve --pid-file` wrote")] = None,
+    now: Annotated[
+        bool, typer.Option("--now", help="also end the calls in progress, each with its goodbye line")
+    ] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="wait for the server to exit")] = True,
+    timeout: Annotated[
+        float, typer.Option(min=0, help="with --wait: give up after this many seconds")
+    ] = 600.0,
+) -> None:
+    """Drain a running `voxline serve`: new calls are refused at once, calls in progress finish.
+
+    It signals the process (SIGTERM, as a service manager or `kill` would): only its own user (or
+    root) may, so draining needs no credential and opens nothing on the network."""
+    from voxline.node.drain import DrainError, signal_drain, wait_for_exit
+
+    try:
+        target = signal_drain(pid, pid_file, now=now)
+    except DrainError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"draining voxline serve (pid {target})" + (": calls asked to say goodbye" if now else ""))
+    if wait:
+        if not wait_for_exit(target, timeout):
+            raise _fail(f"pid {target} still running after {timeout:g} s")
+        typer.echo(f"pid {target} has exited")
 
 
 @app.command()

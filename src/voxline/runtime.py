@@ -26,6 +26,7 @@ from voxline.transports.base import CallIO
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from voxline.node.load import NodeLoad
     from voxline.server.security import SecuritySettings
     from voxline.server.telephony import TelephonyOptions
 
@@ -59,9 +60,12 @@ def create_server_app(
     telephony: TelephonyOptions | None = None,
     security: SecuritySettings | None = None,
     retention_days: float | None = None,
+    load: NodeLoad | None = None,
+    drain_timeout_s: float = 300.0,
 ) -> FastAPI:
     """The production server: models are loaded before the port opens, so a missing one fails fast.
-    The agent's phone ways in (SIP, AudioSocket, ARI) start once the models are warm."""
+    The agent's phone ways in (SIP, AudioSocket, ARI) start once the models are warm. `load` and
+    `drain_timeout_s`: the node's admission and draining (voxline.node)."""
     from voxline.server.app import create_app
     from voxline.server.telephony import TelephonyService
 
@@ -73,7 +77,7 @@ def create_server_app(
     services = [TelephonyService(agent, telephony)]
     return create_app(
         agent, engines=engines, warm_up=warm, db_path=db_path, services=services, security=security,
-        retention_days=retention_days,
+        retention_days=retention_days, load=load, drain_timeout_s=drain_timeout_s,
     )  # fmt: skip
 
 

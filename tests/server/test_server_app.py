@@ -72,7 +72,13 @@ async def test_health_page_and_static(live: LiveServer) -> None:
         health = (await http.get("/health")).json()
         lag = health.pop("event_loop_lag_ms")
         records, capacity, security = health.pop("records"), health.pop("capacity"), health.pop("security")
+        load, drain = health.pop("load"), health.pop("drain")
         assert health == {"status": "ok", "models_ready": True, "agent": "test agent", "calls_active": 0}
+        assert drain == {"state": "serving", "timeout_s": 300.0}
+        # no node settings: calls alone, up to max_calls (what the server did before the load policy)
+        assert (load["load"], load["threshold"], load["capacity_calls"]) == (0.0, 1.0, 50)
+        assert (load["calls"], load["reserved"], load["cpu"], load["accepting"]) == (0, 0, None, True)
+        assert load["load_fnc"] == "voxline.node.load.calls_load"
         assert records["ok"] is True and records["write_errors"] == 0
         assert capacity == {"max_calls": 50, "active": {}, "refused": {}}
         assert security == {"auth": "loopback-only", "tokens": False, "max_calls": 50}

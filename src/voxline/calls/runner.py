@@ -56,6 +56,13 @@ class CallSession(Protocol):
     async def run(self) -> CallReport: ...
 
 
+@runtime_checkable
+class SaysGoodbye(Protocol):
+    """A conversation that can be asked to say goodbye and end (`Conversation.request_goodbye`)."""
+
+    def request_goodbye(self, reason: str = "node_shutdown") -> None: ...
+
+
 class ConversationFactory(Protocol):
     """Builds a call's conversation (`Conversation`, or a stand-in in tests) with these arguments."""
 
@@ -189,6 +196,18 @@ class CallRunner:
         raised once the call is ended (a one-call command, where a traceback is the honest answer)."""
         self.webhooks = webhooks
         """Where the post-call webhook is queued (default: the event loop's sender)."""
+        self.live: set[CallSession] = set()
+        """The conversations running now (a draining node asks them to say goodbye)."""
+
+    def request_goodbye(self, reason: str = "node_shutdown") -> int:
+        """Ask every running conversation to say its goodbye line and end the call with `reason`;
+        returns how many were asked (a conversation that cannot is left to end with its call)."""
+        asked = 0
+        for session in list(self.live):
+            if isinstance(session, SaysGoodbye):
+                session.request_goodbye(reason)
+                asked += 1
+        return asked
 
     def handler(
         self, context: CallContext, on_event: EventSink | None = None
@@ -230,6 +249,7 @@ class CallRunner:
                 transport=context.transport, on_event=on_event,
             )  # fmt: skip
             _safely(recorder.call_started, conversation.report)
+            self.live.add(conversation)
             report = await conversation.run()
             log.info("call ended: %s, %d turns", report.end_reason, len(report.turns))
         except Exception:
@@ -246,6 +266,7 @@ class CallRunner:
             log.exception("call crashed")
         finally:
             if conversation is not None:
+                self.live.discard(conversation)
                 self._close_record(recorder, report or conversation.report, conversation.tool_log)
             if self.observer is not None:
                 self.observer.call_ended(error=failed)

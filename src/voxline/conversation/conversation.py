@@ -54,6 +54,7 @@ from voxline.conversation.floor import (
     EntryStarted,
     Floor,
     FloorEvent,
+    GoodbyeRequested,
     KeyRunTurn,
     MenuChoice,
     PauseReply,
@@ -147,7 +148,7 @@ async def _tool_delta(call: ToolCall) -> AsyncIterator[LLMDelta]:
     yield LLMDelta(tool_call=call, finish_reason="tool_calls")
 
 
-_Event = ListenerEvent | TextTurn | DraftWords | _AgentTurnDone
+_Event = ListenerEvent | TextTurn | DraftWords | GoodbyeRequested | _AgentTurnDone
 
 
 class Conversation:
@@ -207,6 +208,12 @@ class Conversation:
     def hear_text(self, text: str, guess: LanguageGuess | None = None) -> None:
         """A caller turn as text, handled by the running call like a transcribed one (see TextTurn)."""
         self._events.put_nowait(TextTurn(text, self.clock.now(), guess))
+
+    def request_goodbye(self, reason: str = "node_shutdown") -> None:
+        """End the call soon: the agent stops, says its goodbye line and the call ends with
+        `reason` (the node's second shutdown signal; a job relays it as the `goodbye` message).
+        Thread-unsafe like every entry point here: call it on the call's event loop."""
+        self._events.put_nowait(GoodbyeRequested(reason))
 
     def press_key(self, key: str) -> None:
         """A key press, handled like one from the line."""

@@ -68,6 +68,14 @@ class TimeUp:
 
 
 @dataclass(frozen=True, slots=True)
+class GoodbyeRequested:
+    """The node asks the call to end now (a second signal while draining): stop the agent, say
+    the goodbye line, end with `reason`. The caller can no longer interrupt it."""
+
+    reason: str = "node_shutdown"
+
+
+@dataclass(frozen=True, slots=True)
 class AgentTurnEnded:
     """An agent turn's task finished by itself (not cancelled)."""
 
@@ -142,6 +150,7 @@ class EntryEnded:
 FloorEvent = (
     CallStarted
     | TimeUp
+    | GoodbyeRequested
     | AgentTurnEnded
     | AudioStarted
     | ReplyPaused
@@ -357,6 +366,8 @@ class Floor:
     """The running turn's reply was paused by a barge-in and may resume."""
     closing: bool = False
     """Saying the final goodbye: the caller can no longer interrupt or start a turn."""
+    closing_reason: str = "max_duration"
+    """Why the call ends if that goodbye overruns its grace."""
     ended: bool = False
     turns_started: int = 0
     reprompts: int = 0
@@ -450,6 +461,8 @@ class Floor:
                 self._start(out, SayLines(("greeting", *extra)))
             case TimeUp():
                 self._time_up(out, now)
+            case GoodbyeRequested(reason=reason):
+                self._say_goodbye(out, now, reason)
             case AgentTurnEnded(turn=turn):
                 if turn == self.turn:
                     self.turn, self.paused = None, False
@@ -545,7 +558,7 @@ class Floor:
             self._cancel(out)
             if self.closing:  # the goodbye itself overran: end the call now
                 self.ended = True
-                out.append(EndCall("max_duration"))
+                out.append(EndCall(self.closing_reason))
             else:
                 self.closing = True
                 self.call_deadline = now + GOODBYE_GRACE_S
@@ -561,6 +574,16 @@ class Floor:
                 self._start(out, SayLines((Verbatim(menu.prompt) if menu else "reprompt",)))
             else:
                 self._start(out, SayLines(("goodbye",), ends_call="silence"))
+
+    def _say_goodbye(self, out: list[Command], now: float, reason: str) -> None:
+        if self.closing:  # a goodbye is being said already
+            return
+        self._cancel(out)
+        self._drop_draft(out)
+        self._drop_prepared(out)
+        self.closing, self.closing_reason = True, reason
+        self.call_deadline = min(self.call_deadline, now + GOODBYE_GRACE_S)  # then cut the line
+        self._start(out, SayLines(("goodbye",), ends_call=reason))
 
     def _caller_words(self, out: list[Command], event: CallerWords, now: float) -> None:
         caller_turn, self._transcribing = self._transcribing, None

@@ -5,8 +5,9 @@ runs in its own uvicorn connection task; a call that crashes is logged with its 
 and nothing it does can reach another call.
 
 Every request first passes the SecurityGate (Host, Origin, per-source rate limit, credentials; see
-voxline.server.gate), and every call takes a slot of the process-wide CallCapacity. Record reads run
-in a thread: a /calls poll must never delay the audio the event loop is pacing.
+voxline.server.gate), and every call takes a slot of the node's load budget (voxline.node.load: a
+load function, a threshold, reserved slots, draining). Record reads run in a thread: a /calls poll
+must never delay the audio the event loop is pacing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,14 +40,16 @@ from voxline.calls.runner import (
     LabelStore,
     build_conversation,
 )
-from voxline.capacity import CallCapacity
+from voxline.capacity import CallSlot, Refusal
 from voxline.conversation.events import CallFailed, to_wire
 from voxline.conversation.metrics import CallRecorder, CallReport
 from voxline.conversation.webhook import drain_webhooks
 from voxline.engines._threaded import run_model
 from voxline.engines.base import Engines
+from voxline.node.drain import Drain
+from voxline.node.load import NodeLoad
 from voxline.server.gate import SecurityGate
-from voxline.server.metrics import MetricsRecorder, ServerMetrics, security_lines
+from voxline.server.metrics import MetricsRecorder, ServerMetrics, node_lines, security_lines
 from voxline.server.ratelimit import SourceRateLimiter
 from voxline.server.security import SecuritySettings
 from voxline.server.tokens import DEFAULT_TTL_S, MAX_TTL_S, mint_token
@@ -59,6 +62,8 @@ WEBHOOK_DRAIN_S = 10.0
 
 STATIC_DIR = Path(__file__).parent / "static"
 CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_REASONS = {"capacity": "at capacity", "load": "over load threshold", "draining": "draining"}
+"""The WebSocket close reason of a refused call, by refusal code."""
 RETENTION_INTERVAL_S = 3600.0
 
 
@@ -100,6 +105,14 @@ class CallStore(Protocol):
     def list_calls(self, limit: int = 50) -> list[dict[str, Any]]: ...
 
 
+@runtime_checkable
+class PoolView(Protocol):
+    """The job pool as /health and /metrics show it (voxline.workers): `describe()` gives
+    `{"idle", "jobs", "spawning", "crashed", "jobs_rss_mb": {job: MB}}` (missing keys are fine)."""
+
+    def describe(self) -> Mapping[str, Any]: ...
+
+
 @dataclass
 class ServerState:
     agent: AgentConfig
@@ -108,12 +121,18 @@ class ServerState:
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     ready: bool = False
     security: SecuritySettings = field(default_factory=SecuritySettings.local)
-    capacity: CallCapacity = field(default_factory=lambda: CallCapacity(SecuritySettings().max_calls))
+    capacity: NodeLoad = field(default_factory=lambda: NodeLoad.budget(SecuritySettings().max_calls))
+    """The node's call budget, shared by every way in (its load function, threshold, reservations)."""
     refused: Counter[int] = field(default_factory=Counter)
     """HTTP/WebSocket requests the gate refused, by status code."""
     purged_calls: int = 0
     runner: CallRunner | None = None
     """Runs every call once the models are ready (None until then)."""
+    drain: Drain | None = None
+    """Set by create_app: SIGTERM / `voxline drain` stops new calls and lets these finish."""
+    pool: object | None = None
+    """The job pool when calls run in job processes (voxline.workers sets it); shown when it is a
+    `PoolView`, asked for goodbyes when it has `request_goodbye`."""
 
 
 class TokenRequest(BaseModel):
@@ -136,6 +155,8 @@ def create_app(
     security: SecuritySettings | None = None,
     retention_days: float | None = None,
     retention_interval_s: float = RETENTION_INTERVAL_S,
+    load: NodeLoad | None = None,
+    drain_timeout_s: float = 300.0,
 ) -> FastAPI:
     """Build the server app.
 
@@ -144,7 +165,9 @@ def create_app(
     `recorder` defaults to a SqliteCallRecorder at `db_path` (default `$VOXLINE_DATA_DIR/calls.sqlite3`),
     which the app closes (flushing queued records) at shutdown; a recorder passed in is the caller's.
     `security` defaults to loopback with no keys (SecuritySettings.local); `retention_days` purges
-    records older than that at start and every `retention_interval_s`.
+    records older than that at start and every `retention_interval_s`. `load` is the node's call
+    budget (default: calls alone, up to `security.max_calls`); `drain_timeout_s` is how long calls
+    may run on once the node drains.
     """
     if engines is None and engines_factory is None:
         raise ValueError("create_app needs engines or an engines_factory")
@@ -156,8 +179,9 @@ def create_app(
     security = security or SecuritySettings.local()
     state = ServerState(
         agent=agent, recorder=recorder, engines=engines, security=security,
-        capacity=CallCapacity(security.max_calls),
+        capacity=load if load is not None else NodeLoad.budget(security.max_calls),
     )  # fmt: skip
+    state.drain = drain = Drain(state.capacity, drain_timeout_s, targets=lambda: (state.runner, state.pool))
     call_recorder = MetricsRecorder(recorder, state.metrics)
 
     def ready(loaded: Engines) -> None:
@@ -181,6 +205,7 @@ def create_app(
         ready(loaded)
         state.ready = True
         state.metrics.loop_lag.start()
+        await state.capacity.start()
         for warning in security.warnings:
             log.warning("%s", warning)
         retention = None
@@ -202,6 +227,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await retention
             await state.metrics.loop_lag.stop()
+            await state.capacity.stop()
             for service in reversed(started):
                 try:
                     await service.stop()
@@ -229,6 +255,8 @@ def create_app(
     async def health() -> JSONResponse:
         records = _records_health(state)
         status = "loading" if not state.ready else "degraded" if not records.get("ok", True) else "ok"
+        if drain.draining:
+            status = "draining"  # a load balancer stops sending calls here (503 below)
         body: dict[str, Any] = {
             "status": status,
             "models_ready": state.ready,
@@ -237,15 +265,20 @@ def create_app(
             "event_loop_lag_ms": state.metrics.loop_lag_ms(),
             "records": records,
             "capacity": state.capacity.describe(),
+            "load": state.capacity.describe_load(),
+            "drain": drain.describe(),
             "security": security.describe(),
         }
+        pool = _pool(state)
+        if pool is not None:
+            body["pool"] = pool
         if security.insecure:
             body["insecure"] = True
         if security.warnings:
             body["warnings"] = list(security.warnings)
         for service in services:
             body.update(service.describe())
-        return JSONResponse(body, status_code=200 if state.ready else 503)
+        return JSONResponse(body, status_code=200 if state.ready and not drain.draining else 503)
 
     @app.get("/calls")
     async def list_calls(limit: int = Query(50, ge=1, le=1000)) -> Response:
@@ -284,6 +317,7 @@ def create_app(
             records=_records_health(state), capacity=state.capacity.describe(), refused=dict(state.refused),
             purged=state.purged_calls,
         )  # fmt: skip
+        extra += node_lines(state.capacity.describe_load(), draining=drain.draining, pool=_pool(state))
         return PlainTextResponse(state.metrics.render() + extra, media_type="text/plain; version=0.0.4")
 
     @app.websocket("/ws/call")
@@ -294,13 +328,12 @@ def create_app(
             await websocket.send_json(to_wire(CallFailed("models are still loading, try again")))
             await websocket.close(CLOSE_TRY_AGAIN_LATER)
             return
-        slot = state.capacity.try_acquire("websocket")
-        if slot is None:
+        slot = state.capacity.admit("websocket")
+        if isinstance(slot, Refusal):
             await websocket.accept()
-            reason = state.capacity.refusal_reason()
-            await websocket.send_json(to_wire(CallFailed(reason)))
-            await websocket.close(CLOSE_TRY_AGAIN_LATER, "at capacity")
-            log.warning("websocket call refused: %s", reason)
+            await websocket.send_json(to_wire(CallFailed(slot.reason)))
+            await websocket.close(CLOSE_TRY_AGAIN_LATER, CLOSE_REASONS.get(slot.code, slot.code))
+            log.warning("websocket call refused: %s", slot.reason)
             return
         with slot:
             try:
@@ -309,6 +342,7 @@ def create_app(
                 )
             except StartRejected:
                 return
+            slot.started()
             await runner.run(call, CallContext("websocket", label=call.label), call.send_event)
 
     return app
@@ -326,14 +360,29 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
             log.warning("%s call refused: models are still loading", transport)
             return _refused(call, state.agent, context, "not_ready")
         # SIP and AudioSocket take their slot when they admit the call (503 / refusal when full)
-        slot = getattr(call, "capacity_slot", None) or state.capacity.try_acquire(transport)
+        slot: CallSlot | Refusal | None = getattr(call, "capacity_slot", None)
         if slot is None:
-            log.warning("%s call refused: %s", transport, state.capacity.refusal_reason())
-            return _refused(call, state.agent, context, "over_capacity")
+            slot = state.capacity.admit(transport)
+        if isinstance(slot, Refusal):
+            log.warning("%s call refused: %s", transport, slot.reason)
+            reason = "node_draining" if slot.code == "draining" else "over_capacity"
+            return _refused(call, state.agent, context, reason)
         with slot:
+            slot.started()
             return await runner.converse(call, context)
 
     return handle
+
+
+def _pool(state: ServerState) -> dict[str, Any] | None:
+    """The job pool's own description, if the node runs one (a failing pool must not break /health)."""
+    if not isinstance(state.pool, PoolView):
+        return None
+    try:
+        return dict(state.pool.describe())
+    except Exception:
+        log.exception("describing the job pool failed")
+        return {"error": "describe failed"}
 
 
 def _refused(call: CallIO, agent: AgentConfig, context: CallContext, reason: str) -> CallReport:

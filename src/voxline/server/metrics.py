@@ -223,3 +223,71 @@ class MetricsRecorder:
 
     def call_ended(self, report: CallReport) -> None:
         self.inner.call_ended(report)
+
+
+def node_lines(load: Mapping[str, object], *, draining: bool, pool: Mapping[str, object] | None) -> str:
+    """The exposition lines for the node: its load against the threshold, reserved slots,
+    refusals by reason, draining, and the job pool (idle processes, jobs, crashes, RSS per job)."""
+    out: list[str] = []
+
+    def metric(name: str, kind: str, doc: str, samples: list[tuple[str, float]]) -> None:
+        out.extend([f"# HELP {name} {doc}", f"# TYPE {name} {kind}"])
+        out.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+
+    def number(value: object) -> float | None:
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    def gauge(name: str, doc: str, value: object) -> None:
+        got = number(value)
+        if got is not None:
+            metric(name, "gauge", doc, [("", got)])
+
+    gauge(
+        "voxline_node_load", "The load function's value now (0..1 of the node's capacity).", load.get("load")
+    )
+    gauge(
+        "voxline_node_load_threshold", "New calls are refused at or above this load.", load.get("threshold")
+    )
+    gauge("voxline_node_capacity_calls", "Calls the node holds within its latency target.",
+          load.get("capacity_calls"))  # fmt: skip
+    gauge("voxline_node_calls", "Calls running (started).", load.get("calls"))
+    gauge("voxline_node_calls_reserved", "Calls admitted and not started yet (reserved slots).",
+          load.get("reserved"))  # fmt: skip
+    gauge("voxline_node_cpu", "CPU the node's processes used over the window, 0..1 of its cores.",
+          load.get("cpu"))  # fmt: skip
+    gauge(
+        "voxline_node_accepting",
+        "1 while a new call would be admitted.",
+        1.0 if load.get("accepting") else 0.0,
+    )
+    gauge(
+        "voxline_node_draining", "1 once the node drains (SIGTERM, voxline drain).", 1.0 if draining else 0.0
+    )
+    refused = load.get("refused")
+    if isinstance(refused, Mapping):
+        samples = [(f'{{reason="{reason}"}}', got) for reason, n in sorted(refused.items())
+                   if (got := number(n)) is not None]  # fmt: skip
+        metric("voxline_node_refused_total", "counter", "New calls refused, by reason.", samples)
+    expired = number(load.get("reservations_expired"))
+    if expired is not None:
+        metric("voxline_node_reservations_expired_total", "counter",
+               "Reserved slots freed because their call never started.", [("", expired)])  # fmt: skip
+    if pool is not None:
+        gauge("voxline_pool_idle_processes", "Job processes warm and waiting for a call.", pool.get("idle"))
+        gauge("voxline_pool_jobs", "Job processes running a call.", pool.get("jobs"))
+        gauge("voxline_pool_spawning", "Job processes starting.", pool.get("spawning"))
+        crashed = number(pool.get("crashed"))
+        if crashed is not None:
+            metric("voxline_pool_crashed_total", "counter", "Job processes that died during a call.",
+                   [("", crashed)])  # fmt: skip
+        rss = pool.get("jobs_rss_mb")
+        if isinstance(rss, Mapping):
+            samples = [(f'{{job="{_label(str(job))}"}}', got * 1024 * 1024) for job, mb in sorted(rss.items())
+                       if (got := number(mb)) is not None]  # fmt: skip
+            metric("voxline_job_rss_bytes", "gauge", "Resident memory of each job process.", samples)
+    return "\n".join(out) + "\n"
+
+
+def _label(value: str) -> str:
+    """A Prometheus label value: backslash, quote and newline escaped, and kept short."""
+    return value[:64].replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

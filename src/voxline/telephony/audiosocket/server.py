@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from voxline.audio.clock import Clock
 from voxline.calls.runner import run_call
-from voxline.capacity import CallCapacity, CallSlot
+from voxline.capacity import CallCapacity, CallSlot, Refusal
 from voxline.logs import call_id_var
 from voxline.server.metrics import TELEPHONY_REFUSALS
 from voxline.telephony import CallHandler
@@ -109,17 +109,17 @@ class AudioSocketServer:
             TELEPHONY_REFUSALS.count("audiosocket", "allow_list")
             writer.close()  # unanswered: a scanner learns nothing from us
             return
-        refusal = None
-        slot = None
+        slot: CallSlot | Refusal
         if self._stopping:
-            refusal = "shutting down"
+            slot = Refusal("shutting down")
         elif len(self._connections) >= self.max_calls:
-            refusal = f"already at telephony.audiosocket.max_calls={self.max_calls}"
-        elif (slot := self.capacity.try_acquire("audiosocket")) is None:
-            refusal = self.capacity.refusal_reason()
-        if slot is None:
+            slot = Refusal(f"already at telephony.audiosocket.max_calls={self.max_calls}")
+        else:  # the node's budget: its load threshold, the reserved slots, draining
+            slot = self.capacity.admit("audiosocket")
+        if isinstance(slot, Refusal):
             TELEPHONY_REFUSALS.count("audiosocket", "capacity")
-            log.warning("AudioSocket connection from %s refused: %s", peer, refusal)
+            # AudioSocket cannot carry a reason: the peer gets a hangup frame, the log says why
+            log.warning("AudioSocket connection from %s refused: %s", peer, slot.reason)
             await _refuse(writer)
             return
         self._connections.add(task)

@@ -359,8 +359,8 @@ class SipEndpoint:
             await txn.respond_with(200, extra=[ALLOW_HEADER])
 
     async def _on_options(self, txn: ServerTransaction) -> None:
-        if not self.has_capacity:
-            await txn.respond_with(503, extra=[("Retry-After", str(RETRY_AFTER_S))])
+        if not self.has_capacity:  # full, over the load threshold or draining
+            await txn.respond_with(503, extra=[("Retry-After", str(self.capacity.retry_after_s))])
             return
         extra = [ALLOW_HEADER, ("Accept", "application/sdp"), ("Contact", self.contact(txn.peer.transport))]
         await txn.respond_with(200, extra=extra)

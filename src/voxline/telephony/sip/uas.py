@@ -14,7 +14,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING
 
-from voxline.capacity import CallSlot
+from voxline.capacity import CallSlot, Refusal
 from voxline.logs import call_id_var
 from voxline.telephony.sip.call import SipCall
 from voxline.telephony.sip.dialog import ALLOWED_METHODS, Dialog
@@ -94,17 +94,18 @@ async def answer_invite(endpoint: SipEndpoint, txn: ServerTransaction) -> None:
         return
     if not await _authenticated(endpoint, txn):
         return
-    slot = None
+    slot: CallSlot | Refusal
     if not endpoint.accepting:
-        why = "not accepting calls"
+        slot = Refusal("not accepting calls")
     elif endpoint.active_calls >= endpoint.max_calls:
-        why = f"at telephony.sip.max_calls={endpoint.max_calls}"
-    elif (slot := endpoint.capacity.try_acquire("sip")) is None:
-        why = endpoint.capacity.refusal_reason()
-    if slot is None:
+        slot = Refusal(f"at telephony.sip.max_calls={endpoint.max_calls}")
+    else:  # the node's budget: its load threshold, the reserved slots, draining
+        slot = endpoint.capacity.admit("sip")
+    if isinstance(slot, Refusal):
         endpoint.admission.refusals.count("sip", "capacity")
-        log.warning("INVITE refused: %s: 503", why)
-        await txn.respond_with(503, to_tag=new_tag(), extra=[("Retry-After", "5")])
+        log.warning("INVITE refused: %s: 503", slot.reason)
+        retry = ("Retry-After", str(slot.retry_after_s))
+        await txn.respond_with(503, to_tag=new_tag(), extra=[retry])
         return
     handed_over = False
     try:
