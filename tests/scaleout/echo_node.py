@@ -4,10 +4,10 @@
 
 Run inside its own network namespace, it behaves like a host of a cluster: SIP on HOST:5060 and RTP
 on HOST, SIP taken only from the proxy's address (`allow_from`), at most `max_calls` calls (more
-get 503, and so does OPTIONS). SIGTERM drains it like `voxline serve` (issue 15 item 5): new calls
-and OPTIONS get 503 at once, calls in progress run on, and the process exits once the last one has
-ended (or after `--drain-timeout`); a second SIGTERM ends the calls now. Prints `READY` when
-listening and one `CALLS <started> <finished>` line before it exits.
+get 503, and so does OPTIONS). Admission and draining are the node's own (`voxline.node.load`,
+`voxline.node.drain`), as in `voxline serve`: on SIGTERM new calls and OPTIONS get 503 at once,
+calls in progress run on, and the process exits once the last one has ended (a third SIGTERM:
+at once). Prints `READY` when listening and one `CALLS <started> <finished>` line as it exits.
 """
 
 from __future__ import annotations
@@ -19,23 +19,12 @@ import signal
 import sys
 
 from voxline.agent.config import SipConfig
+from voxline.node.drain import Drain
+from voxline.node.load import NodeLoad
 from voxline.telephony.echo import EchoAgent
+from voxline.telephony.sip.call import SipCall
 from voxline.telephony.sip.endpoint import SipEndpoint
-
-log = logging.getLogger("echo_node")
-
-
-async def drain(endpoint: SipEndpoint, again: asyncio.Event, timeout_s: float) -> None:
-    """Refuse new calls, then wait for the calls in progress (or a second signal, or the timeout)."""
-    endpoint.accepting = False
-    log.info("draining: %d calls in progress", endpoint.active_calls)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:  # the endpoint has no "last call ended" event; a 50 ms look is cheap
-        if not endpoint.active_calls or again.is_set() or loop.time() >= deadline:
-            break
-        await asyncio.sleep(0.05)
-    log.info("drained: %d calls left", endpoint.active_calls)
+from voxline.transports.base import CallIO
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -49,20 +38,26 @@ async def serve(args: argparse.Namespace) -> None:
         allow_from=args.allow_from,
     )
     agent = EchoAgent()
-    endpoint = SipEndpoint(config, agent)
+
+    async def run_call(call: CallIO) -> None:
+        # what the server's call handler does: the INVITE's reservation is a running call now
+        slot = call.capacity_slot if isinstance(call, SipCall) else None
+        if slot is not None:
+            slot.started()
+        await agent(call)
+
+    load = NodeLoad.budget(args.max_calls)
+    endpoint = SipEndpoint(config, run_call, capacity=load)
     await endpoint.start()
-    first, second = asyncio.Event(), asyncio.Event()
-
-    def on_signal() -> None:
-        (second if first.is_set() else first).set()
-
+    drain = Drain(load, args.drain_timeout)
+    drained = asyncio.Event()
+    drain.on_done = lambda force: drained.set()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, on_signal)
-    loop.add_signal_handler(signal.SIGINT, on_signal)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, drain.on_signal, sig)
     print(f"READY {args.host}:{endpoint.local_port('udp')}", flush=True)
     try:
-        await first.wait()
-        await drain(endpoint, second, args.drain_timeout)
+        await drained.wait()
     finally:
         await endpoint.stop()
         print(f"CALLS {agent.calls_started} {agent.calls_finished}", flush=True)

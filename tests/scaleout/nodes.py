@@ -83,8 +83,9 @@ class Node:
     async def stop(self) -> None:
         if self.proc is None or self.proc.returncode is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.send_signal(signal.SIGTERM)  # the second signal ends any call still running
+        for _ in range(3):  # drain, goodbyes, exit now (voxline.node.drain)
+            self.proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.2)
         try:
             await self.wait_exit(5)
         except TimeoutError:
