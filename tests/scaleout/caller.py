@@ -35,6 +35,7 @@ class CallOutcome:
     node: str | None = None
     """The address of the node that answered (its Contact)."""
     sip_call_id: str = ""
+    placed_at: float = 0.0
     answered_at: float | None = None
     ended_at: float | None = None
     loud_at: list[float] = field(default_factory=list)
@@ -136,7 +137,7 @@ class Callers:
 
     def place(self, hold_s: float) -> CallOutcome:
         """Start one call now (it runs in the background); its outcome fills in as it goes."""
-        outcome = CallOutcome(len(self.outcomes), hold_s)
+        outcome = CallOutcome(len(self.outcomes), hold_s, placed_at=asyncio.get_running_loop().time())
         self.outcomes.append(outcome)
         self._tasks.append(asyncio.create_task(self._run(outcome)))
         return outcome

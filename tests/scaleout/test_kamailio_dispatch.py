@@ -252,3 +252,32 @@ async def test_a_killed_node_is_marked_down_and_its_neighbours_calls_carry_on(
         f"{across_kill * 1000:.0f} ms around the kill), 3 new calls -> {c.split(later)}; "
         f"dropped {dropped} (the victim's own {len(on_victim)} calls lost their node)"
     )
+
+
+async def test_a_call_sent_to_a_dead_node_before_the_probes_notice_moves_on(
+    network: PrivateNetwork, tmp_path: Path
+) -> None:
+    async with cluster(network, tmp_path, [6, 6, 6]) as c:
+        victim = c.nodes[2]
+        first = await c.callers.burst(3, rate_per_s=10, hold_s=6.0)
+        await asyncio.sleep(1.0)
+        assert c.split(first) == {"node0": 1, "node1": 1, "node2": 1}, explain(c)
+        victim.kill()
+        # three calls at once: call load gives one to each node, the dead one too (its probes have
+        # not failed yet): that INVITE goes unanswered, and after tm's fr_timer the call moves on
+        window = await c.callers.burst(3, rate_per_s=10, hold_s=2.0)
+        await c.callers.wait_all(60)
+        all_answered_and_ended_by_us(c, window)
+        media_flowed_to_the_end(c, window)
+        timed_out = [(call, status) for host, call, status in c.kamailio.refusals() if host == victim.host]
+        assert [status for _, status in timed_out] == [408], explain(c)
+        moved = next(o for o in window if o.sip_call_id == timed_out[0][0])
+        assert moved.node != victim.host and moved.answered_at is not None, explain(c)
+        delay_s = moved.answered_at - moved.placed_at
+        others = max((o.answered_at or 0.0) - o.placed_at for o in window if o is not moved)
+        # tm's fr_timer (2 s, on Kamailio's coarse timer ticks), then the next node answers at once
+        assert 1.5 <= delay_s < 4.0, explain(c)
+    print(
+        f"\nSCALEOUT dead node before detection: 3 calls -> {c.split(window)}; the one sent to the "
+        f"dead node failed over after {delay_s:.2f} s (408), the others answered in {others * 1000:.0f} ms"
+    )
