@@ -226,6 +226,7 @@ async def test_a_killed_node_is_marked_down_and_its_neighbours_calls_carry_on(
         first = await c.callers.burst(9, rate_per_s=10, hold_s=9.0)
         await asyncio.sleep(1.5)
         assert c.split(first) == {"node0": 3, "node1": 3, "node2": 3}, explain(c)
+        loop = asyncio.get_running_loop()
         victim.kill()
         killed_at = victim.signalled_at["kill"]
         down_at = await c.kamailio.wait_for_state(victim.host, "down", after=killed_at, timeout_s=10)
@@ -246,11 +247,21 @@ async def test_a_killed_node_is_marked_down_and_its_neighbours_calls_carry_on(
         # and the victim's calls really lost their node: no echo a moment after the kill
         assert all(not o.heard_between(killed_at + 0.3, o.ended_at or 0.0) for o in on_victim), explain(c)
         dropped = sum(o.end != "normal" for o in neighbours + later)
+
+        # the host comes back: the next probe answers 200 and it takes calls again
+        restarted_at = loop.time()
+        await victim.start(c.network)
+        up_at = await c.kamailio.wait_for_state(victim.host, "up", after=restarted_at, timeout_s=10)
+        again = await c.callers.burst(3, rate_per_s=10, hold_s=1.0)
+        await c.callers.wait_all(60)
+        all_answered_and_ended_by_us(c, again)
+        assert c.split(again) == {"node0": 1, "node1": 1, "node2": 1}, explain(c)  # all idle again
     print(
         f"\nSCALEOUT kill -9: node1 marked down by probing {detection_s:.2f} s after the kill; "
         f"{len(neighbours)} neighbour calls ran on (longest echo gap {longest_gap * 1000:.0f} ms, "
         f"{across_kill * 1000:.0f} ms around the kill), 3 new calls -> {c.split(later)}; "
-        f"dropped {dropped} (the victim's own {len(on_victim)} calls lost their node)"
+        f"dropped {dropped} (the victim's own {len(on_victim)} calls lost their node); restarted, "
+        f"up again in {up_at - restarted_at:.2f} s, 3 new calls -> {c.split(again)}"
     )
 
 
