@@ -246,10 +246,9 @@ class Job:
             self.link.send({"type": "event", "event": event})
 
         def goodbye(reason: str) -> None:
-            ask = getattr(runner, "request_goodbye", None)
-            if callable(ask):  # the conversation says its goodbye line, then ends
-                ask(reason)
-            else:  # no goodbye hook in this conversation: end as if the caller left
+            # the conversation says its goodbye line, then ends; one that cannot (a media-only
+            # agent) is ended as if the caller had left
+            if runner.request_goodbye(reason) == 0:
                 on_control = getattr(call, "on_control", None)
                 if callable(on_control):
                     on_control({"type": "remote_hangup", "reason": reason})
