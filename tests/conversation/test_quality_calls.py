@@ -100,3 +100,22 @@ async def test_knowledge_goes_before_the_callers_turn_and_the_prompt_prefix_neve
     assert not any(NOTE_HEADER in m.content for m in second)  # nothing matched: no note
     # the next turn's prompt starts with the last one's up to its note: the cache still holds it
     assert second[: len(first) - 2] == first[:-2]
+
+
+async def test_a_wrong_numbers_request_does_not_make_its_subject_the_agents() -> None:
+    """The off-topic test judges a reply against what the agent was told and said, not the caller's
+    words: playing along with a pizza order is off topic even though the caller named the pizza."""
+    off_topic = "This is Northwind Bank, so I can only help with banking."
+    config = bank(
+        guard={"handover": HANDOVER, "off_topic": off_topic},
+        examples=[{"caller": "Is this Luigi's Pizza?", "agent": "No, you've reached Northwind Bank."}],
+    )
+    llm = FakeLLM(["Tony's Pizza is a large pepperoni pizza.", "Branches open at 9 am."])
+    async with TextSession(config, llm) as session:
+        await session.start()
+        pizza = await session.say("Is this Tony's Pizza? I'd like a large pepperoni pizza.")
+        hours = await session.say("Oh, sorry. When do your branches open?")
+        report = await session.close()
+    assert pizza.text == off_topic
+    assert report.turns[1].guarded == ["off_topic: Tony's Pizza is a large pepperoni pizza."]
+    assert hours.text == "Branches open at 9 am."  # in the agent's own words: not judged off topic

@@ -33,6 +33,10 @@ class TurnOutcome:
     transferred: bool = False
     latency_ms: float | None = None
     """Text mode: model asked → first sentence; voice mode: caller's end of speech → agent's voice."""
+    route: str = ""
+    """Voice mode: the route whose line answered (no model asked), else ""."""
+    stages: dict[str, float | None] = field(default_factory=dict)
+    """Voice mode: the call record's per-stage timings (`TurnMetrics`: endpointing, STT, LLM, TTS)."""
 
 
 @dataclass(slots=True)
