@@ -95,7 +95,11 @@ def test_policy_replaces_a_refusal_with_the_handover_and_ends_the_reply() -> Non
 def test_an_early_apology_clause_is_spoken_and_judged_with_the_rest_of_its_sentence() -> None:
     policy = ReplyPolicy(guard=bank_ivr_guard(), handover=HANDOVER)
     assert policy.accept("I'm sorry,") == "I'm sorry,"  # the first words are not held back
-    assert policy.accept("but I can't see your PIN.") == HANDOVER  # "sorry, but I can't …"
+    # "sorry, but I can't …"; the line runs on from the clause already said
+    assert (
+        policy.accept("but I can't see your PIN.")
+        == "a colleague can help with that. Shall I put you through?"
+    )
     assert [f.kind for f in policy.flags] == ["refusal"]
 
     kind = ReplyPolicy(guard=bank_ivr_guard(), handover=HANDOVER)

@@ -33,7 +33,7 @@ async def test_a_refusal_is_never_heard_and_a_yes_to_the_offer_transfers() -> No
         accepted = await session.say("Yes please.")
         report = await session.close()
     # the early clause "I'm sorry," is spoken at once; the refusal that follows it never is
-    assert refused.text == f"I'm sorry, {HANDOVER}"
+    assert refused.text == "I'm sorry, a colleague can help with that. Shall I put you through?"
     assert report.turns[1].guarded == ["refusal: I'm sorry, but I can't assist with that."]
     assert len(llm.requests) == 1  # the yes was answered by the call itself, not the model
     assert accepted.tool_calls == [{"name": "transfer_call", "arguments": {}}]

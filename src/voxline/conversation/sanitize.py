@@ -147,9 +147,9 @@ class ReplyPolicy:
             if flag is not None:
                 self.flags.append(flag)
                 self.done = True
-                if flag.kind == "off_topic" and self.off_topic:
-                    return self.off_topic
-                return self.handover or None
+                line = self.off_topic if flag.kind == "off_topic" and self.off_topic else self.handover
+                # the early clause already spoken ("Hello Maya,") runs on into the line
+                return (_lower_first(line) if opening else line) or None
             if ends_in_clause(cleaned):
                 self._clause = cleaned
             if sentence_key(cleaned) in self.said_before:
