@@ -191,6 +191,11 @@ def test_the_callers_card_number_is_never_read_back() -> None:
         ("I'd like to speak with someone about my mortgage.", True),
         ("My agent at the branch said to call.", False),
         ("How do I open an account?", False),
+        ("मुझे किसी इंसान से बात करनी है।", True),
+        ("क्या मैं किसी सहकर्मी से बात कर सकता हूँ?", True),
+        ("मला माणसाशी बोलायचं आहे.", True),
+        ("मुझे अपने खाते के बारे में बात करनी है।", False),
+        ("क्या हम हिंदी में बात कर सकते हैं?", False),
     ],
 )
 def test_asks_for_person(text: str, wants: bool) -> None:

@@ -265,7 +265,9 @@ _ASKS_FOR_PERSON = re.compile(
     r"(?:person|human|agent|operator|representative|colleague|advisor|adviser|someone|somebody|manager|staff)"
     r"|\b(?:get|put)\s+me\s+(?:through\s+)?to\s+(?:a\s+|an\s+)?(?:person|human|agent|operator|representative)\b"
     r"|\b(?:put\s+me\s+through|transfer\s+me|connect\s+me)\b"
-    r"|^\W*(?:agent|operator|representative|human|a\s+person|a\s+human)\W*(?:please)?\W*$",
+    r"|^\W*(?:agent|operator|representative|human|a\s+person|a\s+human)\W*(?:please)?\W*$"
+    # Hindi "किसी इंसान से बात करनी है" (talk to a person), Marathi "माणसाशी बोलायचं आहे"
+    r"|(?:इंसान|व्यक्ति|आदमी|एजेंट|सहकर्मी|कर्मचारी)\s+से\s+बात|(?:माणसाशी|व्यक्तीशी|एजंटशी)\s+बोल",
     re.IGNORECASE,
 )
 
