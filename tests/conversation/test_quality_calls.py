@@ -119,3 +119,14 @@ async def test_a_wrong_numbers_request_does_not_make_its_subject_the_agents() ->
     assert pizza.text == off_topic
     assert report.turns[1].guarded == ["off_topic: Tony's Pizza is a large pepperoni pizza."]
     assert hours.text == "Branches open at 9 am."  # in the agent's own words: not judged off topic
+
+
+async def test_a_request_for_a_person_in_hindi_transfers_with_a_hindi_line() -> None:
+    llm = FakeLLM([])
+    config = bank(language="hi", languages={"mode": "fixed"})
+    async with TextSession(config, llm) as session:
+        await session.start()
+        reply = await session.say("मुझे किसी इंसान से बात करनी है।")
+    assert llm.requests == []
+    assert reply.transferred_to == "sip:agents@127.0.0.1"
+    assert reply.text == "एक पल रुकिए, मैं आपको एक सहकर्मी से जोड़ रही हूँ।"
