@@ -95,7 +95,11 @@ def test_policy_replaces_a_refusal_with_the_handover_and_ends_the_reply() -> Non
 def test_an_early_apology_clause_is_spoken_and_judged_with_the_rest_of_its_sentence() -> None:
     policy = ReplyPolicy(guard=bank_ivr_guard(), handover=HANDOVER)
     assert policy.accept("I'm sorry,") == "I'm sorry,"  # the first words are not held back
-    assert policy.accept("but I can't see your PIN.") == HANDOVER  # "sorry, but I can't …"
+    # "sorry, but I can't …"; the line runs on from the clause already said
+    assert (
+        policy.accept("but I can't see your PIN.")
+        == "a colleague can help with that. Shall I put you through?"
+    )
     assert [f.kind for f in policy.flags] == ["refusal"]
 
     kind = ReplyPolicy(guard=bank_ivr_guard(), handover=HANDOVER)
@@ -187,6 +191,11 @@ def test_the_callers_card_number_is_never_read_back() -> None:
         ("I'd like to speak with someone about my mortgage.", True),
         ("My agent at the branch said to call.", False),
         ("How do I open an account?", False),
+        ("मुझे किसी इंसान से बात करनी है।", True),
+        ("क्या मैं किसी सहकर्मी से बात कर सकता हूँ?", True),
+        ("मला माणसाशी बोलायचं आहे.", True),
+        ("मुझे अपने खाते के बारे में बात करनी है।", False),
+        ("क्या हम हिंदी में बात कर सकते हैं?", False),
     ],
 )
 def test_asks_for_person(text: str, wants: bool) -> None:

@@ -33,7 +33,7 @@ async def test_a_refusal_is_never_heard_and_a_yes_to_the_offer_transfers() -> No
         accepted = await session.say("Yes please.")
         report = await session.close()
     # the early clause "I'm sorry," is spoken at once; the refusal that follows it never is
-    assert refused.text == f"I'm sorry, {HANDOVER}"
+    assert refused.text == "I'm sorry, a colleague can help with that. Shall I put you through?"
     assert report.turns[1].guarded == ["refusal: I'm sorry, but I can't assist with that."]
     assert len(llm.requests) == 1  # the yes was answered by the call itself, not the model
     assert accepted.tool_calls == [{"name": "transfer_call", "arguments": {}}]
@@ -100,3 +100,33 @@ async def test_knowledge_goes_before_the_callers_turn_and_the_prompt_prefix_neve
     assert not any(NOTE_HEADER in m.content for m in second)  # nothing matched: no note
     # the next turn's prompt starts with the last one's up to its note: the cache still holds it
     assert second[: len(first) - 2] == first[:-2]
+
+
+async def test_a_wrong_numbers_request_does_not_make_its_subject_the_agents() -> None:
+    """The off-topic test judges a reply against what the agent was told and said, not the caller's
+    words: playing along with a pizza order is off topic even though the caller named the pizza."""
+    off_topic = "This is Northwind Bank, so I can only help with banking."
+    config = bank(
+        guard={"handover": HANDOVER, "off_topic": off_topic},
+        examples=[{"caller": "Is this Luigi's Pizza?", "agent": "No, you've reached Northwind Bank."}],
+    )
+    llm = FakeLLM(["Tony's Pizza is a large pepperoni pizza.", "Branches open at 9 am."])
+    async with TextSession(config, llm) as session:
+        await session.start()
+        pizza = await session.say("Is this Tony's Pizza? I'd like a large pepperoni pizza.")
+        hours = await session.say("Oh, sorry. When do your branches open?")
+        report = await session.close()
+    assert pizza.text == off_topic
+    assert report.turns[1].guarded == ["off_topic: Tony's Pizza is a large pepperoni pizza."]
+    assert hours.text == "Branches open at 9 am."  # in the agent's own words: not judged off topic
+
+
+async def test_a_request_for_a_person_in_hindi_transfers_with_a_hindi_line() -> None:
+    llm = FakeLLM([])
+    config = bank(language="hi", languages={"mode": "fixed"})
+    async with TextSession(config, llm) as session:
+        await session.start()
+        reply = await session.say("मुझे किसी इंसान से बात करनी है।")
+    assert llm.requests == []
+    assert reply.transferred_to == "sip:agents@127.0.0.1"
+    assert reply.text == "एक पल रुकिए, मैं आपको एक सहकर्मी से जोड़ रही हूँ।"

@@ -83,3 +83,17 @@ def test_route_lines_are_rendered_at_start_up_and_count_as_fixed_lines() -> None
     assert ("en", LOST) in lines_to_render(agent)
     assert ("en", ACCOUNT) in lines_to_render(agent)
     assert LOST in fixed_lines(agent)
+
+
+def test_devanagari_words_are_matched_whole() -> None:
+    """Python's \\w leaves out Devanagari vowel signs: split there, "खुलती" became fragments ("ख",
+    "ल") that every Hindi turn holds, and any phrase matched anything."""
+    hindi = [Route(name="hours", when=["शाखा खुलती"], say="शाखाएँ सुबह नौ बजे खुलती हैं।")]
+    routes = Routes(hindi, "hi")
+    assert routes.match("सोमवार को शाखा कितने बजे खुलती है?", "hi") is not None
+    assert routes.match("मेरा कार्ड खो गया है।", "hi") is None
+    branch = Routes([Route(name="hours", when=["शाखा"], say="शाखाएँ सुबह नौ बजे खुलती हैं।")], "hi")
+    # split at the vowel signs, "शाखा" was {"श", "ख"}, which "खाते" and "शुक्रिया" hold
+    assert branch.match("मुझे अपने खाते का बैलेंस जानना है, शुक्रिया।", "hi") is None
+    assert routes.match("खुलती", "hi") is None  # both words of the phrase, not a fragment of one
+    assert routes.match("शाखा खुलती है।", "hi") is not None  # the danda is punctuation

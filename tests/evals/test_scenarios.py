@@ -110,6 +110,7 @@ def test_voice_mode_reads_turns_tools_and_latency_from_the_simulated_call(tmp_pa
     )  # fmt: skip
     assert second.tool_calls == [{"name": "transfer_call", "arguments": {"department": "cards"}}]
     assert second.transferred and second.ended and not first.ended
+    assert first.route == "" and first.stages == {}
     suite = tmp_path / "s.yaml"
     suite.write_text(
         "scenarios:\n"
@@ -121,3 +122,41 @@ def test_voice_mode_reads_turns_tools_and_latency_from_the_simulated_call(tmp_pa
     assert wav.audio_path(wav.scenario.turns[0]) == (tmp_path / "rec" / "q.wav").resolve()
     assert voice_skip_reason(wav) == ""
     assert voice_skip_reason(keys) and voice_skip_reason(text_only) == "text only"
+
+
+def test_voice_mode_breaks_latency_down_by_stage_for_routed_and_model_turns() -> None:
+    from voxline.evals.checks import CallOutcome, TurnOutcome
+    from voxline.evals.report import summarize, to_markdown
+    from voxline.evals.run import ScenarioResult, voice_outcome
+
+    metrics = {
+        "endpointing_ms": 400.0,
+        "stt_ms": 300.0,
+        "llm_first_token_ms": 250.0,
+        "tts_first_audio_ms": 90.0,
+    }
+    result = {
+        "turns": [
+            {"index": 1, "user_text": "Lost card.", "agent_text": "A colleague.", "route": "lost-card",
+             "metrics": {"endpointing_ms": 400.0, "stt_ms": 280.0, "tts_first_audio_ms": 5.0, "other": 1.0}},
+            {"index": 2, "user_text": "Hours?", "agent_text": "Nine.", "metrics": metrics},
+        ],
+        "caller_timeline": [{"voice_to_voice_ms": 700.0}, {"voice_to_voice_ms": 1100.0}],
+    }  # fmt: skip
+    outcome = voice_outcome(result, [], None)
+    routed, model = outcome.turns
+    assert routed.route == "lost-card" and "other" not in routed.stages
+    assert model.route == "" and model.stages["llm_first_token_ms"] == 250.0
+    ran = [
+        ScenarioResult("s/a", [], "voice", [], outcome, 1.0),
+        ScenarioResult("s/b", [], "voice", [], CallOutcome([TurnOutcome("x", "y")]), 1.0),
+    ]
+    stages = summarize(ran, {})["stages_ms"]
+    assert (stages["routed"]["turns"], stages["routed"]["p50"], stages["routed"]["llm_first_token_ms"]) == (
+        1,
+        700.0,
+        None,
+    )
+    assert (stages["model"]["turns"], stages["model"]["p50"], stages["model"]["stt_ms"]) == (1, 1100.0, 300.0)
+    assert stages["all"]["turns"] == 2  # a turn without the record's timings (text mode) is not counted
+    assert "| model | 1 | 1100.0 / 1100.0 | 400.0 | 300.0 | 250.0 |" in to_markdown(summarize(ran, {}))

@@ -88,7 +88,7 @@ from voxline.conversation.knowledge import Knowledge, last_caller_text, with_kno
 from voxline.conversation.language import LanguagePolicy, TurnLanguage, language_name, transcribe_turn
 from voxline.conversation.listener import DtmfPressed, Listener, ListenerEvent, TextTurn, UserTurn
 from voxline.conversation.metrics import CallRecorder, CallReport, NullRecorder, TurnRecord
-from voxline.conversation.prompt import build_system_prompt, internal_texts
+from voxline.conversation.prompt import agent_scope, build_system_prompt, internal_texts
 from voxline.conversation.reply import Reply, ReplyAudioStarted, ReplyEvent, static_text
 from voxline.conversation.routes import Routes
 from voxline.conversation.sanitize import ReplyPolicy
@@ -191,6 +191,7 @@ class Conversation:
         self._knowledge = Knowledge.for_agent(agent.knowledge)
         self._guard: ReplyGuard | None = None
         self._routes = Routes(self.agent.routes, self.agent.language)
+        self._scope = agent_scope(agent)
         self._offered_transfer = False
         """The agent's last words offered a colleague: a plain "yes" now transfers the call."""
         self._transferring: tuple[str, asyncio.Future[bool]] | None = None
@@ -563,6 +564,8 @@ class Conversation:
             else:
                 reply = self._answer_reply(messages, language)
             turn.llm_replies.append(reply)
+            if reply.route:
+                turn.record.route = reply.route
             await self._play(turn, reply, prepared.generating if prepared else None)
             if reply.policy is not None and reply.policy.flags:
                 turn.record.guarded += [f"{f.kind}: {f.text}" for f in reply.policy.flags]
@@ -636,7 +639,9 @@ class Conversation:
         route = self._routes.match(last_caller_text(messages), language) if self._routes else None
         if route is not None:
             log.info("route %s answers the turn", route.name)
-            return self._new_reply(static_text(route.say), language=language, held=held, fixed_line=True)
+            routed = self._new_reply(static_text(route.say), language=language, held=held, fixed_line=True)
+            routed.route = route.name
+            return routed
         deltas = self.engines.llm.stream(messages, self.tools.specs(), self.agent.llm.max_tokens)
         # the guard's patterns and handover line are English
         guard = self._guard if language == "en" else None
@@ -650,6 +655,8 @@ class Conversation:
             handover=handover,
             off_topic=self.agent.guard.off_topic or "",
             grounds=" ".join(m.content for m in messages),
+            # the caller's words never make a subject the agent's own (a wrong number's pizza order)
+            scope=" ".join([self._scope, *(m.content for m in messages[1:] if m.role != "user")]),
             caller=last_caller_text(messages),
             said_before={sentence_key(s) for text in said for s in split_sentences(text)} if guard else (),
         )

@@ -100,24 +100,35 @@ class ReplyGuard:
         return cls(internal, tool_names=tool_names, colleague_only=agent.guard.colleague_only)
 
     def check(
-        self, sentence: str, grounds: str | None = None, caller: str = "", *, strays: bool = False
+        self,
+        sentence: str,
+        grounds: str | None = None,
+        caller: str = "",
+        *,
+        strays: bool = False,
+        scope: str | None = None,
     ) -> Flag | None:
         """`grounds`: everything the model was told for this reply (prompt, knowledge, the call so
-        far). A number, amount or rate that appears nowhere in it was invented; with `strays`, so is a
-        sentence whose words are mostly not in it. `caller`: the caller's last words; a long run of
-        their digits (a card number) is never read back."""
+        far). A number, amount or rate that appears nowhere in it was invented. With `strays`, a
+        sentence whose words are mostly not in `scope` (default: `grounds`) is off topic: `scope` is
+        what the agent itself was told and said, without the caller's words, so a wrong-number
+        caller's pizza order does not make "Yes, a large pepperoni pizza." sound like the agent's
+        business. `caller`: the caller's last words; a long run of their digits (a card number) is
+        never read back."""
         if _REFUSAL.search(sentence):
             return Flag("refusal", sentence)
         if caller and _reads_back_digits(sentence, caller):
             return Flag("digits", sentence)
+        # before the echo test: a wrong-number caller's words handed back get the off-topic line
+        about = scope if scope is not None else grounds
+        if strays and about is not None and off_topic(sentence, about):
+            return Flag("off_topic", sentence)
         if caller and echoes(caller, sentence):
             return Flag("echo", sentence)
         if self._overreach is not None and self._overreach.search(sentence):
             return Flag("overreach", sentence)
         if grounds is not None and _invents_numbers(sentence, grounds):
             return Flag("invented", sentence)
-        if strays and grounds is not None and off_topic(sentence, grounds):
-            return Flag("off_topic", sentence)
         if _INTERNAL.search(sentence) or (self._names is not None and self._names.search(sentence)):
             return Flag("leak", sentence)
         if self._internal and _ngrams(_words(sentence), OVERLAP_WORDS) & self._internal:
@@ -254,7 +265,9 @@ _ASKS_FOR_PERSON = re.compile(
     r"(?:person|human|agent|operator|representative|colleague|advisor|adviser|someone|somebody|manager|staff)"
     r"|\b(?:get|put)\s+me\s+(?:through\s+)?to\s+(?:a\s+|an\s+)?(?:person|human|agent|operator|representative)\b"
     r"|\b(?:put\s+me\s+through|transfer\s+me|connect\s+me)\b"
-    r"|^\W*(?:agent|operator|representative|human|a\s+person|a\s+human)\W*(?:please)?\W*$",
+    r"|^\W*(?:agent|operator|representative|human|a\s+person|a\s+human)\W*(?:please)?\W*$"
+    # Hindi "किसी इंसान से बात करनी है" (talk to a person), Marathi "माणसाशी बोलायचं आहे"
+    r"|(?:इंसान|व्यक्ति|आदमी|एजेंट|सहकर्मी|कर्मचारी)\s+से\s+बात|(?:माणसाशी|व्यक्तीशी|एजंटशी)\s+बोल",
     re.IGNORECASE,
 )
 

@@ -58,6 +58,8 @@ class TurnRecord:
     """The call switched to `language` with this turn."""
     wrong_script_text: str = ""
     """What the model wrote in the wrong language or script and the caller did not hear."""
+    route: str = ""
+    """The route whose approved line answered the turn (no model asked), else ""."""
     guarded: list[str] = field(default_factory=list)
     """Sentences the reply guard kept from the caller, as 'refusal: …' or 'leak: …' (the handover
     line was said instead)."""

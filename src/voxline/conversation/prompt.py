@@ -78,3 +78,13 @@ def internal_texts(agent: AgentConfig, tools: Sequence[ToolSpec] = ()) -> list[s
     """What the model is told but must never read out: how to behave (not the agent's own rules: a
     caller may well hear "I will never ask for your PIN") and the tool instructions."""
     return [*STYLE_RULES, language_rule(agent), *tool_rules({t.name for t in tools})]
+
+
+def agent_scope(agent: AgentConfig) -> str:
+    """What the agent talks about, in its own words: the persona, its rules, what its examples and
+    routes say and its fixed lines. Not the examples' caller lines: "Is this Luigi's Pizza?" shows a
+    wrong number, it does not make pizza the agent's business. The guard's off-topic test judges a
+    reply against this (plus what was said and noted in the call), never against the caller's words."""
+    parts = [agent.persona, *agent.rules, *(e.agent for e in agent.examples), *(r.say for r in agent.routes)]
+    parts += [agent.greeting or "", agent.guard.off_topic or "", agent.guard.handover]
+    return " ".join(p.strip() for p in parts if p and p.strip())

@@ -136,6 +136,8 @@ class Reply:
         self._speech_text = speech_text
         self._line_audio = line_audio
         self.metrics = ReplyMetrics(started_at=clock.now())
+        self.route: str | None = None
+        """The route whose line this reply is (set by the conversation), else None: the model's."""
         self.tool_calls: list[ToolCall] = []
         self.finish_reason: str | None = None
         self._sentences: list[_Sentence] = []

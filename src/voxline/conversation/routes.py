@@ -18,7 +18,10 @@ from dataclasses import dataclass
 
 from voxline.agent.config import Route
 
-_WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+# a letter, then letters or Indic combining marks: Python's \w leaves out vowel signs and the virama
+# (U+093E "ा" is not alphanumeric), which would cut "खुलती" into fragments that match anything;
+# the danda (U+0964, U+0965) is punctuation
+_WORDS = re.compile(r"[^\W_](?:[^\W_]|[\u0900-\u0963\u0966-\u0dff])*(?:'[^\W_]+)?")
 _SUFFIXES = ("ing", "ed", "es", "s", "e")
 
 

@@ -103,6 +103,7 @@ class ReplyPolicy:
         caller: str = "",
         said_before: Collection[str] = (),
         off_topic: str = "",
+        scope: str | None = None,
     ) -> None:
         self.max_sentences = max_sentences
         self.language = language
@@ -111,6 +112,8 @@ class ReplyPolicy:
         self.grounds = grounds
         self.caller = caller
         self.off_topic = off_topic
+        self.scope = scope
+        """What the off-topic test judges against (see `ReplyGuard.check`); default `grounds`."""
         """Said instead of a sentence about something the agent was never told of (else `handover`)."""
         self.said_before = said_before
         """`sentence_key`s of what the agent already said in this call: a long sentence said again
@@ -138,13 +141,15 @@ class ReplyPolicy:
             # an early first clause ("I'm sorry,") is spoken at once, so the first words are not held
             # back; the rest of its sentence is judged together with it ("… but I can't help")
             sentence = f"{opening} {cleaned}".strip()
-            flag = self.guard.check(sentence, self.grounds, self.caller, strays=bool(self.off_topic))
+            flag = self.guard.check(
+                sentence, self.grounds, self.caller, strays=bool(self.off_topic), scope=self.scope
+            )
             if flag is not None:
                 self.flags.append(flag)
                 self.done = True
-                if flag.kind == "off_topic" and self.off_topic:
-                    return self.off_topic
-                return self.handover or None
+                line = self.off_topic if flag.kind == "off_topic" and self.off_topic else self.handover
+                # the early clause already spoken ("Hello Maya,") runs on into the line
+                return (_lower_first(line) if opening else line) or None
             if ends_in_clause(cleaned):
                 self._clause = cleaned
             if sentence_key(cleaned) in self.said_before:

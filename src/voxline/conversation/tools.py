@@ -87,6 +87,13 @@ DEFAULT_FILLER_AFTER_S = 0.7
 """A caller who hears nothing for longer than this after asking wonders if the line dropped."""
 
 HANDOVER_LINE = "One moment please, I'm transferring you to a colleague."
+HANDOVER_LINES = {
+    "en": HANDOVER_LINE,
+    "hi": "एक पल रुकिए, मैं आपको एक सहकर्मी से जोड़ रही हूँ।",
+    "mr": "एक क्षण थांबा, मी तुम्हाला एका सहकाऱ्याशी जोडते.",
+}
+"""Said by a transfer the model did not announce, in the call's language (an English line in a Hindi
+call failed the Hindi suite's script check)."""
 
 
 async def end_call(call: ToolCall, ctx: ToolContext) -> ToolOutcome:
@@ -112,7 +119,9 @@ async def transfer_call(call: ToolCall, ctx: ToolContext) -> ToolOutcome:
             return ToolOutcome(result=f"Ask which department the caller wants: {', '.join(targets)}.")
         return ToolOutcome(result="Transfer is not available on this line. Tell the caller.")
     return ToolOutcome(
-        spoken="" if ctx.said.strip() else HANDOVER_LINE, action=ToolAction.TRANSFER, target=target
+        spoken="" if ctx.said.strip() else HANDOVER_LINES.get(ctx.language, HANDOVER_LINE),
+        action=ToolAction.TRANSFER,
+        target=target,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from voxline.agent.config import AgentConfig
 from voxline.conversation.language import BUILT_IN_LINES, LANGUAGE_NAMES, reply_instruction
 from voxline.conversation.prompt import build_system_prompt
-from voxline.conversation.tools import HANDOVER_LINE, ToolRegistry
+from voxline.conversation.tools import HANDOVER_LINES, ToolRegistry
 from voxline.evals.scenario import CallExpect, Pattern, TurnExpect
 from voxline.language import registry
 
@@ -33,6 +33,10 @@ class TurnOutcome:
     transferred: bool = False
     latency_ms: float | None = None
     """Text mode: model asked → first sentence; voice mode: caller's end of speech → agent's voice."""
+    route: str = ""
+    """Voice mode: the route whose line answered (no model asked), else ""."""
+    stages: dict[str, float | None] = field(default_factory=dict)
+    """Voice mode: the call record's per-stage timings (`TurnMetrics`: endpointing, STT, LLM, TTS)."""
 
 
 @dataclass(slots=True)
@@ -410,7 +414,7 @@ def fixed_lines(agent: AgentConfig) -> list[str]:
         lines += [menu.prompt, menu.invalid]
         lines += [o.say for o in menu.options.values() if o.say]
         lines += [o.collect.prompt for o in menu.options.values() if o.collect and o.collect.prompt]
-    lines.append(HANDOVER_LINE)
+    lines += HANDOVER_LINES.values()
     lines += [route.say for route in agent.routes]
     lines += [line for by_kind in BUILT_IN_LINES.values() for line in by_kind.values()]
     return lines

@@ -8,6 +8,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from voxline.evals.checks import TurnOutcome
 from voxline.evals.run import ScenarioResult
 
 
@@ -60,8 +61,47 @@ def summarize(results: list[ScenarioResult], meta: dict[str, Any]) -> dict[str, 
             "p90": _percentile(latencies, 0.9),
             "mean": round(statistics.fmean(latencies), 1) if latencies else None,
         },
+        **({"stages_ms": stage_breakdown(ran)} if mode == "voice" else {}),
         "results": [r.as_dict() for r in results],
     }
+
+
+_STAGE_COLUMNS = (
+    ("endpointing_ms", "end-of-speech wait"),
+    ("stt_ms", "STT"),
+    ("llm_first_token_ms", "LLM first token"),
+    ("llm_first_sentence_ms", "LLM first sentence"),
+    ("tts_first_audio_ms", "TTS first audio"),
+    ("answer_head_start_ms", "answer begun early by"),
+)
+
+
+def stage_breakdown(ran: list[ScenarioResult]) -> dict[str, dict[str, Any]]:
+    """Voice mode: p50 of each stage and of voice-to-voice (caller side), for the turns a route
+    answered (no model), those the model answered, and all; where the time of a turn goes."""
+    groups: dict[str, list[TurnOutcome]] = {"all": [], "routed": [], "model": []}
+    for r in ran:
+        for t in r.outcome.turns:
+            if not t.stages:
+                continue
+            groups["all"].append(t)
+            if t.route:
+                groups["routed"].append(t)
+            elif t.stages.get("llm_first_token_ms") is not None:
+                groups["model"].append(t)
+    out: dict[str, dict[str, Any]] = {}
+    for name, turns in groups.items():
+        v2v = [t.latency_ms for t in turns if t.latency_ms is not None]
+        row: dict[str, Any] = {
+            "turns": len(turns),
+            "p50": _percentile(v2v, 0.5),
+            "p90": _percentile(v2v, 0.9),
+        }
+        for key, _ in _STAGE_COLUMNS:
+            values = [v for t in turns if (v := t.stages.get(key)) is not None]
+            row[key] = _percentile(values, 0.5)
+        out[name] = row
+    return out
 
 
 def to_markdown(summary: dict[str, Any]) -> str:
@@ -76,6 +116,14 @@ def to_markdown(summary: dict[str, Any]) -> str:
         + (f"; {summary['skipped']} skipped" if summary["skipped"] else ""),
         f"- latency ({lat['what']}, {lat['turns']} turns): p50 {lat['p50']} ms, p90 {lat['p90']} ms",
     ]
+    if summary.get("stages_ms"):
+        heads = " | ".join(label for _, label in _STAGE_COLUMNS)
+        lines += ["", f"| turns | n | voice-to-voice p50 / p90 | {heads} (p50, ms) |"]
+        lines.append("|---|---:|---|" + "---:|" * len(_STAGE_COLUMNS))
+        for name, row in summary["stages_ms"].items():
+            cells = " | ".join(str(row[key]) for key, _ in _STAGE_COLUMNS)
+            lines.append(f"| {name} | {row['turns']} | {row['p50']} / {row['p90']} | {cells} |")
+        lines.append("")
     if summary.get("command"):
         lines.append(f"- command: `{summary['command']}`")
     if summary.get("repeat", 1) > 1:

@@ -72,6 +72,8 @@ class ScenarioResult:
                     "tools": t.tool_calls,
                     "language": t.call_language,
                     "latency_ms": None if t.latency_ms is None else round(t.latency_ms, 1),
+                    **({"route": t.route} if t.route else {}),
+                    **({"stages": t.stages} if t.stages else {}),
                 }
                 for t in self.outcome.turns
             ],
@@ -203,6 +205,18 @@ async def run_voice(
     return ScenarioResult(scenario.id, tags, "voice", checks, outcome, time.perf_counter() - started)
 
 
+STAGES = (
+    "endpointing_ms",
+    "stt_ms",
+    "llm_first_token_ms",
+    "llm_first_sentence_ms",
+    "tts_first_audio_ms",
+    "voice_to_voice_ms",
+    "answer_head_start_ms",
+)
+"""The call record's per-turn timings a voice-mode report breaks latency down by."""
+
+
 def voice_outcome(result: dict[str, Any], events: list[dict[str, Any]], error: str | None) -> CallOutcome:
     """Per caller turn (each report turn the STT heard words in): what the agent said and did."""
     end_reason = result.get("end_reason")
@@ -226,6 +240,8 @@ def voice_outcome(result: dict[str, Any], events: list[dict[str, Any]], error: s
                 ended=last and end_reason not in (None, "caller_hangup", "cancelled"),
                 transferred=last and end_reason == "transferred",
                 latency_ms=v2v,
+                route=record.get("route", ""),
+                stages={k: v for k, v in (record.get("metrics") or {}).items() if k in STAGES},
             )
         )
     return CallOutcome(turns, end_reason, result.get("transferred_to"), error)

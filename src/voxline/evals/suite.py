@@ -30,9 +30,16 @@ from voxline.evals.scenario import LoadedScenario, load_scenarios
 
 log = logging.getLogger(__name__)
 
-CALLER_VOICES: dict[str, tuple[str, str]] = {"en": ("en-us", "jm_kumo"), "hi": ("hi", "jm_kumo")}
+CALLER_VOICES: dict[str, tuple[str, str]] = {
+    "en": ("en-us", "jm_kumo"),
+    "hi": ("hi", "jm_kumo"),
+    "mr": ("hi", "jm_kumo"),
+}
 """Language → (Kokoro language, style) of the simulated caller in voice mode: a male Kokoro style,
-which none of the example agents speaks with (they use Piper joe, and Kokoro jf_* for Hindi)."""
+which none of the example agents speaks with (they use Piper joe, and Kokoro jf_* for Hindi). Kokoro
+has no Marathi, so a Marathi line is read with Hindi phonemes (same script; it used to fall back to
+the English phonemes). The agents' whisper base hears this Hindi caller poorly ("शाखा" as "सागा");
+jf_gongitsune, the fixtures' style, did no better over the phone line (0 of 5 Hindi scenarios both)."""
 CALLER_PAD_S = 0.3
 """Silence around each rendered caller turn, like a breath before and after the words."""
 
