@@ -7,8 +7,8 @@ turns overlap, as callers' turns do. Per step: caller voice-to-voice p50/p95 and
 first and last three turns of the calls (does a turn wait longer the longer the call runs?).
 
 The node holds the largest count whose p95 stays within `P95_LIMIT_MS`. Then the node is started
-again with `--max-calls` set to that count and one call more is placed: the extra call must be
-refused, not served late, and the others keep their latency.
+again with `--max-calls` set to that count (at least 1) and one call more is placed: the extra call
+must be refused, not served late, and the others keep their latency.
 """
 
 from __future__ import annotations
@@ -159,8 +159,11 @@ async def capacity_runs(
                 progress(f"capacity {setup.label}, {count} calls: {run['capacity']}")
         held = holds(steps)
         verdict: dict[str, Any] = {"holds": held, "p95_limit_ms": P95_LIMIT_MS, "beyond": None}
-        if held:
-            args = (*setup.serve_args, "--max-calls", str(held))
+        # one call beyond what the node holds (at least one call's room, so the refusal is shown
+        # even on a machine where no count meets the latency target)
+        room = max(held, 1)
+        if room:
+            args = (*setup.serve_args, "--max-calls", str(room))
             async with voxline_server(
                 out, setup.agent_file, f"capacity-{setup.label}-beyond", extra_args=args
             ) as target:
@@ -171,7 +174,7 @@ async def capacity_runs(
                 run["beyond"] = True
                 runs.append(run)
                 verdict["beyond"] = run["capacity"]
-                progress(f"capacity {setup.label}, {held + 1} calls with room for {held}: {run['capacity']}")
+                progress(f"capacity {setup.label}, {room + 1} calls with room for {room}: {run['capacity']}")
         verdicts[setup.label] = verdict
         await asyncio.sleep(1.0)  # let the node's processes go before the next setup loads
     return runs, verdicts
