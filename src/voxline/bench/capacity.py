@@ -162,19 +162,16 @@ async def capacity_runs(
         # one call beyond what the node holds (at least one call's room, so the refusal is shown
         # even on a machine where no count meets the latency target)
         room = max(held, 1)
-        if room:
-            args = (*setup.serve_args, "--max-calls", str(room))
-            async with voxline_server(
-                out, setup.agent_file, f"capacity-{setup.label}-beyond", extra_args=args
-            ) as target:
-                run = await _step(
-                    target, options, held + 1, pool, f"capacity-{setup.label}-beyond-{held + 1}"
-                )
-                run["setup"] = setup.label
-                run["beyond"] = True
-                runs.append(run)
-                verdict["beyond"] = run["capacity"]
-                progress(f"capacity {setup.label}, {room + 1} calls with room for {room}: {run['capacity']}")
+        args = (*setup.serve_args, "--max-calls", str(room))
+        async with voxline_server(
+            out, setup.agent_file, f"capacity-{setup.label}-beyond", extra_args=args
+        ) as target:
+            run = await _step(target, options, held + 1, pool, f"capacity-{setup.label}-beyond-{held + 1}")
+            run["setup"] = setup.label
+            run["beyond"] = True
+            runs.append(run)
+            verdict["beyond"] = run["capacity"]
+            progress(f"capacity {setup.label}, {room + 1} calls with room for {room}: {run['capacity']}")
         verdicts[setup.label] = verdict
         await asyncio.sleep(1.0)  # let the node's processes go before the next setup loads
     return runs, verdicts
