@@ -166,7 +166,7 @@ async def capacity_runs(
         async with voxline_server(
             out, setup.agent_file, f"capacity-{setup.label}-beyond", extra_args=args
         ) as target:
-            run = await _step(target, options, held + 1, pool, f"capacity-{setup.label}-beyond-{held + 1}")
+            run = await _step(target, options, room + 1, pool, f"capacity-{setup.label}-beyond-{room + 1}")
             run["setup"] = setup.label
             run["beyond"] = True
             runs.append(run)
