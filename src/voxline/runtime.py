@@ -95,17 +95,21 @@ def create_node_app(
     the node's dispatch chooses. `load` and `drain_timeout_s`: the node's admission and draining
     (voxline.node).
 
-    With `workers.mode: process` this process is the node's supervisor: it loads no speech model,
-    each call's conversation runs in a job process from a pool kept warm (the first warm job, with
-    the main agent's engines, is the node's "models ready")."""
+    With `workers.mode: process` this process is the node's supervisor: it loads no model itself; it
+    starts the node's speech server (every agent's whisper and voices, once) and llama-server, and
+    each call's conversation runs in a job process from a pool kept warm, its engines clients of
+    those servers (the first warm job is the node's "models ready")."""
     from voxline.server.app import create_app
     from voxline.server.telephony import TelephonyService
 
     if workers is not None and workers.mode == "process":
         from voxline.workers.pool import WorkerPool
+        from voxline.workers.services import NodeServices
 
+        # one speech server for every agent of the node: the jobs load no STT or TTS model
+        pool = WorkerPool(workers, preload=node.main, services=NodeServices(list(node.agents.values())))
         return create_app(
-            node.main, workers=WorkerPool(workers, preload=node.main), db_path=db_path,
+            node.main, workers=pool, db_path=db_path,
             services=[TelephonyService(node.main, telephony)], security=security,
             retention_days=retention_days, node=node, load=load, drain_timeout_s=drain_timeout_s,
         )  # fmt: skip

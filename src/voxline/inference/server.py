@@ -172,7 +172,9 @@ class SpeechInferenceServer:
     def describe(self) -> dict[str, Any]:
         models: dict[str, Any] = {}
         for key, model in self.models.items():
-            info: dict[str, Any] = {"name": model.name, "waiting": self.queues[key].waiting}
+            queue = self.queues[key]
+            info: dict[str, Any] = {"name": model.name, "waiting": queue.waiting}
+            info.update(served=queue.served, refused=queue.refused)
             if key.startswith("stt-"):
                 info["multilingual"] = bool(getattr(model, "multilingual", False))
             else:

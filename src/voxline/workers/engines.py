@@ -1,9 +1,11 @@
 """The engines a job runs its call on: VAD of its own, the rest from the node's shared services.
 
-`job_engines` is the one place a job builds them. Today STT and TTS are still loaded in the job
-through the ordinary factory (correct, but each job pays their load time and memory: the pool
-preloads them for the node's agent while the job is idle). When the speech inference process
-lands, its clients replace them here and nowhere else.
+`job_engines` is the one place a job builds them. When the node runs a speech server
+(`services["speech"]`, see NodeServices), whisper, Piper and Kokoro are its clients
+(`voxline.inference.client.remote_engines`): the job loads no speech model, so it warms in about the
+time its imports and VAD take and holds only their memory. Without one (a node whose agents use no
+served model, or a pool built without it) STT and TTS are loaded in the job through the ordinary
+factory, as inline.
 
 The LLM: with `llm.engine: llama_server` the supervisor runs the node's one llama-server and hands
 each call its URL, its key (over the channel, never argv or env) and a slot; `SlotLLM` pins every
@@ -20,7 +22,7 @@ from typing import Any
 
 from voxline.agent.config import AgentConfig
 from voxline.engines import factory
-from voxline.engines.base import VAD, Engines, LLMDelta, Message, ToolSpec
+from voxline.engines.base import LLM, VAD, Engines, LLMDelta, Message, ToolSpec
 from voxline.engines.llm_openai import OpenAIChatLLM
 
 Services = dict[str, Any]
@@ -55,9 +57,44 @@ def _uses_llm_service(agent: AgentConfig, services: Services) -> bool:
 
 
 async def job_engines(agent: AgentConfig, services: Services, vad: VAD | None = None) -> Engines:
-    """The call's engines in the job. The speech inference process's clients take the place of
-    the local build here, when the node runs one (services["speech"])."""
+    """The call's engines in the job: on the node's speech server when the services name one
+    (services["speech"]), else loaded here."""
+    speech = services.get("speech")
+    if isinstance(speech, dict):
+        return await _remote_engines(agent, services, speech, vad)
     return await asyncio.to_thread(_local_engines, agent, services, vad)
+
+
+async def _remote_engines(
+    agent: AgentConfig, services: Services, speech: dict[str, Any], vad: VAD | None
+) -> Engines:
+    """STT and model voices as clients of the node's speech server; VAD and the LLM in the job."""
+    from voxline.inference.client import remote_engines
+    from voxline.inference.protocol import SpeechEndpoint
+
+    if vad is None:
+        vad = await asyncio.to_thread(silero_vad)
+    llm_service = services.get("llm") if _uses_llm_service(agent, services) else None
+    llm: LLM
+    if llm_service is not None:
+        llm = _slot_llm(agent, llm_service)
+    else:  # an OpenAI-compatible server, or llama_cpp loading the GGUF here (blocking)
+        llm = await asyncio.to_thread(factory.build_llm, agent)
+    return await remote_engines(agent, SpeechEndpoint.from_dict(speech), vad=vad, llm=llm)
+
+
+def silero_vad() -> VAD:
+    from voxline.engines.catalog import ModelCatalog
+    from voxline.engines.vad_silero import SileroVAD
+
+    return SileroVAD(ModelCatalog().resolve("silero-vad", "vad"))
+
+
+def _slot_llm(agent: AgentConfig, llm_service: dict[str, Any]) -> SlotLLM:
+    return SlotLLM(
+        str(llm_service["url"]), agent.llm.model, api_key=llm_service.get("key"),
+        slot=int(llm_service.get("slot", 0)), temperature=agent.llm.temperature,
+    )  # fmt: skip
 
 
 def _local_engines(agent: AgentConfig, services: Services, vad: VAD | None) -> Engines:
@@ -72,10 +109,7 @@ def _local_engines(agent: AgentConfig, services: Services, vad: VAD | None) -> E
     if vad is not None:
         engines.vad = vad
     if llm_service is not None:
-        engines.llm = SlotLLM(
-            str(llm_service["url"]), agent.llm.model, api_key=llm_service.get("key"),
-            slot=int(llm_service.get("slot", 0)), temperature=agent.llm.temperature,
-        )  # fmt: skip
+        engines.llm = _slot_llm(agent, llm_service)
     return engines
 
 

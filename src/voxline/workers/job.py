@@ -36,7 +36,7 @@ from voxline.agent.config import AgentConfig
 from voxline.calls.runner import CallContext, CallRunner, ConversationFactory, build_conversation
 from voxline.engines.base import VAD, Engines
 from voxline.logs import call_id_var
-from voxline.workers.engines import Services, assign_services, job_engines
+from voxline.workers.engines import Services, assign_services, job_engines, silero_vad
 from voxline.workers.media import (
     INBOX_FRAMES,
     CallMessages,
@@ -153,13 +153,6 @@ def _import(path: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def _load_vad() -> VAD:
-    from voxline.engines.catalog import ModelCatalog
-    from voxline.engines.vad_silero import SileroVAD
-
-    return SileroVAD(ModelCatalog().resolve("silero-vad", "vad"))
-
-
 def rss_mb(pid: int | None = None) -> float:
     """Resident memory of a process (this one by default), from /proc, in MiB."""
     try:
@@ -195,7 +188,7 @@ class Job:
         import_builders()  # the media builders too (telephony: the RTP and AudioSocket stacks)
 
         AgentConfig()  # warm: pydantic builds its validators on first use, not at a call
-        self.vad = await asyncio.to_thread(_load_vad)
+        self.vad = await asyncio.to_thread(silero_vad)
         preload = init.get("preload")
         if isinstance(preload, dict):
             agent_data = preload["agent"]

@@ -191,11 +191,15 @@ class WorkerPool:
         memory_check_s: float = 1.0,
         python: str = sys.executable,
     ) -> None:
-        """`preload`: the agent whose engines each job loads while idle (a one-agent node's);
-        `conversation_factory` / `engines_factory`: "module:function" stand-ins (tests)."""
+        """`preload`: the agent whose engines each job builds while idle (the node's main agent);
+        `services`: the node's shared servers (default: a speech server for `preload`, unless
+        `engines_factory` is given); `conversation_factory` / `engines_factory`: "module:function"
+        stand-ins (tests)."""
         self.config = config
         self.preload = preload
-        self.services = services or NodeServices()
+        # a pool of real jobs for an agent shares one speech server (stand-in engines need none)
+        speech_agents = [preload] if preload is not None and engines_factory is None else []
+        self.services = services if services is not None else NodeServices(speech_agents)
         self.conversation_factory = conversation_factory
         self.engines_factory = engines_factory
         self.log_level = log_level or logging.getLevelName(logging.getLogger().getEffectiveLevel())
@@ -215,11 +219,13 @@ class WorkerPool:
 
     # ------------------------------------------------------------------ life
     async def start(self, wait_warm: bool = True) -> None:
-        """Start the node's services (the llama-server an agent needs), then fill the pool; with
+        """Start the node's services (the speech server, the llama-server an agent needs), then fill
+        the pool; with
         `wait_warm` return once the first job is warm (a node is ready when it can take a call)."""
         if self._started:
             return
         self._started = True
+        await self.services.start()  # the speech server: loaded and answering before any job warms
         if self.preload is not None:
             if self.preload.llm.engine == "llama_cpp":
                 log.warning(
