@@ -1,11 +1,12 @@
 """`workers.mode: process` with the real default stack: a WebSocket call whose conversation runs in a
-job process (STT and TTS loaded in the job, the LLM on the node's llama-server through the job's
-slot client), a full turn heard back, and the record written by the supervisor."""
+job process (STT and TTS on the node's speech server, the LLM on the node's llama-server through the
+job's slot client), a full turn heard back, and the record written by the supervisor."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ws_harness import LiveServer
 from voxline.agent.config import AgentConfig
 from voxline.audio.pcm import AudioChunk
 from voxline.audio.wav import read_wav
+from voxline.inference.client import RemoteSpeech
 from voxline.node.config import WorkersConfig
 from voxline.records import SqliteCallRecorder
 from voxline.server.app import create_app
@@ -75,6 +77,18 @@ async def test_websocket_call_in_a_job_with_real_models(
             assert pool.pid_of(call_id) is not None  # running in a job, not the server
         services = pool.services.describe()["llama_servers"]
         assert len(services) == 1 and services[0]["ready"]
+        # the job heard and spoke through the node's speech server: its whisper transcribed the
+        # caller's turn, its Piper voice said the reply (the job itself loaded neither)
+        assert pool.services.speech is not None
+        models = (await RemoteSpeech(pool.services.speech.endpoint).describe())["models"]
+        stt = next(m for key, m in models.items() if key.startswith("stt-"))
+        voice = next(m for key, m in models.items() if key.startswith("tts-"))
+        assert stt["served"] >= 1 and voice["served"] >= 1, models
+        speech_pid = pool.services.speech.pid
+        assert speech_pid is not None
+    assert pool.services.speech is None  # stopped with the node
+    with pytest.raises(ProcessLookupError):
+        os.kill(speech_pid, 0)
     user = next(e for e in events if e["type"] == "user_text")
     assert word_recall(transcripts()[QUESTION], str(user["text"])) >= 0.6, user
     reply = [e for e in events if e["type"] == "agent_text"][-1]

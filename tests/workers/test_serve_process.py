@@ -1,5 +1,6 @@
 """`voxline serve --workers process` as a user runs it: the real command, a WebSocket call whose
-greeting comes from a job process, its record on /calls, and SIGTERM leaving no process behind."""
+greeting comes from a job process, its record on /calls, the node's speech server holding the
+agent's whisper for the jobs, and SIGTERM leaving no process behind."""
 
 from __future__ import annotations
 
@@ -81,6 +82,8 @@ async def test_serve_in_process_mode_runs_calls_in_jobs_and_exits_clean(tmp_path
         assert isinstance(workers, dict) and workers["idle"] == 1
         job_pids = [int(pid) for pid in workers["jobs_rss_mb"]]
         services = workers["services"]
+        speech = services["speech"]  # the agent's whisper is loaded once, in the node's speech server
+        assert speech["ready"] and [m["name"] for m in speech["models"].values()] == ["whisper:tiny.en"]
         audio = 0
         async with websockets.connect(f"ws://127.0.0.1:{port}/ws/call") as ws:
             await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "format": "s16le"}))
@@ -107,3 +110,4 @@ async def test_serve_in_process_mode_runs_calls_in_jobs_and_exits_clean(tmp_path
     assert [pid for pid in job_pids if alive(pid)] == []  # no job outlives the node
     llama_pid = int(str(services["llama_servers"][0]["pid"]))  # type: ignore[index]
     assert not alive(llama_pid)  # nor the node's llama-server
+    assert not alive(int(str(services["speech"]["pid"])))  # nor its speech server
