@@ -51,7 +51,7 @@ async def serve(args: argparse.Namespace) -> None:
     await endpoint.start()
     drain = Drain(load, args.drain_timeout)
     drained = asyncio.Event()
-    drain.on_done = lambda force: drained.set()
+    drain.on_done = drained.set
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, drain.on_signal, sig)
