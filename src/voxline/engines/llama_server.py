@@ -16,8 +16,6 @@ restarted server.
 from __future__ import annotations
 
 import asyncio
-import atexit
-import contextlib
 import json
 import logging
 import os
@@ -37,6 +35,7 @@ from typing import Any
 from voxline.engines.base import EngineError, LLMDelta, Message, ToolSpec
 from voxline.engines.children import popen_tied
 from voxline.engines.llm_openai import OpenAIChatLLM
+from voxline.engines.supervised import SupervisedProcess
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +64,12 @@ def free_loopback_port() -> int:
         return int(s.getsockname()[1])
 
 
-class LlamaServer:
+class LlamaServer(SupervisedProcess):
     """A supervised `llama-server` process: start, wait until healthy, restart when it dies, stop.
 
     Blocking methods (start, stop, wait_ready) belong off the event loop or at startup."""
+
+    name = "llama-server"
 
     def __init__(
         self,
@@ -89,32 +90,16 @@ class LlamaServer:
         self.ctx_per_slot = ctx_per_slot
         self.threads = threads
         self.extra_buffers = extra_buffers_wanted() if extra_buffers is None else extra_buffers
-        self.startup_timeout_s = startup_timeout_s
         self.api_key = secrets.token_urlsafe(24)
         self.port = free_loopback_port()
-        self.restarts = 0
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._ready = threading.Event()
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._watchdog: threading.Thread | None = None
-        self._log_path = Path(tempfile.gettempdir()) / f"voxline-llama-server-{os.getpid()}.log"
+        super().__init__(
+            startup_timeout_s=startup_timeout_s,
+            log_path=Path(tempfile.gettempdir()) / f"voxline-llama-server-{os.getpid()}.log",
+        )
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopping.is_set()
-
-    @property
-    def ready(self) -> bool:
-        return self._ready.is_set()
 
     def confirm_health(self) -> bool:
         """After a failed request: is the server still answering? If not, it is marked not ready
@@ -156,33 +141,6 @@ class LlamaServer:
             args.append("--no-repack")  # AMX repacking crashes here: see llm_llamacpp.extra_buffers_wanted
         return args
 
-    def start(self) -> None:
-        """Start the server and block until it answers /health; raise EngineError if it cannot."""
-        self._stopping.clear()
-        self._spawn()
-        self._wait_healthy()
-        atexit.register(self.stop)
-        if self._watchdog is None:
-            self._watchdog = threading.Thread(target=self._watch, name="llama-server-watchdog", daemon=True)
-            self._watchdog.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._ready.clear()
-        with self._lock:
-            proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        atexit.unregister(self.stop)
-
-    def wait_ready(self, timeout_s: float) -> bool:
-        return self._ready.wait(timeout_s)
-
     def _spawn(self) -> None:
         env = dict(os.environ, LLAMA_API_KEY=self.api_key)
         with self._lock, open(self._log_path, "ab") as logfile:
@@ -196,59 +154,18 @@ class LlamaServer:
             )
         log.info("llama-server starting on 127.0.0.1:%d (pid %d)", self.port, self._proc.pid)
 
-    def _wait_healthy(self, restarted: bool = False) -> None:
-        deadline = time.monotonic() + self.startup_timeout_s
-        url = f"http://127.0.0.1:{self.port}/health"
-        while time.monotonic() < deadline:
-            proc = self._proc
-            if proc is None or proc.poll() is not None:
-                raise EngineError(f"llama-server exited while starting: {self._log_tail()}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        self.restarts += restarted
-                        self._ready.set()
-                        log.info("llama-server ready on 127.0.0.1:%d", self.port)
-                        return
-            except (urllib.error.URLError, OSError):
-                pass  # not listening yet, or 503 while the model loads
-            time.sleep(0.1)
-        raise EngineError(
-            f"llama-server not healthy after {self.startup_timeout_s:.0f} s: {self._log_tail()}"
-        )
-
-    def _watch(self) -> None:
-        """Restart the server whenever it exits on its own, until stop()."""
-        while not self._stopping.is_set():
-            proc = self._proc
-            if proc is None:
-                return
-            code = proc.wait()
-            if self._stopping.is_set():
-                return
-            self._ready.clear()
-            log.error("llama-server exited (code %s); restarting it: %s", code, self._log_tail())
-            backoff = 0.5
-            while not self._stopping.is_set():
-                try:
-                    self._spawn()
-                    self._wait_healthy(restarted=True)
-                    break
-                except (EngineError, OSError) as exc:
-                    log.error("llama-server restart failed: %s", exc)
-                    with contextlib.suppress(Exception):
-                        if self._proc is not None and self._proc.poll() is None:
-                            self._proc.kill()
-                    self.port = free_loopback_port()  # the old port may be taken by now
-                    time.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
-
-    def _log_tail(self, chars: int = 600) -> str:
+    def _serving(self) -> bool:
         try:
-            text = self._log_path.read_bytes()[-chars:].decode("utf-8", "replace")
-        except OSError:
-            return "(no log)"
-        return text.replace(self.api_key, "***").strip()
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False  # not listening yet, or 503 while the model loads
+
+    def _after_failed_restart(self) -> None:
+        self.port = free_loopback_port()  # the old port may be taken by now
+
+    def _secret(self) -> str:
+        return self.api_key
 
 
 # ---------------------------------------------------------------- slot affinity

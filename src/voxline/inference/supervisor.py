@@ -9,8 +9,6 @@ keeps the path and the key, so a job's clients simply reconnect.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import json
 import logging
 import os
@@ -20,8 +18,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +25,7 @@ from typing import Any
 import voxline
 from voxline.agent.config import AgentConfig
 from voxline.engines.base import EngineError
+from voxline.engines.supervised import SupervisedProcess
 from voxline.inference import protocol as p
 from voxline.inference.models import ModelSpec, node_specs
 from voxline.inference.server import DEFAULT_MAX_QUEUE, DEFAULT_TTS_CACHE_MB, DEFAULT_TTS_CONCURRENCY
@@ -36,10 +33,12 @@ from voxline.inference.server import DEFAULT_MAX_QUEUE, DEFAULT_TTS_CACHE_MB, DE
 log = logging.getLogger(__name__)
 
 
-class SpeechServer:
+class SpeechServer(SupervisedProcess):
     """A supervised speech inference process serving `agents`' STT and voices.
 
     Blocking methods (start, stop, wait_ready) belong off the event loop or at startup."""
+
+    name = "speech server"
 
     def __init__(
         self,
@@ -55,33 +54,13 @@ class SpeechServer:
         self.max_queue = max_queue
         self.tts_concurrency = tts_concurrency
         self.tts_cache_mb = tts_cache_mb
-        self.startup_timeout_s = startup_timeout_s
         self._dir = Path(tempfile.mkdtemp(prefix="voxline-speech-"))  # 0700
         self.endpoint = p.SpeechEndpoint(str(self._dir / "speech.sock"), secrets.token_urlsafe(24))
-        self.restarts = 0
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._ready = threading.Event()
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._watchdog: threading.Thread | None = None
-        self._log_path = Path(tempfile.gettempdir()) / f"voxline-speech-server-{os.getpid()}.log"
         self._specs_path = self._dir / "specs.json"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def ready(self) -> bool:
-        return self._ready.is_set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopping.is_set()
-
-    @property
-    def log_path(self) -> Path:
-        return self._log_path
+        super().__init__(
+            startup_timeout_s=startup_timeout_s,
+            log_path=Path(tempfile.gettempdir()) / f"voxline-speech-server-{os.getpid()}.log",
+        )
 
     def command(self) -> list[str]:
         return [
@@ -96,33 +75,8 @@ class SpeechServer:
             "--parent-pid", str(os.getpid()),
         ]  # fmt: skip
 
-    def start(self) -> None:
-        """Start the process and block until it answers; raise EngineError if it cannot."""
-        self._stopping.clear()
-        self._spawn()
-        self._wait_serving()
-        atexit.register(self.stop)
-        if self._watchdog is None:
-            self._watchdog = threading.Thread(target=self._watch, name="speech-server-watchdog", daemon=True)
-            self._watchdog.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._ready.clear()
-        with self._lock:
-            proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        atexit.unregister(self.stop)
+    def _after_stop(self) -> None:
         shutil.rmtree(self._dir, ignore_errors=True)
-
-    def wait_ready(self, timeout_s: float) -> bool:
-        return self._ready.wait(timeout_s)
 
     def describe(self, timeout_s: float = 5.0) -> dict[str, Any]:
         """The server's models and queue depths (blocking; for /health and tests)."""
@@ -148,55 +102,12 @@ class SpeechServer:
             )
         log.info("speech server starting on %s (pid %d)", self.endpoint.path, self._proc.pid)
 
-    def _wait_serving(self, restarted: bool = False) -> None:
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            proc = self._proc
-            if proc is None or proc.poll() is not None:
-                raise EngineError(f"the speech server exited while starting: {self._log_tail()}")
-            try:
-                request_sync(self.endpoint, {"op": "ping"}, timeout_s=2.0)
-            except (OSError, EngineError):
-                time.sleep(0.1)  # not listening yet: models load before the socket is bound
-                continue
-            self.restarts += restarted
-            self._ready.set()
-            log.info("speech server ready (pid %d)", proc.pid)
-            return
-        raise EngineError(
-            f"the speech server did not start in {self.startup_timeout_s:.0f} s: {self._log_tail()}"
-        )
-
-    def _watch(self) -> None:
-        """Restart the process whenever it exits on its own, until stop()."""
-        while not self._stopping.is_set():
-            proc = self._proc
-            if proc is None:
-                return
-            code = proc.wait()
-            if self._stopping.is_set():
-                return
-            self._ready.clear()
-            log.error("the speech server exited (code %s); restarting it: %s", code, self._log_tail())
-            backoff = 0.5
-            while not self._stopping.is_set():
-                try:
-                    self._spawn()
-                    self._wait_serving(restarted=True)
-                    break
-                except (EngineError, OSError) as exc:
-                    log.error("speech server restart failed: %s", exc)
-                    with contextlib.suppress(Exception):
-                        if self._proc is not None and self._proc.poll() is None:
-                            self._proc.kill()
-                    time.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
-
-    def _log_tail(self, chars: int = 800) -> str:
+    def _serving(self) -> bool:
         try:
-            return self._log_path.read_bytes()[-chars:].decode("utf-8", "replace").strip()
-        except OSError:
-            return "(no log)"
+            request_sync(self.endpoint, {"op": "ping"}, timeout_s=2.0)
+        except (OSError, EngineError):
+            return False  # not listening yet: models load before the socket is bound
+        return True
 
 
 def request_sync(endpoint: p.SpeechEndpoint, header: dict[str, Any], timeout_s: float) -> dict[str, Any]:
