@@ -136,3 +136,9 @@ async def test_agents_on_the_same_model_share_one_server() -> None:
         await first.aclose()
         await second.aclose()
         first.server.stop()
+
+
+def test_flash_attention_is_off_as_in_the_in_process_engine(server: LlamaServer) -> None:
+    # llama-server's default ("auto") turns it on; on a small CPU it made the first token 2.5x slower
+    args = server.command()
+    assert args[args.index("--flash-attn") + 1] == "off"
