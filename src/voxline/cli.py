@@ -106,7 +106,7 @@ def serve(
         typer.Option(
             envvar="VOXLINE_WORKERS",
             help="inline: every call on this process; process: each call in its own job process "
-            "(default: the node file's workers.mode)",
+            "(default: the node file's workers.mode, which is process)",
         ),
     ] = None,
     idle_processes: Annotated[

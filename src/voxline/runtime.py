@@ -103,9 +103,12 @@ def create_node_app(
     from voxline.server.telephony import TelephonyService
 
     if workers is not None and workers.mode == "process":
+        from voxline.dispatch.node import NodeAgents
         from voxline.workers.pool import WorkerPool
-        from voxline.workers.services import NodeServices
+        from voxline.workers.services import NodeServices, served_by_node
 
+        served = {name: served_by_node(agent) for name, agent in node.agents.items()}
+        node = NodeAgents(served, node.dispatcher, node.config)
         # one speech server for every agent of the node: the jobs load no STT or TTS model
         pool = WorkerPool(workers, preload=node.main, services=NodeServices(list(node.agents.values())))
         return create_app(

@@ -1,6 +1,7 @@
-"""`voxline serve --workers process` as a user runs it: the real command, a WebSocket call whose
-greeting comes from a job process, its record on /calls, the node's speech server holding the
-agent's whisper for the jobs, and SIGTERM leaving no process behind."""
+"""`voxline serve` as a user runs it (process mode is its default): the real command, a WebSocket call
+whose greeting comes from a job process, its record on /calls, the node's llama-server serving the
+agent's in-process (`llama_cpp`) model, the node's speech server holding the agent's whisper for the
+jobs, and SIGTERM leaving no process behind."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ voice:
   engine: espeak
   voice: en-us
 llm:
-  engine: llama_server
+  engine: llama_cpp
   model: qwen2.5-0.5b
   slots: 2
 """
@@ -64,7 +65,7 @@ def alive(pid: int) -> bool:
     return True
 
 
-async def test_serve_in_process_mode_runs_calls_in_jobs_and_exits_clean(tmp_path: Path) -> None:
+async def test_serve_runs_calls_in_jobs_by_default_and_exits_clean(tmp_path: Path) -> None:
     agent = tmp_path / "agent.yaml"
     agent.write_text(AGENT)
     port = free_port()
@@ -72,7 +73,7 @@ async def test_serve_in_process_mode_runs_calls_in_jobs_and_exits_clean(tmp_path
     command = [
         sys.executable, "-m", "voxline.cli", "serve", "--agent", str(agent), "--port", str(port),
         "--db", str(tmp_path / "calls.sqlite3"), "--no-sip", "--no-audiosocket",
-        "--workers", "process", "--idle-processes", "1",
+        "--idle-processes", "1",
     ]  # fmt: skip
     proc = await asyncio.to_thread(subprocess.Popen, command, env=env, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -82,6 +83,8 @@ async def test_serve_in_process_mode_runs_calls_in_jobs_and_exits_clean(tmp_path
         assert isinstance(workers, dict) and workers["idle"] == 1
         job_pids = [int(pid) for pid in workers["jobs_rss_mb"]]
         services = workers["services"]
+        assert workers["mode"] == "process"
+        assert [s["model"] for s in services["llama_servers"]] == ["qwen2.5-0.5b"]  # one, for the node
         speech = services["speech"]  # the agent's whisper is loaded once, in the node's speech server
         assert speech["ready"] and [m["name"] for m in speech["models"].values()] == ["whisper:tiny.en"]
         audio = 0

@@ -90,17 +90,26 @@ def _build_lid(agent: AgentConfig, stt: STT) -> LanguageIdentifier | None:
     return None
 
 
-def build_engines(agent: AgentConfig, catalog: ModelCatalog | None = None) -> Engines:
+def resolve_models(
+    agent: AgentConfig, catalog: ModelCatalog | None = None
+) -> tuple[Path, Path | str, Path | str]:
+    """The agent's VAD, STT and LLM models, resolved without loading anything (cheap): a model that
+    is missing raises ModelNotInstalledError naming the agent and what to install."""
     catalog = catalog or ModelCatalog()
     _check_stt_languages(agent)
-
-    # 1. resolve the big models (cheap), failing fast
     try:
         vad_path = catalog.resolve("silero-vad", "vad")
         stt_model = _stt_model(catalog, agent.stt) if agent.stt.engine == "whisper" else agent.stt.model
         llm_model = _llm_model(catalog, agent.llm) if _local_llm(agent.llm) else agent.llm.model
     except ModelNotInstalledError as exc:
         raise ModelNotInstalledError(f"agent {agent.name!r}: {exc}") from exc
+    return vad_path, stt_model, llm_model
+
+
+def build_engines(agent: AgentConfig, catalog: ModelCatalog | None = None) -> Engines:
+    catalog = catalog or ModelCatalog()
+    # 1. resolve the big models (cheap), failing fast
+    vad_path, stt_model, llm_model = resolve_models(agent, catalog)
 
     # 2. voices next: they load in well under a second, so a missing one still fails before whisper
     # and the LLM spend seconds loading

@@ -21,8 +21,9 @@ class _Strict(BaseModel):
 class WorkersConfig(_Strict):
     """The job pool: each call's conversation runs in its own process, taken warm from the pool."""
 
-    mode: Literal["process", "inline"] = "inline"
-    """`process`: a job process per call; `inline`: every call on the server's own event loop."""
+    mode: Literal["process", "inline"] = "process"
+    """`process` (the default for `voxline serve`): a job process per call, the LLM served by the
+    node's llama-server; `inline`: every call on the server's own event loop, models in process."""
     idle_processes: int = Field(2, ge=0, le=64)
     """Job processes kept warm (imports done, VAD loaded) ahead of demand."""
     max_jobs: int | None = Field(None, ge=1, le=1024)

@@ -29,6 +29,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
+def served_by_node(agent: AgentConfig) -> AgentConfig:
+    """`agent` as a process-mode node runs it: a local llama.cpp model (`llm.engine: llama_cpp`) is
+    served by the node's llama-server, loaded once with a slot per call, instead of by every job.
+    A hub id or URL is left to the jobs. Every model the agent names is resolved here, so a missing
+    one raises ModelNotInstalledError before the node opens a port, as it does inline."""
+    from voxline.engines.factory import resolve_models
+
+    _vad, _stt, model = resolve_models(agent)
+    if agent.llm.engine != "llama_cpp" or isinstance(model, str):
+        return agent
+    return agent.model_copy(update={"llm": agent.llm.model_copy(update={"engine": "llama_server"})})
+
+
 WARM_UP_S = 300.0
 """How long the node's LLM warm-up may take per slot (the whole prompt is evaluated once)."""
 SPEECH_DESCRIBE_S = 5.0
