@@ -125,6 +125,7 @@ def serve(
     from voxline.dispatch.node import NodeAgents, NodeConfigError, load_node_file
     from voxline.node.drain import serve_app
     from voxline.node.load import NodeLoad
+    from voxline.node.measured import measured_capacity
     from voxline.runtime import create_node_app
     from voxline.server.security import SecurityConfigError, SecuritySettings
     from voxline.server.telephony import TelephonyOptions
@@ -165,17 +166,21 @@ def serve(
         agents = NodeAgents.single(_load(agent), name=agent.stem if agent is not None else "agent")
         _warn_literal_secrets(agent)
     node_config = agents.config
-    try:
-        given = {"capacity_calls": capacity_calls, "threshold": load_threshold, "load_fnc": load_fnc}
-        load_settings = node_config.load.model_copy(update={k: v for k, v in given.items() if v is not None})
-        load = NodeLoad.from_config(load_settings, max_calls=security.max_calls)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    drain_timeout_s = drain_timeout if drain_timeout is not None else node_config.drain_timeout_s
     if workers not in (None, "inline", "process"):
         raise _fail(f"--workers must be inline or process, not {workers!r}")
     chosen = {"mode": workers, "idle_processes": idle_processes}
     workers_config = node_config.workers.model_copy(update={k: v for k, v in chosen.items() if v is not None})
+    try:
+        given = {"capacity_calls": capacity_calls, "threshold": load_threshold, "load_fnc": load_fnc}
+        load_settings = node_config.load.model_copy(update={k: v for k, v in given.items() if v is not None})
+        measured = measured_capacity(agents.main, workers_config.mode)
+        load = NodeLoad.from_config(load_settings, max_calls=security.max_calls, measured_calls=measured)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if load_settings.capacity_calls is None:
+        source = "measured by voxline bench on this machine" if measured else "one per core, not measured"
+        log.info("node capacity: %d calls (%s)", load.capacity_calls, source)
+    drain_timeout_s = drain_timeout if drain_timeout is not None else node_config.drain_timeout_s
     options = TelephonyOptions(
         sip=sip,
         sip_host=sip_host,

@@ -139,6 +139,18 @@ async def _step(
     return run
 
 
+def _record(setup: NodeSetup, held: int, verdict: dict[str, Any]) -> Path:
+    """Keep the verdict where `voxline serve` finds it (its default `load.capacity_calls`)."""
+    from voxline.agent.config import AgentConfig, load_agent
+    from voxline.node.config import WorkersConfig
+    from voxline.node.measured import record_capacity
+
+    agent = load_agent(setup.agent_file) if setup.agent_file else AgentConfig()
+    args = list(setup.serve_args)
+    mode = args[args.index("--workers") + 1] if "--workers" in args[:-1] else WorkersConfig().mode
+    return record_capacity(agent, mode, held, {"p95_limit_ms": P95_LIMIT_MS, "setup": setup.label})
+
+
 async def capacity_runs(
     options: CapacityOptions, out: Path, progress: Any
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -173,5 +185,6 @@ async def capacity_runs(
             verdict["beyond"] = run["capacity"]
             progress(f"capacity {setup.label}, {room + 1} calls with room for {room}: {run['capacity']}")
         verdicts[setup.label] = verdict
+        verdict["recorded_in"] = str(_record(setup, held, verdict))
         await asyncio.sleep(1.0)  # let the node's processes go before the next setup loads
     return runs, verdicts

@@ -87,8 +87,9 @@ def usable_cores() -> int:
 
 
 def default_capacity_calls() -> int:
-    """One call per usable core: what a 2-core node held within p95 1.5 s with local models
-    (issue 15's bench); a node should set its own measured figure (`load.capacity_calls`)."""
+    """One call per usable core, when this machine's capacity was never measured: a guess that
+    ignores the models (a 2-core machine measured with the bank agent held one call, not two). Run
+    `voxline bench --scenarios capacity` once, or set `load.capacity_calls`."""
     return usable_cores()
 
 
@@ -244,11 +245,15 @@ class NodeLoad(CallCapacity):
         return cls(max_calls, 1.0, max_calls=max_calls, load_fnc=calls_load)
 
     @classmethod
-    def from_config(cls, config: LoadConfig, *, max_calls: int = 50) -> NodeLoad:
+    def from_config(
+        cls, config: LoadConfig, *, max_calls: int = 50, measured_calls: int | None = None
+    ) -> NodeLoad:
+        """`measured_calls`: what `voxline bench --scenarios capacity` found this machine holds
+        (`voxline.node.measured`), used when the config sets no `capacity_calls`."""
         fnc = resolve_load_fnc(config.load_fnc)
         uses_cpu = config.load_fnc != "voxline.node.load.calls_load"
         return cls(
-            config.capacity_calls or default_capacity_calls(),
+            config.capacity_calls or measured_calls or default_capacity_calls(),
             config.threshold,
             max_calls=max_calls,
             load_fnc=fnc,
