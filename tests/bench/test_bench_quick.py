@@ -15,6 +15,9 @@ import pytest
 
 from voxline.bench.runner import SCENARIOS, SCHEMA
 
+# the bench starts a process-mode node (its speech server, llama-server and warm jobs) and the echo
+# server, and places every scenario's calls: more than the suite's 300 s default on two cores
+pytestmark = pytest.mark.timeout(900)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STAGES = {
     "speech_end_lag_ms", "endpointing_ms", "stt_ms", "llm_first_token_ms", "llm_first_sentence_ms",

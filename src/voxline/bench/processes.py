@@ -35,21 +35,27 @@ class AgentTarget:
     """The agent's process when the bench started it (for its memory figures)."""
 
     def memory_mib(self) -> dict[str, float] | None:
-        """Resident memory now (VmRSS) and at its peak (VmHWM), from /proc; None if unknown."""
+        """Resident memory now (VmRSS) and at its peak (VmHWM), from /proc, summed over the agent's
+        process tree: a process-mode node's models live in its jobs, speech server and llama-server,
+        not in the supervisor (pages they share, a memory-mapped model, count once per process);
+        None if unknown."""
         if self.pid is None:
             return None
-        try:
-            status = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
+        totals = {"VmRSS": 0.0, "VmHWM": 0.0}
+        found = False
+        for pid in _process_tree(self.pid):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue  # it ended meanwhile
+            for line in status.splitlines():
+                key, _, value = line.partition(":")
+                if key in totals:
+                    totals[key] += int(value.split()[0]) / 1024
+                    found = True
+        if not found:
             return None
-        found = {}
-        for line in status.splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = round(int(value.split()[0]) / 1024, 1)
-        if len(found) < 2:
-            return None
-        return {"rss_mib": found["VmRSS"], "peak_rss_mib": found["VmHWM"]}
+        return {"rss_mib": round(totals["VmRSS"], 1), "peak_rss_mib": round(totals["VmHWM"], 1)}
 
     async def health(self) -> dict[str, Any] | None:
         """The agent's /health body, or None when it cannot be read."""
@@ -101,6 +107,24 @@ async def _wait_healthy(proc: asyncio.subprocess.Process, url: str, log_path: Pa
                     body: dict[str, Any] = response.json()
                     return body
             await asyncio.sleep(0.5)
+
+
+def _process_tree(root: int) -> list[int]:
+    """`root` and every process descended from it (from /proc/*/stat's parent ids)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ...
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += children.get(pid, [])
+    return tree
 
 
 @asynccontextmanager

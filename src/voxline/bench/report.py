@@ -415,7 +415,11 @@ def _agent_process_lines(results: Mapping[str, Any]) -> list[str]:
     if not rows:
         return []
     header = ["after run", "loop lag p50", "p99", "max (ms, last minute)", "RSS MiB", "peak RSS MiB"]
-    return ["## The agent process", "", *table(header, rows)]
+    note = (
+        "Loop lag: the server's event loop. Memory: its whole process tree (a process-mode node's "
+        "jobs, speech server and llama-server included; shared pages count once per process)."
+    )
+    return ["## The agent process", "", note, "", *table(header, rows)]
 
 
 def write_report(results: Mapping[str, Any], out_dir: Path) -> None:
