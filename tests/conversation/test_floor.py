@@ -333,19 +333,17 @@ def test_a_turn_that_goes_another_way_drops_the_prepared_answer() -> None:
     ("text", "routed", "finished"),
     [
         ("When do you open?", False, True),
-        ("I'd like to check my balance.", False, True),
-        ("I lost my card.", False, True),
         ("Can I speak to a person?", False, True),
-        ("I'd like to.", False, False),  # whisper's full stop on a sentence cut at "to"
-        ("I'd like to check my...", False, False),  # trailing off
-        ("I lost my card and", False, False),
+        ("I forgot my PIN. Can you tell me what it is?", True, True),
+        ("I lost my card.", True, True),
+        ("I lost my card.", False, False),  # whisper closes halves with a full stop: not enough
+        ("Please check.", False, False),  # ... the number and dial again
+        ("I'd like to check my...", True, False),  # trailing off
         ("I lost my card and", True, False),  # a route in it, but the caller is going on
-        ("My card was stolen, um.", False, False),
-        ("Can you tell me the", False, False),
-        ("Hello there.", False, False),  # too short to be a request on its own
-        ("When do you open", False, False),  # whisper heard no sentence end
-        ("lost card", True, True),  # a route names the whole request
-        ("Transfer to my", True, False),
+        ("Can I pay my bill at the?", True, False),
+        ("My card was stolen, um.", True, False),
+        ("That pin is invalid for this", True, False),  # no sentence end heard
+        ("The coffee?", False, False),  # too short to be a request on its own
         ("", True, False),
     ],
 )
@@ -357,18 +355,21 @@ def test_a_finished_draft_ends_the_turn_early_and_an_unfinished_one_does_not() -
     call = Call.start(agent(turn={"early_end_silence_ms": 200}))
     call.end_turn(1.0)
     paused_caller(call, audio_key=2.7)
-    assert EndTurnEarly(2.7, 0.2) in call.at(2.9, DraftWords(2.7, "I lost my card."))
+    assert EndTurnEarly(2.7, 0.2) in call.at(2.9, DraftWords(2.7, "Can you block my card?"))
     # the caller went on (the listener voids the early end itself); a new pause, unfinished words
     call.at(3.0, SpeechResumed(2.0))
     call.at(3.5, TurnDraft(AudioChunk(SILENCE, 16000), 3.4, audio_key=3.4))
-    out = call.at(3.6, DraftWords(3.4, "I lost my card and"))
+    out = call.at(3.6, DraftWords(3.4, "Can you block my card and"))
     assert not any(isinstance(c, EndTurnEarly) for c in out)
     # words of an older pause arriving late end nothing
-    assert call.at(3.7, DraftWords(2.7, "I lost my card.")) == []
-    # a route that matched the words counts without a sentence end
+    assert call.at(3.7, DraftWords(2.7, "Can you block my card?")) == []
+    # a full stop is no evidence on its own; a route that matched the words is
+    call.at(3.75, SpeechResumed(2.0))
+    call.at(3.76, TurnDraft(AudioChunk(SILENCE, 16000), 3.75, audio_key=3.75))
+    assert not any(isinstance(c, EndTurnEarly) for c in call.at(3.77, DraftWords(3.75, "I lost my card.")))
     call.at(3.8, SpeechResumed(2.0))
     call.at(4.3, TurnDraft(AudioChunk(SILENCE, 16000), 4.2, audio_key=4.2))
-    assert EndTurnEarly(4.2, 0.2) in call.at(4.4, DraftWords(4.2, "lost card", routed=True))
+    assert EndTurnEarly(4.2, 0.2) in call.at(4.4, DraftWords(4.2, "I lost my card.", routed=True))
 
 
 def test_no_early_end_over_the_agent_or_when_switched_off() -> None:

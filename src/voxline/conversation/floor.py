@@ -56,32 +56,36 @@ def normalise_words(text: str) -> list[str]:
 
 TRAILING_WORDS = frozenset(
     # conjunctions, articles, prepositions, possessives, fillers: a sentence that stops on one of
-    # these very likely goes on after the pause ("I'd like to ... check my balance"). Words that end
-    # whole questions as often ("this", "then", "so", "well") are left out. Apostrophes dropped, as
-    # `normalise_words` drops them.
+    # these very likely goes on after the pause ("I'd like to ... check my balance"). Apostrophes
+    # dropped, as `normalise_words` drops them.
     {
         *("and", "or", "but", "because", "if", "than", "when", "while", "that", "thats"),
-        *("a", "an", "the", "my", "your", "our", "their", "his", "her", "its"),
+        *("a", "an", "the", "this", "my", "your", "our", "their", "his", "her", "its"),
         *("to", "of", "for", "with", "in", "on", "at", "from", "into", "by", "as", "like"),
-        *("i", "im", "ive", "we", "is", "are", "was", "were"),
+        *("i", "im", "ive", "we"),
         *("um", "umm", "uh", "uhh", "er", "erm", "ah", "hmm"),
     }
 )
-MIN_SENTENCE_WORDS = 3
-"""A draft must hold this many words to count as finished without a matched route."""
+MIN_QUESTION_WORDS = 3
+"""A question must hold this many words to count as finished without a matched route."""
 
 
 def sounds_finished(text: str, *, routed: bool = False) -> bool:
     """Whether a draft transcript taken at a pause reads as a finished request, so the turn may end
-    on a shorter silence. Whisper punctuates what it hears as a whole sentence and writes a
-    trailing-off "..." otherwise; a matched route is strong evidence on its own (any punctuation)."""
+    on a shorter silence: a matched route, or a question of a few words, that whisper closed with
+    a sentence end and that does not stop on a word that leads on.
+
+    A full stop alone is no evidence: whisper closes most halves of a sentence with one ("Please
+    check." for "Please check ... the number", 13 of 22 mid-sentence pauses measured), but a
+    question mark only where it heard a question (0 of 22), and a route names a whole request
+    (1 of 22 halves). Trailing off is written "..." or with no stop at all."""
     text = text.strip()
     words = [w for w in normalise_words(text) if w]
-    if not words or words[-1] in TRAILING_WORDS or text.endswith(("...", "…", ",", "-", ";", ":")):
+    if not words or words[-1] in TRAILING_WORDS or text.endswith(("...", "…")):
         return False
     if routed:
-        return True
-    return len(words) >= MIN_SENTENCE_WORDS and text[-1] in ".?!"
+        return text[-1] in ".?!"
+    return len(words) >= MIN_QUESTION_WORDS and text[-1] == "?"
 
 
 # ---------------------------------------------------------------- events the shell feeds back
