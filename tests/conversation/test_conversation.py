@@ -132,7 +132,9 @@ async def test_greeting_then_one_turn_answered() -> None:
     assert answer.user_text == "When do you open?"
     assert answer.agent_text == "We open at nine. We close at five." and not answer.interrupted
     m = answer.metrics
-    assert m.endpointing_ms is not None and m.endpointing_ms >= 300
+    # the draft at the 120 ms pause already read "When do you open?": the turn ended after the
+    # early-end silence (250 ms, the first 32 ms frame past it), not the 300 ms end of turn
+    assert m.endpointing_ms is not None and 250 <= m.endpointing_ms < 300
     for value in (m.stt_ms, m.llm_first_token_ms, m.llm_first_sentence_ms, m.tts_first_audio_ms):
         assert value is not None and value >= 0
     assert m.voice_to_voice_ms is not None and m.voice_to_voice_ms > m.endpointing_ms
@@ -291,6 +293,24 @@ async def test_caller_pausing_mid_sentence_gets_one_answer_to_the_whole_sentence
     heard_s = h.tts.duration_s(agent.greeting) + h.tts.duration_s("Your balance is on the app.")
     assert h.call.sink.emitted_s == pytest.approx(heard_s, abs=0.1)
     assert all("HALF" not in m.content for m in h.conversation.history.messages)
+
+
+async def test_a_turn_whose_draft_trails_off_waits_the_whole_end_of_turn_silence() -> None:
+    agent = make_agent(turn={"end_of_turn_silence_ms": 500})
+    async with conversation(["Sure."], ["I would like to"], agent) as h:
+        report = await one_turn_then_hang_up(h)
+    m = report.turns[1].metrics
+    assert m.endpointing_ms is not None and m.endpointing_ms >= 500
+    async with conversation(["Sure."], ["When do you open?"], agent) as h:
+        report = await one_turn_then_hang_up(h)
+    m = report.turns[1].metrics
+    assert m.endpointing_ms is not None and 250 <= m.endpointing_ms < 300  # the same call, finished
+    # switched off, a finished request waits the whole silence too
+    agent = make_agent(turn={"end_of_turn_silence_ms": 500, "early_end_silence_ms": 0})
+    async with conversation(["Sure."], ["When do you open?"], agent) as h:
+        report = await one_turn_then_hang_up(h)
+    m = report.turns[1].metrics
+    assert m.endpointing_ms is not None and m.endpointing_ms >= 500
 
 
 async def one_turn_then_hang_up(h: Harness) -> CallReport:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pytest
 
 from voxline.agent.config import AgentConfig
 from voxline.audio.pcm import AudioChunk
@@ -29,6 +30,7 @@ from voxline.conversation.floor import (
     DropPrepared,
     Emit,
     EndCall,
+    EndTurnEarly,
     EntryAwaited,
     EntryEnded,
     EntryStarted,
@@ -49,6 +51,7 @@ from voxline.conversation.floor import (
     ToEntry,
     Transcribe,
     Verbatim,
+    sounds_finished,
 )
 from voxline.conversation.listener import CallerHangup, DtmfPressed, TextTurn, TurnDraft, UserTurn
 from voxline.conversation.turns import BargeInFalse, BargeInPause, NoiseDiscarded, SpeechResumed, SpeechStart
@@ -270,7 +273,10 @@ def test_an_answer_is_prepared_on_the_pause_and_kept_for_the_same_turn() -> None
     call.end_turn(1.0)
     draft = paused_caller(call, audio_key=2.7)
     assert [type(c) for c in draft] == [StartDraft] and draft[0].prepare  # type: ignore[union-attr]
-    assert call.at(2.9, DraftWords(2.7, "When do you open?")) == [PrepareAnswer(2.7, "When do you open?")]
+    assert call.at(2.9, DraftWords(2.7, "When do you open?")) == [
+        PrepareAnswer(2.7, "When do you open?"),
+        EndTurnEarly(2.7, 0.25),
+    ]
     out = call.at(3.2, user_turn(2.0, 2.7, audio_key=2.7))
     assert Transcribe(out[-1].turn, use_draft=True) == out[-1]  # type: ignore[union-attr]
     out = call.at(3.3, CallerWords("When do you open?", "en"))
@@ -318,6 +324,84 @@ def test_a_turn_that_goes_another_way_drops_the_prepared_answer() -> None:
     out = call.at(3.3, CallerWords("Hi"))
     body = started(out).body
     assert isinstance(body, AnswerCaller) and body.turns_exhausted and out[-1] == DropPrepared()
+
+
+# ---------------------------------------------------------------- ending a finished request early
+
+
+@pytest.mark.parametrize(
+    ("text", "routed", "finished"),
+    [
+        ("When do you open?", False, True),
+        ("Can I speak to a person?", False, True),
+        ("I forgot my PIN. Can you tell me what it is?", True, True),
+        ("I lost my card.", True, True),
+        ("I lost my card.", False, False),  # whisper closes halves with a full stop: not enough
+        ("Please check.", False, False),  # ... the number and dial again
+        ("I'd like to check my...", True, False),  # trailing off
+        ("I lost my card and", True, False),  # a route in it, but the caller is going on
+        ("Can I pay my bill at the?", True, False),
+        ("My card was stolen, um.", True, False),
+        ("That pin is invalid for this", True, False),  # no sentence end heard
+        ("The coffee?", False, False),  # too short to be a request on its own
+        ("", True, False),
+    ],
+)
+def test_a_draft_is_finished_when_it_reads_as_a_request(text: str, routed: bool, finished: bool) -> None:
+    assert sounds_finished(text, routed=routed) is finished
+
+
+def test_a_finished_draft_ends_the_turn_early_and_an_unfinished_one_does_not() -> None:
+    call = Call.start(agent(turn={"early_end_silence_ms": 200}))
+    call.end_turn(1.0)
+    paused_caller(call, audio_key=2.7)
+    assert EndTurnEarly(2.7, 0.2) in call.at(2.9, DraftWords(2.7, "Can you block my card?"))
+    # the caller went on (the listener voids the early end itself); a new pause, unfinished words
+    call.at(3.0, SpeechResumed(2.0))
+    call.at(3.5, TurnDraft(AudioChunk(SILENCE, 16000), 3.4, audio_key=3.4))
+    out = call.at(3.6, DraftWords(3.4, "Can you block my card and"))
+    assert not any(isinstance(c, EndTurnEarly) for c in out)
+    # words of an older pause arriving late end nothing
+    assert call.at(3.7, DraftWords(2.7, "Can you block my card?")) == []
+    # a full stop is no evidence on its own; a route that matched the words is
+    call.at(3.75, SpeechResumed(2.0))
+    call.at(3.76, TurnDraft(AudioChunk(SILENCE, 16000), 3.75, audio_key=3.75))
+    assert not any(isinstance(c, EndTurnEarly) for c in call.at(3.77, DraftWords(3.75, "I lost my card.")))
+    call.at(3.8, SpeechResumed(2.0))
+    call.at(4.3, TurnDraft(AudioChunk(SILENCE, 16000), 4.2, audio_key=4.2))
+    assert EndTurnEarly(4.2, 0.2) in call.at(4.4, DraftWords(4.2, "I lost my card.", routed=True))
+
+
+def test_no_early_end_over_the_agent_or_when_switched_off() -> None:
+    call = Call.start()  # the greeting is playing: a pause in a barge-in is not the caller's turn end
+    draft = paused_caller(call, audio_key=2.7)[0]
+    assert isinstance(draft, StartDraft) and not draft.words
+    assert call.at(2.9, DraftWords(2.7, "When do you open?")) == []
+
+    off = Call.start(agent(turn={"early_end_silence_ms": 0}), prepares=False)
+    off.end_turn(1.0)
+    draft = paused_caller(off, audio_key=2.7)[0]
+    assert isinstance(draft, StartDraft) and not draft.words  # nobody needs the draft's words early
+    assert off.at(2.9, DraftWords(2.7, "When do you open?")) == []
+
+
+def test_a_language_identifying_agent_ends_early_without_preparing_an_answer() -> None:
+    call = Call.start(prepares=False)
+    call.end_turn(1.0)
+    draft = paused_caller(call, audio_key=2.7)[0]
+    assert isinstance(draft, StartDraft) and draft.words and not draft.prepare
+    assert call.at(2.9, DraftWords(2.7, "When do you open?")) == [EndTurnEarly(2.7, 0.25)]
+    out = call.at(3.2, user_turn(2.0, 2.7, audio_key=2.7))
+    assert isinstance(out[-1], Transcribe) and out[-1].use_draft
+
+
+def test_the_early_silence_is_capped_by_the_end_of_turn_silence() -> None:
+    floor = Floor.for_agent(
+        agent(turn={"early_end_silence_ms": 800, "end_of_turn_silence_ms": 400}), prepares_answers=True
+    )
+    assert floor.early_end_s == 0.4
+    no_drafts = agent(turn={"speculative_pause_ms": 0})
+    assert Floor.for_agent(no_drafts, prepares_answers=True).early_end_s == 0.0
 
 
 # ---------------------------------------------------------------- keypad

@@ -119,3 +119,84 @@ def test_a_pause_is_announced_once_per_gap_before_the_turn_ends() -> None:
     # the last announced pause and the end share the same last speech: the draft can be reused
     assert second_pause.t_last_speech == end.t_last_speech
     assert events[3][0] - second_pause.t_last_speech == pytest.approx(0.224)  # first frame ≥ 200 ms
+
+
+# ---------------------------------------------------------------- ending a finished request early
+
+
+class Scripted:
+    """A detector stepped frame by frame, so a test can call `end_early` between frames."""
+
+    def __init__(self) -> None:
+        self.detector = TurnDetector(TurnParams(speculative_pause_s=0.12), frame_s=FRAME)
+        self.t = 0.0
+        self.events: list[tuple[float, TurnEvent]] = []
+
+    def play(self, seconds: float, probability: float) -> list[TurnEvent]:
+        new: list[tuple[float, TurnEvent]] = []
+        for _ in range(round(seconds / FRAME)):
+            self.t = round(self.t + FRAME, 6)
+            new += [(self.t, e) for e in self.detector.step(self.t, probability, False)]
+        self.events += new
+        return [e for _, e in new]
+
+    def pause(self) -> SpeechPause:
+        pauses = [e for _, e in self.events if isinstance(e, SpeechPause)]
+        return pauses[-1]
+
+
+def test_a_finished_request_ends_after_the_shorter_silence() -> None:
+    s = Scripted()
+    s.play(0.96, 0.9)
+    s.play(0.16, 0.0)  # the pause is announced at 128 ms; the draft's words come back at 160 ms
+    key = s.pause().t_last_speech
+    assert s.detector.end_early(key, 0.25, s.t) == []  # not yet 250 ms of silence
+    events = s.play(0.5, 0.0)
+    assert kinds([(0, e) for e in events]) == [SpeechEnd]
+    end = events[0]
+    assert isinstance(end, SpeechEnd) and end.t_last_speech == key
+    assert end.t_decided - key == pytest.approx(0.256)  # the first frame ≥ 250 ms, not 512 ms
+    assert not s.detector.in_burst
+
+
+def test_a_finished_request_whose_words_come_late_ends_at_once() -> None:
+    s = Scripted()
+    s.play(0.96, 0.9)
+    s.play(0.32, 0.0)  # STT took longer than the shorter silence
+    key = s.pause().t_last_speech
+    (end,) = s.detector.end_early(key, 0.25, s.t)
+    assert end.t_last_speech == key and end.t_decided == s.t and not s.detector.in_burst
+    assert s.play(0.5, 0.0) == []  # the turn is over: no second end
+
+
+def test_speech_after_the_pause_voids_an_early_end() -> None:
+    s = Scripted()
+    s.play(0.96, 0.9)
+    s.play(0.16, 0.0)
+    key = s.pause().t_last_speech
+    s.detector.end_early(key, 0.25, s.t)
+    assert kinds([(0, e) for e in s.play(0.32, 0.9)]) == [SpeechResumed]
+    # the same words again are stale now: the caller went on after them
+    assert s.detector.end_early(key, 0.25, s.t) == []
+    s.play(0.384, 0.0)  # longer than the early silence, shorter than end_of_turn_silence: no end
+    assert s.detector.in_burst
+    events = s.play(0.2, 0.0)
+    assert kinds([(0, e) for e in events]) == [SpeechEnd]
+    assert isinstance(events[0], SpeechEnd) and events[0].t_decided - events[0].t_last_speech >= 0.5
+
+
+def test_no_early_end_without_a_pause_or_once_the_turn_is_over() -> None:
+    s = Scripted()
+    s.play(0.96, 0.9)
+    assert s.detector.end_early(s.t, 0.0, s.t) == []  # speaking, no pause announced
+    s.play(0.6, 0.0)  # the turn ends on its own
+    assert s.detector.end_early(s.pause().t_last_speech, 0.25, s.t) == []
+
+
+def test_a_new_turn_does_not_resume_the_last_turns_pause() -> None:
+    # the pause before the last turn's end must not make the next turn's speech a SpeechResumed
+    s = Scripted()
+    s.play(0.96, 0.9)
+    s.play(0.6, 0.0)
+    events = s.play(0.96, 0.9)
+    assert kinds([(0, e) for e in events]) == [SpeechStart]

@@ -43,6 +43,14 @@ class TurnConfig(_Strict):
         description="caller pause after which the answer is prepared (STT, then LLM and TTS, held until "
         "the turn ends; dropped if the caller goes on); 0: off",
     )
+    early_end_silence_ms: int = Field(
+        250,
+        ge=0,
+        le=3000,
+        description="silence that ends a turn when the draft transcript taken at the pause already reads "
+        "as a finished request (a matched route, or a whole sentence that does not trail off on 'and', "
+        "'the', 'to', 'um'...); capped by end_of_turn_silence_ms; 0: off",
+    )
     min_speech_ms: int = Field(150, ge=30, le=2000, description="shorter bursts are noise")
     barge_in_min_speech_ms: int = Field(
         250, ge=40, le=3000, description="caller speech during agent speech this long pauses the agent"

@@ -49,6 +49,7 @@ from voxline.conversation.floor import (
     DropPrepared,
     Emit,
     EndCall,
+    EndTurnEarly,
     EntryAwaited,
     EntryEnded,
     EntryStarted,
@@ -311,19 +312,22 @@ class Conversation:
                 self._emit(event)
             case StartTurn(turn=index, body=body):
                 self._start_turn(index, body)
-            case StartDraft(draft=draft, prepare=prepare):
+            case StartDraft(draft=draft, words=words):
                 task = asyncio.create_task(self._stt(draft.audio), name="stt-draft")
                 self._draft = (draft.audio_key, task)
-                if prepare:
-                    preparing = asyncio.create_task(self._prepare_answer(draft.audio_key, task))
-                    self._background.add(preparing)
-                    preparing.add_done_callback(self._background.discard)
+                if words:
+                    telling = asyncio.create_task(self._draft_words(draft.audio_key, task))
+                    self._background.add(telling)
+                    telling.add_done_callback(self._background.discard)
             case DropDraft():
                 self._drop_draft()
             case PrepareAnswer(audio_key=audio_key, text=text):
                 self._prepare(audio_key, text)
             case DropPrepared():
                 self._drop_prepared()
+            case EndTurnEarly(audio_key=audio_key, silence_s=silence_s):
+                if self._listener is not None:
+                    self._listener.end_early(audio_key, silence_s)
             case ToEntry(keys=keys, words=words):
                 if self._collector is None:  # the collection ended as the key came in
                     log.debug("no digit collection to take %r", keys or words)
@@ -470,15 +474,20 @@ class Conversation:
 
     # ------------------------------------------------------------ answers prepared on a pause
 
-    async def _prepare_answer(self, audio_key: float, draft: asyncio.Task[CallerTranscript | None]) -> None:
+    async def _draft_words(self, audio_key: float, draft: asyncio.Task[CallerTranscript | None]) -> None:
         """Once the draft is transcribed, tell the floor its words: it may start the answer to them
-        (LLM and TTS, held) while the listener waits out the rest of the end-of-turn silence."""
+        (LLM and TTS, held) while the listener waits out the rest of the end-of-turn silence, and
+        may end the turn sooner if they read as a finished request."""
         try:
             transcribed = await asyncio.shield(draft)
         except (asyncio.CancelledError, Exception):
             return
-        if transcribed is not None:
-            self._note(DraftWords(audio_key, transcribed[0].text.strip()))
+        if transcribed is None:
+            return
+        text = transcribed[0].text.strip()
+        language = transcribed[0].language or self.language.current
+        routed = bool(text) and bool(self._routes) and self._routes.match(text, language) is not None
+        self._note(DraftWords(audio_key, text, routed))
 
     def _prepare(self, audio_key: float, text: str) -> None:
         if self.engines.llm.busy:

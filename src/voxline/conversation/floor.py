@@ -54,6 +54,40 @@ def normalise_words(text: str) -> list[str]:
     return [re.sub(r"[^\w]", "", w) for w in re.findall(r"[\w'-]+", text.lower())]
 
 
+TRAILING_WORDS = frozenset(
+    # conjunctions, articles, prepositions, possessives, fillers: a sentence that stops on one of
+    # these very likely goes on after the pause ("I'd like to ... check my balance"). Apostrophes
+    # dropped, as `normalise_words` drops them.
+    {
+        *("and", "or", "but", "because", "if", "than", "when", "while", "that", "thats"),
+        *("a", "an", "the", "this", "my", "your", "our", "their", "his", "her", "its"),
+        *("to", "of", "for", "with", "in", "on", "at", "from", "into", "by", "as", "like"),
+        *("i", "im", "ive", "we"),
+        *("um", "umm", "uh", "uhh", "er", "erm", "ah", "hmm"),
+    }
+)
+MIN_QUESTION_WORDS = 3
+"""A question must hold this many words to count as finished without a matched route."""
+
+
+def sounds_finished(text: str, *, routed: bool = False) -> bool:
+    """Whether a draft transcript taken at a pause reads as a finished request, so the turn may end
+    on a shorter silence: a matched route, or a question of a few words, that whisper closed with
+    a sentence end and that does not stop on a word that leads on.
+
+    A full stop alone is no evidence: whisper closes most halves of a sentence with one ("Please
+    check." for "Please check ... the number", 13 of 22 mid-sentence pauses measured), but a
+    question mark only where it heard a question (0 of 22), and a route names a whole request
+    (1 of 22 halves). Trailing off is written "..." or with no stop at all."""
+    text = text.strip()
+    words = [w for w in normalise_words(text) if w]
+    if not words or words[-1] in TRAILING_WORDS or text.endswith(("...", "…")):
+        return False
+    if routed:
+        return text[-1] in ".?!"
+    return len(words) >= MIN_QUESTION_WORDS and text[-1] == "?"
+
+
 # ---------------------------------------------------------------- events the shell feeds back
 
 
@@ -124,10 +158,12 @@ class CallerWords:
 
 @dataclass(frozen=True, slots=True)
 class DraftWords:
-    """The transcript of a draft that `StartDraft` asked to prepare an answer for."""
+    """The transcript of a draft whose words `StartDraft` asked for."""
 
     audio_key: float
     text: str
+    routed: bool = False
+    """One of the agent's routes matches the words (they name a whole request)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,10 +309,13 @@ class ResumeReply:
 
 @dataclass(frozen=True, slots=True)
 class StartDraft:
-    """Transcribe the draft's audio now; with `prepare`, send its words back as `DraftWords`."""
+    """Transcribe the draft's audio now; with `words`, send its words back as `DraftWords`."""
 
     draft: TurnDraft
     prepare: bool
+    """An answer may be prepared on the words."""
+    words: bool = False
+    """The floor wants the words (to prepare an answer or to end the turn early)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +334,15 @@ class PrepareAnswer:
 @dataclass(frozen=True, slots=True)
 class DropPrepared:
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class EndTurnEarly:
+    """The draft at `audio_key` reads as a finished request: the listener ends the turn after
+    `silence_s` of silence (void if the caller has spoken since)."""
+
+    audio_key: float
+    silence_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +383,7 @@ Command = (
     | DropDraft
     | PrepareAnswer
     | DropPrepared
+    | EndTurnEarly
     | Transcribe
     | ToEntry
     | EndCall
@@ -362,6 +411,8 @@ class Floor:
     backchannels: frozenset[str]
     prepares_answers: bool
     """Answers may be prepared on a pause (not when the turn's language must be identified first)."""
+    early_end_s: float = 0.0
+    """Silence that ends a turn whose draft reads as finished (0: off; see `sounds_finished`)."""
     state: State = State.LISTENING
     turn: int | None = None
     """The running agent turn (its index), if any."""
@@ -379,6 +430,8 @@ class Floor:
     draft_audio_key: float | None = None
     """Audio key of the draft being transcribed (the caller paused at it)."""
     draft_prepares: bool = False
+    draft_ends_early: bool = False
+    """The draft's words may end the turn early."""
     prepared_audio_key: float | None = None
     """Audio key of the answer prepared on the draft, held until its turn is confirmed."""
     carried: str = ""
@@ -402,7 +455,10 @@ class Floor:
             agent.limits.max_turns,
         )
         backchannels = frozenset("".join(normalise_words(b)) for b in agent.turn.backchannels)
-        return cls(limits, Keypad(agent.ivr), backchannels, prepares_answers)
+        early = min(agent.turn.early_end_silence_ms, agent.turn.end_of_turn_silence_ms) / 1000
+        if agent.turn.early_end_silence_ms == 0 or agent.turn.speculative_pause_ms == 0:
+            early = 0.0  # no draft, or switched off
+        return cls(limits, Keypad(agent.ivr), backchannels, prepares_answers, early)
 
     # ------------------------------------------------------------ queries
 
@@ -448,6 +504,12 @@ class Floor:
             and not self.keypad.has_notes
             and self.turns_started <= self.limits.max_turns
         )
+
+    def may_end_early(self) -> bool:
+        """A turn may end on the shorter silence only when the caller has the floor with nothing
+        else open: not over the agent (a barge-in decides backchannel or resume on the whole
+        burst), not into a digit entry (digits come with pauses), not while saying goodbye."""
+        return self.early_end_s > 0 and self.turn is None and not self.closing and not self.keypad.collecting
 
     # ------------------------------------------------------------ the transition
 
@@ -505,24 +567,18 @@ class Floor:
                 self._drop_draft(out)
                 self._drop_prepared(out)
                 self.draft_audio_key, self.draft_prepares = event.audio_key, self.may_prepare_answers()
-                out.append(StartDraft(event, self.draft_prepares))
-            case DraftWords(audio_key=audio_key, text=text):
-                if (
-                    self.draft_prepares
-                    and audio_key == self.draft_audio_key
-                    and self.may_prepare_answers()
-                    and text
-                    and not self.is_backchannel(text)
-                ):
-                    self.prepared_audio_key = audio_key
-                    out.append(PrepareAnswer(audio_key, text))
+                self.draft_ends_early = self.may_end_early()
+                words = self.draft_prepares or self.draft_ends_early
+                out.append(StartDraft(event, self.draft_prepares, words))
+            case DraftWords():
+                self._draft_words(out, event)
             case UserTurn() | TextTurn():
                 if self.prepared_audio_key is not None and self.prepared_audio_key != event.audio_key:
                     self._drop_prepared(out)
                 self.silence_deadline = None
                 self._set(out, State.THINKING)
                 use_draft = event.audio_key is not None and self.draft_audio_key == event.audio_key
-                self.draft_audio_key = None
+                self.draft_audio_key, self.draft_ends_early = None, False
                 self._transcribing = event
                 out.append(Transcribe(event, use_draft))
             case CallerWords():
@@ -626,6 +682,16 @@ class Floor:
         )
         self._start(out, words)
 
+    def _draft_words(self, out: list[Command], event: DraftWords) -> None:
+        key, text = event.audio_key, event.text
+        if key != self.draft_audio_key or not text or self.is_backchannel(text):
+            return  # a later pause's draft is on its way, or nothing to act on
+        if self.draft_prepares and self.may_prepare_answers():
+            self.prepared_audio_key = key
+            out.append(PrepareAnswer(key, text))
+        if self.draft_ends_early and self.may_end_early() and sounds_finished(text, routed=event.routed):
+            out.append(EndTurnEarly(key, self.early_end_s))
+
     def _key_press(self, out: list[Command], event: DtmfPressed, now: float) -> None:
         key = read_key(event.digit)
         if key is None:
@@ -677,7 +743,7 @@ class Floor:
     def _drop_draft(self, out: list[Command]) -> None:
         if self.draft_audio_key is not None:
             out.append(DropDraft())
-        self.draft_audio_key, self.draft_prepares = None, False
+        self.draft_audio_key, self.draft_prepares, self.draft_ends_early = None, False, False
 
     def _drop_prepared(self, out: list[Command]) -> None:
         if self.prepared_audio_key is not None:

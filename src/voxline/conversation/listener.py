@@ -137,6 +137,8 @@ class Listener:
         """The rate of the chunks the resampler was built for (0: none seen yet)."""
         self._pending = np.zeros(0, dtype=np.int16)
         self._audio_t = 0.0
+        self._offset = 0.0
+        """Clock time minus audio time at the last frame."""
         self._frames: collections.deque[tuple[float, Int16Array]] = collections.deque()
 
     @property
@@ -184,14 +186,25 @@ class Listener:
             quality = "QQ" if rate < self._rate else "HQ"
             self._resampler = StreamResampler(rate, self._rate, quality=quality)
 
+    def end_early(self, audio_key: float, silence_s: float) -> None:
+        """The draft taken at the pause `audio_key` reads as a finished request: end the turn after
+        `silence_s` of silence (now, if that much has passed). Void if the caller spoke since."""
+        for event in self._detector.end_early(audio_key, silence_s, self._audio_t):
+            log.debug("turn ended early, %.0f ms after the caller's last word", silence_s * 1000)
+            self._end_turn(event, self._offset, decided=self._clock.now())
+
+    def _end_turn(self, event: SpeechEnd, offset: float, decided: float) -> None:
+        audio = self._turn_audio(event.t_onset, event.t_last_speech)
+        times = (event.t_onset + offset, event.t_last_speech + offset, decided)
+        self._emit(UserTurn(audio, *times, audio_key=event.t_last_speech))
+
     def _on_frame(self, frame: Int16Array, offset: float) -> None:
         probability = self._vad.probability(frame.astype(np.float32) / 32768.0)
         self._frames.append((self._audio_t, frame))
+        self._offset = offset
         for event in self._detector.step(self._audio_t, probability, self.agent_has_floor):
             if isinstance(event, SpeechEnd):
-                audio = self._turn_audio(event.t_onset, event.t_last_speech)
-                times = (event.t_onset + offset, event.t_last_speech + offset, event.t_decided + offset)
-                self._emit(UserTurn(audio, *times, audio_key=event.t_last_speech))
+                self._end_turn(event, offset, decided=event.t_decided + offset)
             elif isinstance(event, SpeechPause):
                 audio = self._turn_audio(event.t_onset, event.t_last_speech)
                 self._emit(TurnDraft(audio, event.t_last_speech + offset, audio_key=event.t_last_speech))

@@ -5,8 +5,10 @@ the same code runs on live calls and on scripted frames in tests.
 
 A *burst* of speech starts at the first voiced frame. It becomes a user turn once it has lasted
 `min_speech` (or `barge_in_min_speech` while the agent talks); shorter bursts are noise. A turn ends
-after `end_of_turn_silence` without speech. While the agent talks, a burst pauses the agent after a
-couple of frames (so it goes quiet fast), and is then either confirmed or declared false.
+after `end_of_turn_silence` without speech, or sooner once the words before a pause read as a
+finished request (`end_early`, which the call decides from the pause's draft transcript). While
+the agent talks, a burst pauses the agent after a couple of frames (so it goes quiet fast), and is
+then either confirmed or declared false.
 """
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ class TurnDetector:
         self._onset = 0.0
         self._last_speech = 0.0
         self._pause_announced = False
+        self._early_end_s: float | None = None
 
     @property
     def in_burst(self) -> bool:
@@ -154,6 +157,21 @@ class TurnDetector:
         """True while a confirmed user turn is in progress."""
         return self._in_burst and self._confirmed
 
+    def end_early(self, t_last_speech: float, silence_s: float, t_now: float) -> list[SpeechEnd]:
+        """The words up to the pause after `t_last_speech` read as a finished request: end this turn
+        after `silence_s` of silence instead of `end_of_turn_silence_s`. Returns the SpeechEnd at
+        once (decided at `t_now`, the last frame's end) when that much silence has passed already.
+
+        Does nothing unless that pause is the current one: the caller spoke again since (the
+        SpeechResumed voids it), or the turn ended, or another burst began."""
+        if not (self.in_turn and self._pause_announced and abs(self._last_speech - t_last_speech) < 1e-9):
+            return []
+        if t_now - self._last_speech >= silence_s - 1e-9:
+            self._in_burst = False
+            return [SpeechEnd(self._onset, self._last_speech, t_now)]
+        self._early_end_s = silence_s
+        return []
+
     def step(self, t_end: float, probability: float, agent_speaking: bool) -> list[TurnEvent]:
         p = self.params
         threshold = p.off_threshold if self._voiced else p.threshold
@@ -164,6 +182,7 @@ class TurnDetector:
             if not self._voiced:
                 return events
             self._in_burst, self._confirmed, self._paused = True, False, False
+            self._pause_announced, self._early_end_s = False, None  # a pause of the last turn is over
             self._barge = agent_speaking
             self._onset = t_end - self.frame_s
             self._last_speech = t_end
@@ -172,6 +191,7 @@ class TurnDetector:
             if self._pause_announced:
                 events.append(SpeechResumed(self._onset))
             self._pause_announced = False
+            self._early_end_s = None  # the words heard so far were not the whole turn
             if not self._confirmed and agent_speaking:
                 self._barge = True  # the agent started talking over a burst that had just begun
 
@@ -195,7 +215,10 @@ class TurnDetector:
                     events.append(BargeInFalse(self._onset))
             return events
 
-        if silence >= p.end_of_turn_silence_s - 1e-9:
+        end_silence = p.end_of_turn_silence_s
+        if self._early_end_s is not None:
+            end_silence = min(end_silence, self._early_end_s)
+        if silence >= end_silence - 1e-9:
             self._in_burst = False
             events.append(SpeechEnd(self._onset, self._last_speech, t_end))
         elif (
