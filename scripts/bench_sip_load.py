@@ -273,6 +273,7 @@ async def run_process_point(n: int, workdir: Path, agent_file: Path, log_path: P
         "send_jitter_ms_max": timing.get("max_ms"),
         "packets_out": timing.get("packets"),
         "cold_starts": pool.get("cold_starts"),
+        "start_delay_s": pool.get("start_delay_s"),
         "job_warm_s_p50": pool.get("warm_s_p50"),
         "pool_fill_s": round(warm_fill_s, 1),
         "node_rss_mb_idle": round(rss_idle, 1),

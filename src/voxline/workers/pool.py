@@ -51,7 +51,7 @@ EXIT_GRACE_S = 5.0
 """A job that reported its call done gets this long to exit before it is killed."""
 MAX_SEND_SAMPLES = SEND_TIMING_WINDOW
 """A job's send-timing report is at most what its RtpStats keeps."""
-TIMINGS_KEPT = 64
+TIMINGS_KEPT = 256
 
 
 class NoWorker(RuntimeError):
@@ -538,9 +538,24 @@ class WorkerPool:
             "jobs_rss_mb": {str(job.pid): round(job.rss_mb, 1) for job in self._jobs},
             "jobs_cpu_pct": {str(job.pid): round(job.cpu_pct, 1) for job in self._jobs},
             "warm_s_p50": round(warm[len(warm) // 2], 3) if warm else None,
+            "start_delay_s": _start_delays(stats.start_delay_s),
             "rtp_send_lateness": self.send_timing.describe(),
             "services": self.services.describe(),
         }
+
+
+def _start_delays(delays: collections.deque[tuple[bool, float]]) -> dict[str, Any]:
+    """From a call handed to the pool to its job running it (the last TIMINGS_KEPT calls): the
+    median with a warm job and with a cold one (spawned for the call), and the longest."""
+
+    def median(values: list[float]) -> float | None:
+        return round(sorted(values)[len(values) // 2], 3) if values else None
+
+    return {
+        "warm_p50": median([s for cold, s in delays if not cold]),
+        "cold_p50": median([s for cold, s in delays if cold]),
+        "max": round(max((s for _, s in delays), default=0.0), 3) if delays else None,
+    }
 
 
 def _samples(pids: list[int]) -> list[tuple[float, float]]:
