@@ -39,6 +39,7 @@ import numpy as np
 
 from voxline.agent.config import SipConfig
 from voxline.audio.pacing import EventLoopLagMonitor
+from voxline.bench.runner import ECHO_AGENT
 from voxline.telephony.echo import EchoAgent
 from voxline.telephony.sip.endpoint import SipEndpoint
 from voxline.transports.base import CallIO
@@ -301,7 +302,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(PCAPS, Path(tmp) / "pcap")  # uac_pcap looks for ./pcap/g711a.pcap
         agent_file = Path(tmp) / "echo.yaml"
-        agent_file.write_text("name: echo\nmode: echo\n")
+        agent_file.write_text(ECHO_AGENT)  # telephony.sip.max_calls out of the way
         for n in (int(x) for x in args.calls.split(",")):
             for workers in args.workers.split(","):
                 if workers == "process":

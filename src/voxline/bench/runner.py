@@ -191,7 +191,9 @@ async def _barge_in_run(options: BenchOptions, target: AgentTarget, runs: list[d
 
 
 ECHO_WORKERS = ("inline", "process")
-ECHO_AGENT = "name: echo\nmode: echo\n"
+ECHO_AGENT = "name: echo\nmode: echo\ntelephony:\n  sip: {max_calls: 1000}\n"
+"""The echo sweep's agent: media only, its SIP listener's own limit out of the way (the node's
+`--max-calls` and admission decide)."""
 
 
 def echo_agent_file(out: Path) -> Path:
