@@ -243,13 +243,10 @@ async def run_process_point(n: int, workdir: Path, agent_file: Path, log_path: P
                 cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )  # fmt: skip
             _, err = await proc.communicate()
-            for _ in range(200):  # every job reported (its send timing is in the pool's view)
+            for _ in range(200):  # every job reported and gone (its send timing is in the pool's view)
                 view = await _health(client, url)
                 pool = view.get("pool") or {}
-                if (
-                    int(pool.get("jobs") or 0) == 0
-                    and (pool.get("rtp_send_lateness") or {}).get("calls", 0) >= n
-                ):
+                if int(pool.get("jobs") or 0) == 0:
                     break
                 await asyncio.sleep(0.1)
             wall = time.monotonic() - t0
@@ -274,6 +271,8 @@ async def run_process_point(n: int, workdir: Path, agent_file: Path, log_path: P
         "send_jitter_ms_max": timing.get("max_ms"),
         "packets_out": timing.get("packets"),
         "cold_starts": pool.get("cold_starts"),
+        "jobs_crashed": pool.get("crashed"),
+        "pool_calls": pool.get("calls"),
         "start_delay_s": pool.get("start_delay_s"),
         "job_warm_s_p50": pool.get("warm_s_p50"),
         "pool_fill_s": round(warm_fill_s, 1),
