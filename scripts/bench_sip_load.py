@@ -255,8 +255,13 @@ async def run_process_point(n: int, workdir: Path, agent_file: Path, log_path: P
             pool = (await _health(client, url)).get("pool") or {}
     finally:
         if node.returncode is None:
+            # SIGTERM drains: calls still waiting for a job would hold it up to drain_timeout
             node.terminate()
-            await node.wait()
+            try:
+                await asyncio.wait_for(node.wait(), 10)
+            except TimeoutError:
+                node.kill()  # its jobs die with it (parent-death signal)
+                await node.wait()
     timing = pool.get("rtp_send_lateness") or {}
     return {
         "workers": "process",
