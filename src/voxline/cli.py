@@ -515,6 +515,13 @@ def bench(
     ] = None,
     concurrency: Annotated[str | None, typer.Option(help="concurrent calls, real models")] = None,
     echo_concurrency: Annotated[str | None, typer.Option(help="concurrent calls, echo agent")] = None,
+    echo_workers: Annotated[
+        str,
+        typer.Option(
+            help="echo sweep: inline (one echo process), process (voxline serve --workers process "
+            "with a mode: echo agent), or both: inline,process"
+        ),
+    ] = "inline",
     agent: AgentOpt = None,
     out: Annotated[Path, typer.Option(help="folder for results.json, summary.md and plots")] = Path(
         "out/bench"
@@ -573,6 +580,7 @@ def bench(
         overrides["concurrency"] = _csv_ints(concurrency)
     if echo_concurrency is not None:
         overrides["echo_concurrency"] = _csv_ints(echo_concurrency)
+    overrides["echo_workers"] = _echo_workers(echo_workers)
     setups = [NodeSetup.parse(text) for text in capacity_setup or []] or [NodeSetup("default", agent)]
     overrides["capacity"] = CapacityOptions(
         setups=setups, calls=_csv_ints(capacity_calls), turns=capacity_turns
@@ -582,6 +590,15 @@ def bench(
         asyncio.run(run_bench(options))
     except (SpeechDataMissing, EngineError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
+
+
+def _echo_workers(text: str) -> tuple[str, ...]:
+    from voxline.bench.runner import ECHO_WORKERS
+
+    chosen = tuple(dict.fromkeys(w.strip() for w in text.split(",") if w.strip()))
+    if not chosen or set(chosen) - set(ECHO_WORKERS):
+        raise _fail(f"--echo-workers takes {' and/or '.join(ECHO_WORKERS)}, got {text!r}")
+    return chosen
 
 
 def _bench_peer(

@@ -396,3 +396,38 @@ def test_agent_process_figures_are_reported(results: dict[str, Any]) -> None:
         if line.startswith(f"| {results['runs'][0]['name']} ") and "612" in line
     )
     assert "2.5" in row and "0.4" in row
+
+
+def test_echo_sweep_inline_and_process_rows_carry_where_the_agent_ran(results: dict[str, Any]) -> None:
+    rng = np.random.default_rng(3)
+    for found in results["runs"]:
+        if found["scenario"] == "echo_sweep":
+            found["workers"] = "inline"
+    results["runs"].append(
+        run(
+            "echo process x10",
+            "echo_sweep",
+            [turn(i, 0, rng, echo_delay_ms=45.0) for i in range(10)],
+            concurrency=10,
+            calls=calls(10, 10, [2.0] * 10),
+            workers="process",
+            node_send_lateness_ms={
+                "calls": 10,
+                "packets": 5000,
+                "p50_ms": 0.7,
+                "p99_ms": 3.25,
+                "max_ms": 12.5,
+            },
+        )
+    )
+    summary = summarize(results)
+    assert by_name(summary, "echo process x10")["workers"] == "process"
+    echo = table_rows(markdown(results, summary), "## Concurrency sweep (media-only echo agent)")
+    assert [row[:2] for row in echo] == [
+        ["inline", "1"],
+        ["inline", "10"],
+        ["inline", "50"],
+        ["process", "10"],
+    ]
+    assert echo[3][-2:] == ["3", "12"]  # the node's own send lateness p99 and max (ms, rounded)
+    assert echo[0][-2:] == ["–", "–"]  # the inline echo server reports none

@@ -585,6 +585,11 @@ class GuardConfig(_Strict):
 
 class AgentConfig(_Strict):
     name: str = "voxline assistant"
+    mode: Literal["conversation", "echo"] = Field(
+        "conversation",
+        description="conversation: the agent talks (its models); echo: a media-only agent that plays "
+        "the caller's audio straight back and loads no model (to test a line, or measure the media path)",
+    )
     persona: str = "You are a friendly, efficient phone agent. You help callers quickly and politely."
     rules: list[str] = Field(default_factory=list)
     language: str = "en"
@@ -681,6 +686,11 @@ class AgentConfig(_Strict):
 
     def tool(self, name: str) -> ToolConfig | None:
         return next((t for t in self.tools if t.name == name), None)
+
+    @property
+    def media_only(self) -> bool:
+        """An agent whose calls use no model (`mode: echo`): nothing is loaded, warmed or served for it."""
+        return self.mode == "echo"
 
 
 def load_agent(path: str | Path | None) -> AgentConfig:

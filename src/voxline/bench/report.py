@@ -157,7 +157,11 @@ def summarize_run(run: Mapping[str, Any]) -> dict[str, Any]:
         "floor": {
             column: percentiles(_present(floor, column), (50, 95), with_max=False) for column in FLOOR_COLUMNS
         },
-        **{key: run[key] for key in ("setup", "beyond", "capacity") if key in run},
+        **{
+            key: run[key]
+            for key in ("setup", "beyond", "capacity", "workers", "node_send_lateness_ms")
+            if key in run
+        },
     }
 
 
@@ -271,14 +275,26 @@ def _stage_table(every: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _concurrency_table(runs: Sequence[Mapping[str, Any]], metric: str, short: str) -> list[str]:
+    """One row per run by concurrency; a `workers` column when the runs say where the agent ran
+    (the echo sweep inline and in process mode), and the node's own send timing where known."""
+    by_workers = any("workers" in run for run in runs)
+    node_timing = any("node_send_lateness_ms" in run for run in runs)
     rows = []
-    for run in sorted(runs, key=lambda found: found["concurrency"] or 0):
+    for run in sorted(runs, key=lambda found: (str(found.get("workers", "")), found["concurrency"] or 0)):
         stats, jitter, calls = run["latency"][metric], run["latency"]["jitter_p99_ms"], run["calls"]
         quantiles = [ms(stats[key]) for key in ("p50", "p95", "p99", "max")]
         counts = [str(run["concurrency"] or NONE), f"{calls['completed']}/{calls['n']}", str(stats["n"])]
-        rows.append([*counts, *quantiles, ms(jitter["p50"]), ms(jitter["max"]), str(calls["packets_lost"])])
-    header = ["concurrent calls", "completed", "n", f"{short} p50", "p95", "p99", "max"]
+        row = [str(run.get("workers") or NONE)] if by_workers else []
+        row += [*counts, *quantiles, ms(jitter["p50"]), ms(jitter["max"]), str(calls["packets_lost"])]
+        if node_timing:
+            sent = mapping(run.get("node_send_lateness_ms"))
+            row += [ms(number(sent.get("p99_ms"))), ms(number(sent.get("max_ms")))]
+        rows.append(row)
+    header = ["workers"] if by_workers else []
+    header += ["concurrent calls", "completed", "n", f"{short} p50", "p95", "p99", "max"]
     header += ["jitter p99 (median call)", "(worst call)", "packets lost"]
+    if node_timing:
+        header += ["node send lateness p99", "max"]
     return table(header, rows)
 
 

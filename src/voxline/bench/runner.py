@@ -7,6 +7,7 @@ compute floor last, in this process, once no server is left competing for the CP
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -55,6 +56,10 @@ class BenchOptions:
     """Calls of TURNS_PER_CALL turns, every turn after the first talking over the agent."""
     sweep_turns: int = 3
     echo_turns: int = 2
+    echo_workers: Sequence[str] = ("inline",)
+    """Where the echo sweep's agent runs: `inline` (the bench's echo server, one process) and/or
+    `process` (`voxline serve --workers process` with a `mode: echo` agent: a job process per call,
+    its RTP socket handed to the job)."""
     long_replies: bool = True
     """Barge in on a second agent process whose replies run long; False: on the main one (quicker)."""
     floor_turns: int | None = None
@@ -185,16 +190,83 @@ async def _barge_in_run(options: BenchOptions, target: AgentTarget, runs: list[d
     runs.append(await _calls_run(_run("barge_in-sip", "barge_in", "sip", 1), target, scripts, barge))
 
 
+ECHO_WORKERS = ("inline", "process")
+ECHO_AGENT = "name: echo\nmode: echo\ntelephony:\n  sip: {max_calls: 1000}\n"
+"""The echo sweep's agent: media only, its SIP listener's own limit out of the way (the node's
+`--max-calls` and admission decide)."""
+
+
+def echo_agent_file(out: Path) -> Path:
+    """The media-only agent a process-mode node serves for the echo sweep."""
+    path = out / "bench-echo-agent.yaml"
+    path.write_text(ECHO_AGENT)
+    return path
+
+
+def echo_node_args(concurrency: int) -> list[str]:
+    """`voxline serve` arguments of the echo sweep's process-mode node at `concurrency` calls: a
+    job warm for every call (as many as the pool may keep), calls admitted up to twice that."""
+    idle = min(concurrency, ECHO_IDLE_MAX)
+    return [
+        "--workers",
+        "process",
+        "--idle-processes",
+        str(idle),
+        "--max-calls",
+        str(max(50, 2 * concurrency)),
+    ]
+
+
+ECHO_IDLE_MAX = 64
+"""`workers.idle_processes` at most (the node config's bound)."""
+
+
 async def _echo_sweep(options: BenchOptions, runs: list[dict[str, Any]]) -> None:
     pool = caller_utterances()
     settings = CallSettings(pause_s=0.5, wait_for_greeting=False, reply_timeout_s=5.0)
-    progress("starting the echo server")
-    target_cm: AbstractAsyncContextManager[AgentTarget] = echo_server(options.out)
-    async with target_cm as target:
+
+    def scripts(c: int) -> list[list[Utterance]]:
+        return [[pool[(k + j) % len(pool)] for j in range(options.echo_turns)] for k in range(c)]
+
+    if "inline" in options.echo_workers:
+        progress("starting the echo server")
+        target_cm: AbstractAsyncContextManager[AgentTarget] = echo_server(options.out)
+        async with target_cm as target:
+            for c in options.echo_concurrency:
+                run = _run(f"echo_sweep-{c}", "echo_sweep", "sip", c)
+                run["workers"] = "inline"
+                runs.append(await _calls_run(run, target, scripts(c), settings))
+    if "process" in options.echo_workers:
+        agent_file = echo_agent_file(options.out)
         for c in options.echo_concurrency:
-            scripts = [[pool[(k + j) % len(pool)] for j in range(options.echo_turns)] for k in range(c)]
-            run = _run(f"echo_sweep-{c}", "echo_sweep", "sip", c)
-            runs.append(await _calls_run(run, target, scripts, settings))
+            # a fresh node per point: a full warm pool, and its send timing is this point's alone
+            progress(f"starting voxline serve --workers process (echo agent, {c} calls)")
+            async with voxline_server(
+                options.out, agent_file, f"echo-process-{c}", echo_node_args(c)
+            ) as target:
+                run = _run(f"echo_sweep-process-{c}", "echo_sweep", "sip", c)
+                run["workers"] = "process"
+                await _wait_pool_warm(target, min(c, ECHO_IDLE_MAX))
+                runs.append(await _calls_run(run, target, scripts(c), settings))
+                health = await target.health()
+                pool_view = (health or {}).get("pool") or {}
+                if "rtp_send_lateness" in pool_view:
+                    # how late the jobs' own RTP packets left against their 20 ms schedule
+                    run["node_send_lateness_ms"] = pool_view["rtp_send_lateness"]
+                    run["node_pool"] = {k: pool_view.get(k) for k in ("calls", "cold_starts", "warm_s_p50")}
+
+
+POOL_WARM_WAIT_S = 120.0
+
+
+async def _wait_pool_warm(target: AgentTarget, idle: int) -> None:
+    """Until the node has `idle` jobs warm (or POOL_WARM_WAIT_S passed: the run says how many were cold)."""
+    deadline = time.monotonic() + POOL_WARM_WAIT_S
+    while time.monotonic() < deadline:
+        health = await target.health()
+        if int(((health or {}).get("pool") or {}).get("idle") or 0) >= idle:
+            return
+        await asyncio.sleep(0.5)
 
 
 async def _floor(options: BenchOptions, runs: list[dict[str, Any]]) -> None:

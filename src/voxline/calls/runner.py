@@ -139,7 +139,12 @@ def build_conversation(
     transport: str,
     on_event: EventSink | None,
 ) -> CallSession:
-    """The real conversation (imported per call: the server imports without the conversation loop)."""
+    """The agent's conversation (imported per call: the server imports without the conversation
+    loop); for a media-only agent (`mode: echo`) its echo."""
+    if agent.media_only:
+        from voxline.calls.echo import EchoSession
+
+        return EchoSession(call, agent, transport)
     from voxline.conversation.conversation import Conversation
 
     return Conversation(

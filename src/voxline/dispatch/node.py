@@ -47,6 +47,8 @@ def model_set(agent: AgentConfig) -> str:
     shape: dict[str, Any] = agent.model_dump(mode="json", include=set(MODEL_SECTIONS))
     for per_call in ("max_tokens", "history_tokens"):
         del shape["llm"][per_call]
+    if agent.media_only:
+        return json.dumps({"mode": agent.mode})  # no models: every echo agent shares one (empty) set
     shape["vad"] = agent.vad.engine  # its threshold and padding are the call's (turns, listener)
     if agent.llm.engine == "llama_cpp":
         del shape["llm"]["temperature"]
@@ -126,6 +128,10 @@ class NodeAgents:
         for names in self.groups():
             started = time.monotonic()
             first = self.agents[names[0]]
+            if first.media_only:  # an echo agent: nothing to load (its group is echo agents alone)
+                for name in names:
+                    self.engines[name] = _no_engines()
+                continue
             engines = build(first)
             for name in names:
                 self.engines[name] = _at_temperature(engines, first, self.agents[name])
@@ -137,7 +143,8 @@ class NodeAgents:
         from voxline.runtime import warm_engines
 
         for name, agent in self.agents.items():
-            await warm_engines(agent, self.engines[name])
+            if not agent.media_only:
+                await warm_engines(agent, self.engines[name])
 
     def route(self, metadata: CallMetadata) -> CallMetadata:
         """The node's dispatch (raises UnknownAgent, a ValueError, when no agent takes the call)."""
@@ -151,6 +158,11 @@ class NodeAgents:
             for name, agent in self.agents.items()
         }
         return NodeRunner(self, runners, template)
+
+
+def _no_engines() -> Engines:
+    """A media-only agent's engines: none (its echo asks for no model)."""
+    return Engines(vad=None, stt=None, llm=None, tts=None)  # type: ignore[arg-type]
 
 
 def _at_temperature(engines: Engines, built_for: AgentConfig, agent: AgentConfig) -> Engines:

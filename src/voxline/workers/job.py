@@ -36,6 +36,8 @@ from voxline.agent.config import AgentConfig
 from voxline.calls.runner import CallContext, CallRunner, ConversationFactory, build_conversation
 from voxline.engines.base import VAD, Engines
 from voxline.logs import call_id_var
+from voxline.telephony.rtp.stats import RtpStats
+from voxline.transports.base import CallIO
 from voxline.workers.engines import Services, assign_services, job_engines, silero_vad
 from voxline.workers.media import (
     INBOX_FRAMES,
@@ -176,20 +178,28 @@ class Job:
         self.preloaded: tuple[dict[str, Any], Engines] | None = None
 
     async def warm(self, init: dict[str, Any]) -> None:
-        """Imports, VAD, and the engines of the agent most calls will want (all before any call)."""
+        """Imports, VAD, and the engines of the agent most calls will want (all before any call).
+        A node whose main agent is media-only (`mode: echo`) warms its jobs with neither models nor
+        the conversation's imports: only the media stacks."""
         if init.get("engines_factory"):
             self.make_engines = cast(EnginesFactory, _import(init["engines_factory"]))
+        preload = init.get("preload")
+        media_only = isinstance(preload, dict) and AgentConfig.model_validate(preload["agent"]).media_only
         if init.get("conversation_factory"):
             self.make_conversation = cast(ConversationFactory, _import(init["conversation_factory"]))
-        else:
+        elif not media_only:
             import voxline.conversation.conversation
-        import voxline.runtime  # noqa: F401 - warm: what building and warming engines imports
+        if not media_only:
+            import voxline.runtime  # warm: what building and warming engines imports
 
         import_builders()  # the media builders too (telephony: the RTP and AudioSocket stacks)
 
         AgentConfig()  # warm: pydantic builds its validators on first use, not at a call
+        if media_only:
+            import voxline.calls.echo  # noqa: F401 - warm: the echo call's code
+
+            return
         self.vad = await asyncio.to_thread(silero_vad)
-        preload = init.get("preload")
         if isinstance(preload, dict):
             agent_data = preload["agent"]
             engines = await self._engines(agent_data, preload.get("services") or {})
@@ -206,6 +216,8 @@ class Job:
         return engines
 
     async def engines_for(self, agent_data: dict[str, Any], services: Services) -> Engines:
+        if AgentConfig.model_validate(agent_data).media_only:
+            return no_engines()
         if self.preloaded is not None and self.preloaded[0] == agent_data:
             engines = self.preloaded[1]
             assign_services(engines, services)
@@ -254,8 +266,27 @@ class Job:
             report = await runner.converse(call, context, on_event)
         finally:
             await call.sink.aclose()  # every paced frame is out before `done`
-        self.link.send({"type": "done", "report": report.as_dict()})
+        done: dict[str, Any] = {"type": "done", "report": report.as_dict()}
+        timing = send_timing(call)
+        if timing is not None:
+            done["send_lateness_us"] = timing
+        self.link.send(done)
         call_id_var.reset(token)
+
+
+def no_engines() -> Engines:
+    """A media-only agent's engines: none (its call never asks for one)."""
+    return Engines(vad=None, stt=None, llm=None, tts=None)  # type: ignore[arg-type]
+
+
+def send_timing(call: CallIO) -> list[int] | None:
+    """How late each of the call's RTP packets left against its 20 ms schedule, in µs (the last
+    SEND_TIMING_WINDOW), for the pool's view of its jobs' send jitter; None for a call without RTP."""
+    session = getattr(call, "session", None)
+    stats = getattr(session, "stats", None)
+    if not isinstance(stats, RtpStats):
+        return None
+    return [round(ms * 1000) for ms in stats.send_lateness_ms()]
 
 
 async def run_job(sock: socket.socket) -> int:

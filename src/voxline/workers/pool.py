@@ -34,11 +34,13 @@ from voxline.calls.runner import CallContext, CallObserver, EventSink, LabelStor
 from voxline.conversation.events import CallFailed, to_wire
 from voxline.conversation.metrics import CallRecorder, CallReport
 from voxline.node.config import WorkersConfig
+from voxline.telephony.rtp.stats import SEND_TIMING_WINDOW
 from voxline.transports.base import CallIO
 from voxline.workers.bridge import CallBridge
 from voxline.workers.job import rss_mb
 from voxline.workers.media import MediaSpec
 from voxline.workers.protocol import Channel, ChannelClosed, Control, Message, ProtocolError
+from voxline.workers.send_timing import SendTiming
 from voxline.workers.services import NodeServices
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,9 @@ EOF_WAIT_S = 2.0
 """After a job exits, how long its last messages may take to be read from the socket."""
 EXIT_GRACE_S = 5.0
 """A job that reported its call done gets this long to exit before it is killed."""
-TIMINGS_KEPT = 64
+MAX_SEND_SAMPLES = SEND_TIMING_WINDOW
+"""A job's send-timing report is at most what its RtpStats keeps."""
+TIMINGS_KEPT = 256
 
 
 class NoWorker(RuntimeError):
@@ -75,6 +79,8 @@ class JobProcess:
         """It reported its call done (so its exit is not a crash)."""
         self.handler: Any = None
         """Where its messages go while it runs a call (the CallBridge)."""
+        self.send_lateness_us: Any = None
+        """Its call's RTP send lateness per packet, from its `done` (see SendTiming)."""
         loop = asyncio.get_running_loop()
         self._ready: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._ready.add_done_callback(_retrieved)  # a job that dies unasked-for is not an error to log
@@ -96,6 +102,7 @@ class JobProcess:
             if self.handler is not None:
                 if isinstance(message, Control) and message.type == "done":
                     self.finished = True
+                    self.send_lateness_us = message.body.get("send_lateness_us")
                 self.handler(message)
             elif isinstance(message, Control) and message.type == "hello":
                 pass
@@ -207,6 +214,7 @@ class WorkerPool:
         self.memory_check_s = memory_check_s
         self.python = python
         self.stats = PoolStats()
+        self.send_timing = SendTiming()
         self._jobs: set[JobProcess] = set()
         self._idle: collections.deque[JobProcess] = collections.deque()
         self._refill_wanted = asyncio.Event()
@@ -227,7 +235,7 @@ class WorkerPool:
         self._started = True
         await self.services.start()  # the speech server: loaded and answering before any job warms
         if self.preload is not None:
-            if self.preload.llm.engine == "llama_cpp":
+            if self.preload.llm.engine == "llama_cpp" and not self.preload.media_only:
                 log.warning(
                     "llm.engine llama_cpp loads the model in every job process (its own KV cache "
                     "and threads): use llm.engine: llama_server with workers.mode: process"
@@ -432,9 +440,19 @@ class WorkerPool:
                 with contextlib.suppress(OSError):
                     os.close(fd)  # the job has its own copies
             reaper = self._let_go(job)
+            self._add_send_timing(job)
         # the call (and its admission slot, held by the caller of run) lasts until its job is gone
         await asyncio.shield(reaper)
         return report
+
+    def _add_send_timing(self, job: JobProcess) -> None:
+        lateness = job.send_lateness_us
+        if not isinstance(lateness, list) or len(lateness) > MAX_SEND_SAMPLES:
+            return
+        try:
+            self.send_timing.add(lateness)
+        except (TypeError, ValueError, OverflowError):
+            log.warning("job %d reported unusable send timing", job.pid)
 
     def _let_go(self, job: JobProcess) -> asyncio.Task[None]:
         """A job whose call is over exits by itself (at once); one that lingers is killed."""
@@ -520,8 +538,24 @@ class WorkerPool:
             "jobs_rss_mb": {str(job.pid): round(job.rss_mb, 1) for job in self._jobs},
             "jobs_cpu_pct": {str(job.pid): round(job.cpu_pct, 1) for job in self._jobs},
             "warm_s_p50": round(warm[len(warm) // 2], 3) if warm else None,
+            "start_delay_s": _start_delays(stats.start_delay_s),
+            "rtp_send_lateness": self.send_timing.describe(),
             "services": self.services.describe(),
         }
+
+
+def _start_delays(delays: collections.deque[tuple[bool, float]]) -> dict[str, Any]:
+    """From a call handed to the pool to its job running it (the last TIMINGS_KEPT calls): the
+    median with a warm job and with a cold one (spawned for the call), and the longest."""
+
+    def median(values: list[float]) -> float | None:
+        return round(sorted(values)[len(values) // 2], 3) if values else None
+
+    return {
+        "warm_p50": median([s for cold, s in delays if not cold]),
+        "cold_p50": median([s for cold, s in delays if cold]),
+        "max": round(max((s for _, s in delays), default=0.0), 3) if delays else None,
+    }
 
 
 def _samples(pids: list[int]) -> list[tuple[float, float]]:

@@ -65,7 +65,7 @@ class NodeServices:
     def __init__(self, speech_agents: Sequence[AgentConfig] = ()) -> None:
         self._servers: dict[tuple[str, int, int, int], LlamaServer] = {}
         self._slots_in_use: dict[tuple[str, int, int, int], collections.Counter[int]] = {}
-        self._speech_agents = list(speech_agents)
+        self._speech_agents = [agent for agent in speech_agents if not agent.media_only]
         self.speech: SpeechServer | None = None
         self._speech_keys: frozenset[str] = frozenset()
         self._speech_view: dict[str, Any] = {}
@@ -119,7 +119,7 @@ class NodeServices:
 
     async def for_agent(self, agent: AgentConfig) -> None:
         """Start what `agent` needs (blocking work in a thread): its llama-server."""
-        if agent.llm.engine != "llama_server":
+        if agent.llm.engine != "llama_server" or agent.media_only:
             return
         key = _server_key(agent)
         if key in self._servers and not self._servers[key].stopped:
@@ -145,6 +145,8 @@ class NodeServices:
     def shared(self, agent: AgentConfig, slot: int = 0) -> dict[str, Any]:
         """The services dict a job gets for `agent` (only the servers started and serving it)."""
         shared: dict[str, Any] = {}
+        if agent.media_only:
+            return shared
         server = self._servers.get(_server_key(agent)) if agent.llm.engine == "llama_server" else None
         if server is not None:
             shared["llm"] = {"url": server.base_url, "key": server.api_key, "slot": slot}
@@ -156,6 +158,8 @@ class NodeServices:
         return ServiceLease(self, agent)
 
     def _take_slot(self, agent: AgentConfig) -> int | None:
+        if agent.media_only:
+            return None
         key = _server_key(agent)
         used = self._slots_in_use.get(key)
         if used is None:
