@@ -193,16 +193,21 @@ async def _health(client: Any, url: str) -> dict[str, Any]:
         return {}
 
 
-async def run_process_point(n: int, workdir: Path, agent_file: Path, log_path: Path) -> dict[str, Any]:
-    """One point against `voxline serve --workers process` with the echo agent (see the docstring)."""
+async def run_process_point(
+    n: int, workdir: Path, agent_file: Path, log_path: Path, media_calls: str = "jobs"
+) -> dict[str, Any]:
+    """One point against `voxline serve --workers process` with the echo agent (see the docstring);
+    `media_calls`: the node's default `supervisor` (echo calls on its own loop, no warm jobs needed)
+    or `jobs` (a warm job per call)."""
     import httpx
 
-    idle = min(n, IDLE_MAX)
+    idle = min(n, IDLE_MAX) if media_calls == "jobs" else 0
     http_port = _free_port()
     args = [
         sys.executable, "-m", "voxline.cli", "serve", "--agent", str(agent_file), "--port", str(http_port),
         "--sip", "--sip-port", "0", "--no-audiosocket", "--log-level", "warning",
         "--workers", "process", "--idle-processes", str(idle), "--max-calls", str(max(50, 2 * n)),
+        "--media-calls", media_calls,
         "--load-fnc", "voxline.node.load.calls_load", "--capacity-calls", "1000", "--load-threshold", "1",
     ]  # fmt: skip
     url = f"http://127.0.0.1:{http_port}"
@@ -264,7 +269,7 @@ async def run_process_point(n: int, workdir: Path, agent_file: Path, log_path: P
                 await node.wait()
     timing = pool.get("rtp_send_lateness") or {}
     return {
-        "workers": "process",
+        "workers": "process" if media_calls == "supervisor" else "process-jobs",
         "concurrent_calls": n,
         "idle_processes": idle,
         "peak_concurrent_calls": peak_calls,
@@ -296,7 +301,10 @@ async def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("out/sip-load"))
     parser.add_argument("--calls", default="1,20,50,100,150,200,300")
-    parser.add_argument("--workers", default="inline", help="inline and/or process, comma-separated")
+    parser.add_argument(
+        "--workers", default="inline",
+        help="inline, process (echo calls on the supervisor: the default) and/or process-jobs, comma-sep.",
+    )  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if shutil.which("sipp") is None:
@@ -309,8 +317,10 @@ async def main() -> None:
         agent_file.write_text(ECHO_AGENT)  # telephony.sip.max_calls out of the way
         for n in (int(x) for x in args.calls.split(",")):
             for workers in args.workers.split(","):
-                if workers == "process":
-                    point = await run_process_point(n, Path(tmp), agent_file, args.out / "node.log")
+                if workers in ("process", "process-jobs"):
+                    media_calls = "jobs" if workers == "process-jobs" else "supervisor"
+                    log_path = args.out / "node.log"
+                    point = await run_process_point(n, Path(tmp), agent_file, log_path, media_calls)
                 else:
                     point = {"workers": "inline", **await run_point(n, Path(tmp))}
                     point["load_avg_before"] = [round(x, 2) for x in os.getloadavg()]

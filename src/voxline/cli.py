@@ -112,6 +112,10 @@ def serve(
     idle_processes: Annotated[
         int | None, typer.Option(min=0, max=64, help="process mode: job processes kept warm ahead of calls")
     ] = None,
+    media_calls: Annotated[
+        str | None,
+        typer.Option(help="process mode: where media-only (mode: echo) calls run: supervisor or jobs"),
+    ] = None,
     log_json: LogJsonOpt = False,
     log_level: LogLevelOpt = "info",
 ) -> None:
@@ -168,7 +172,9 @@ def serve(
     node_config = agents.config
     if workers not in (None, "inline", "process"):
         raise _fail(f"--workers must be inline or process, not {workers!r}")
-    chosen = {"mode": workers, "idle_processes": idle_processes}
+    if media_calls not in (None, "supervisor", "jobs"):
+        raise _fail(f"--media-calls must be supervisor or jobs, not {media_calls!r}")
+    chosen = {"mode": workers, "idle_processes": idle_processes, "media_calls": media_calls}
     workers_config = node_config.workers.model_copy(update={k: v for k, v in chosen.items() if v is not None})
     try:
         given = {"capacity_calls": capacity_calls, "threshold": load_threshold, "load_fnc": load_fnc}

@@ -1,6 +1,8 @@
 """A `mode: echo` agent on `voxline serve --workers process`, as `voxline bench --echo-workers process`
-runs it: a real SIP call whose audio comes back from a job process (its RTP socket handed to the
-job), jobs that load no model, and the node's /health reporting the jobs' RTP send lateness."""
+runs it: a real SIP call whose audio comes back, by default from the supervisor's own loop (a
+media-only call has no model runtime to isolate), with `--media-calls jobs` from a job process (its
+RTP socket handed to the job); jobs that load no model, and the node's /health reporting the RTP send
+lateness of its calls."""
 
 from __future__ import annotations
 
@@ -80,7 +82,8 @@ async def echo_call(sip_port: int, seconds: float = 2.0) -> tuple[str, list[Audi
     return reason, heard
 
 
-async def test_an_echo_call_through_a_process_mode_node_comes_back_from_a_job(tmp_path: Path) -> None:
+@pytest.mark.parametrize("media_calls", ["supervisor", "jobs"])
+async def test_an_echo_call_through_a_process_mode_node_comes_back(tmp_path: Path, media_calls: str) -> None:
     agent = tmp_path / "echo.yaml"
     agent.write_text(ECHO_AGENT)
     port = free_port()
@@ -88,6 +91,7 @@ async def test_an_echo_call_through_a_process_mode_node_comes_back_from_a_job(tm
         sys.executable, "-m", "voxline.cli", "serve", "--agent", str(agent), "--port", str(port),
         "--db", str(tmp_path / "calls.sqlite3"), "--sip", "--sip-port", "0", "--no-audiosocket",
         "--workers", "process", "--idle-processes", "2", "--log-level", "warning",
+        "--media-calls", media_calls,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     proc = await asyncio.to_thread(subprocess.Popen, command, env=env, stdin=subprocess.DEVNULL)
@@ -114,9 +118,10 @@ async def test_an_echo_call_through_a_process_mode_node_comes_back_from_a_job(tm
                 await asyncio.sleep(0.1)
             records = (await http.get(f"{base}/calls")).json()
         timing = body["pool"]["rtp_send_lateness"]
-        assert timing["calls"] == 1 and timing["packets"] >= len(loud)  # the job paced every echo frame
+        assert timing["calls"] == 1 and timing["packets"] >= len(loud)  # every echo frame was paced
         assert 0 <= timing["p50_ms"] <= timing["p99_ms"] <= timing["max_ms"]
-        assert body["pool"]["calls"] == 1 and body["pool"]["crashed"] == 0
+        in_jobs = 1 if media_calls == "jobs" else 0  # on the supervisor, no job was taken
+        assert body["pool"]["calls"] == in_jobs and body["pool"]["crashed"] == 0
         assert [(r["agent"], r["transport"], r["end_reason"], r["turn_count"]) for r in records] == [
             ("echo", "sip", "caller_hangup", 0)
         ]

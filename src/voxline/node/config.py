@@ -24,6 +24,9 @@ class WorkersConfig(_Strict):
     mode: Literal["process", "inline"] = "process"
     """`process` (the default for `voxline serve`): a job process per call, the LLM served by the
     node's llama-server; `inline`: every call on the server's own event loop, models in process."""
+    media_calls: Literal["supervisor", "jobs"] = "supervisor"
+    """Where a media-only agent's (`mode: echo`) calls run in process mode: on the supervisor's loop
+    (no model runtime to crash, so no process to pay for), or each in a job like every other call."""
     idle_processes: int = Field(2, ge=0, le=64)
     """Job processes kept warm (imports done, VAD loaded) ahead of demand."""
     max_jobs: int | None = Field(None, ge=1, le=1024)

@@ -55,7 +55,8 @@ class TelephonyService:
         node = app.state.voxline.node
         route = node.route if node is not None else None
         # `workers.mode: process`: each call's RTP socket / AudioSocket connection goes to its job
-        in_jobs = app.state.voxline.workers is not None
+        state = app.state.voxline
+        in_jobs = state.workers is not None and not state.media_on_supervisor
         sip_config = config.sip.model_copy(
             update={k: v for k, v in {"host": opts.sip_host, "port": opts.sip_port}.items() if v is not None}
         )
