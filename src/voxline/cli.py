@@ -183,9 +183,6 @@ def serve(
         load = NodeLoad.from_config(load_settings, max_calls=security.max_calls, measured_calls=measured)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    if load_settings.capacity_calls is None:
-        source = "measured by voxline bench on this machine" if measured else "one per core, not measured"
-        log.info("node capacity: %d calls (%s)", load.capacity_calls, source)
     drain_timeout_s = drain_timeout if drain_timeout is not None else node_config.drain_timeout_s
     options = TelephonyOptions(
         sip=sip,
@@ -204,8 +201,12 @@ def serve(
     except EngineError as exc:
         raise _fail(str(exc)) from None
     names = ", ".join(a.name for a in agents.agents.values())
-    log.info("voxline serving %s on http://%s:%d (auth: %s; capacity %d calls, threshold %.2f)", names,
-             host, port, security.describe()["auth"], load.capacity_calls, load.threshold)  # fmt: skip
+    source = (
+        "set" if load_settings.capacity_calls else "measured on this machine" if measured else "one per core"
+    )
+    auth = security.describe()["auth"]
+    log.info("voxline serving %s on http://%s:%d (auth: %s; capacity %d calls, %s; threshold %.2f)",
+             names, host, port, auth, load.capacity_calls, source, load.threshold)  # fmt: skip
     serve_app(api, host=host, port=port, pid_file=pid_file, **server_options(security))
 
 
