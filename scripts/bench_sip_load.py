@@ -219,7 +219,7 @@ async def run_process_point(
             health: dict[str, Any] = {}
             while time.monotonic() - started < 300:
                 health = await _health(client, url)
-                if int((health.get("pool") or {}).get("idle") or 0) >= idle:
+                if "sip" in health and int((health.get("pool") or {}).get("idle") or 0) >= idle:
                     break
                 await asyncio.sleep(0.5)
             warm_fill_s = time.monotonic() - started
