@@ -91,14 +91,7 @@ async def run_point(n: int, workdir: Path) -> dict[str, Any]:
 
     sampler = asyncio.create_task(sample_concurrency())
     cpu0, t0 = cpu_seconds(), time.monotonic()
-    # every call starts within ~2 s, so all n overlap for most of their ~10 s
-    proc = await asyncio.create_subprocess_exec(
-        "sipp", "-sn", "uac_pcap", "-i", "127.0.0.1", "-p", "0", "-m", str(n), "-l", str(n),
-        "-r", str(max(1, n // 2)), "-rp", "1000", "-nostdin", "-timeout", "60", "-timeout_error",
-        "-trace_err", f"127.0.0.1:{port}",
-        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    _, err = await proc.communicate()
+    proc, err = await run_sipp(n, port, workdir)
     wall = time.monotonic() - t0
     cpu = cpu_seconds() - cpu0
     for _ in range(100):
@@ -193,6 +186,19 @@ async def _health(client: Any, url: str) -> dict[str, Any]:
         return {}
 
 
+async def run_sipp(n: int, port: int, workdir: Path) -> tuple[asyncio.subprocess.Process, bytes]:
+    """sipp's uac_pcap scenario: n calls, all started within ~2 s so that they overlap for most of
+    their ~10 s; returns the finished process and its stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        "sipp", "-sn", "uac_pcap", "-i", "127.0.0.1", "-p", "0", "-m", str(n), "-l", str(n),
+        "-r", str(max(1, n // 2)), "-rp", "1000", "-nostdin", "-timeout", "60", "-timeout_error",
+        "-trace_err", f"127.0.0.1:{port}",
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await proc.communicate()
+    return proc, err
+
+
 async def run_process_point(
     n: int, workdir: Path, agent_file: Path, log_path: Path, media_calls: str = "jobs"
 ) -> dict[str, Any]:
@@ -241,13 +247,7 @@ async def run_process_point(
             sampler = asyncio.create_task(sample())
             load_before = os.getloadavg()
             cpu0, t0 = tree_cpu_s(node.pid), time.monotonic()
-            proc = await asyncio.create_subprocess_exec(
-                "sipp", "-sn", "uac_pcap", "-i", "127.0.0.1", "-p", "0", "-m", str(n), "-l", str(n),
-                "-r", str(max(1, n // 2)), "-rp", "1000", "-nostdin", "-timeout", "60", "-timeout_error",
-                "-trace_err", f"127.0.0.1:{port}",
-                cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            )  # fmt: skip
-            _, err = await proc.communicate()
+            proc, err = await run_sipp(n, port, workdir)
             for _ in range(200):  # every job reported and gone (its send timing is in the pool's view)
                 view = await _health(client, url)
                 pool = view.get("pool") or {}

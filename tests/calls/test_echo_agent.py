@@ -14,8 +14,8 @@ from voxline.calls.echo import EchoSession
 from voxline.conversation.metrics import CallReport, NullRecorder, TurnRecord
 from voxline.dispatch.node import NodeAgents, model_set
 from voxline.dispatch.rules import Dispatcher
+from voxline.engines.base import Engines
 from voxline.transports.base import CallIO, Dtmf, PacedSink
-from voxline.workers.job import no_engines
 from voxline.workers.services import NodeServices
 
 
@@ -71,7 +71,7 @@ ECHO = AgentConfig(name="echo line", mode="echo")
 async def test_an_echo_agent_plays_the_caller_back_and_records_a_call_without_turns() -> None:
     call = SpeakingCall([frame(100), Dtmf("5"), frame(200), frame(300)])
     recorder = ListRecorder()
-    runner = CallRunner(ECHO, no_engines(), recorder)
+    runner = CallRunner(ECHO, Engines.none(), recorder)
     report = await runner.run(call, CallContext("sip"))
     assert [int(chunk.samples[0]) for chunk in call.kept.sent] == [100, 200, 300]
     assert report.end_reason == "caller_hangup" and report.turns == [] and report.agent == "echo line"
@@ -109,7 +109,7 @@ def test_build_conversation_gives_the_echo_for_a_media_only_agent() -> None:
     from voxline.calls.runner import build_conversation
 
     session = build_conversation(
-        SpeakingCall([]), ECHO, no_engines(), recorder=NullRecorder(), clock=None,
+        SpeakingCall([]), ECHO, Engines.none(), recorder=NullRecorder(), clock=None,
         transport="audiosocket", on_event=None,
     )  # fmt: skip
     assert isinstance(session, EchoSession) and session.report.transport == "audiosocket"

@@ -130,7 +130,7 @@ class NodeAgents:
             first = self.agents[names[0]]
             if first.media_only:  # an echo agent: nothing to load (its group is echo agents alone)
                 for name in names:
-                    self.engines[name] = _no_engines()
+                    self.engines[name] = Engines.none()
                 continue
             engines = build(first)
             for name in names:
@@ -158,11 +158,6 @@ class NodeAgents:
             for name, agent in self.agents.items()
         }
         return NodeRunner(self, runners, template)
-
-
-def _no_engines() -> Engines:
-    """A media-only agent's engines: none (its echo asks for no model)."""
-    return Engines(vad=None, stt=None, llm=None, tts=None)  # type: ignore[arg-type]
 
 
 def _at_temperature(engines: Engines, built_for: AgentConfig, agent: AgentConfig) -> Engines:

@@ -205,5 +205,10 @@ class Engines:
     line_audio: LineAudio = field(default_factory=LineAudio)
     """Fixed lines (the greeting) already spoken by their voice, rendered at warm-up for every call."""
 
+    @classmethod
+    def none(cls) -> Engines:
+        """A media-only agent's engines (`mode: echo`): none, since its echo asks for no model."""
+        return cls(vad=None, stt=None, llm=None, tts=None)  # type: ignore[arg-type]
+
     def tts_for(self, language: str) -> TTS:
         return self.voices.get(language, self.tts)

@@ -228,7 +228,7 @@ def create_app(
                 # each would only cost them (measured: 59 MB and a spawn per call; p99 send lateness
                 # over 5 ms from 10 calls, against 75 calls within it on the supervisor's loop). A
                 # node that mixes them with model agents runs them in jobs like its other calls.
-                ready(_no_engines())
+                ready(Engines.none())
                 state.media_on_supervisor = True
         else:
             loaded = state.engines
@@ -445,11 +445,6 @@ def _media_only(state: ServerState, context: CallContext) -> bool:
     """Whether this process-mode node runs its calls on the supervisor's own loop: a node of
     media-only (`mode: echo`) agents, with `workers.media_calls: supervisor`."""
     return state.media_on_supervisor
-
-
-def _no_engines() -> Engines:
-    """A media-only agent's engines: none (its echo asks for no model)."""
-    return Engines(vad=None, stt=None, llm=None, tts=None)  # type: ignore[arg-type]
 
 
 def _metadata(call: CallIO, transport: str) -> CallMetadata:

@@ -217,7 +217,7 @@ class Job:
 
     async def engines_for(self, agent_data: dict[str, Any], services: Services) -> Engines:
         if AgentConfig.model_validate(agent_data).media_only:
-            return no_engines()
+            return Engines.none()
         if self.preloaded is not None and self.preloaded[0] == agent_data:
             engines = self.preloaded[1]
             assign_services(engines, services)
@@ -272,11 +272,6 @@ class Job:
             done["send_lateness_us"] = timing
         self.link.send(done)
         call_id_var.reset(token)
-
-
-def no_engines() -> Engines:
-    """A media-only agent's engines: none (its call never asks for one)."""
-    return Engines(vad=None, stt=None, llm=None, tts=None)  # type: ignore[arg-type]
 
 
 def send_timing(call: CallIO) -> list[int] | None:
