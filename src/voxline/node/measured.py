@@ -13,15 +13,12 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from voxline.agent.config import AgentConfig
 from voxline.node.load import usable_cores
-
-log = logging.getLogger(__name__)
 
 
 def capacity_file() -> Path:

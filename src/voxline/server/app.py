@@ -393,7 +393,7 @@ def create_app(
                 return
             slot.started()
             context = CallContext("websocket", label=call.label, metadata=_metadata(call, "websocket"))
-            if state.workers is not None and not _media_only(state, context):
+            if state.workers is not None and not state.media_on_supervisor:
                 await run_call(call, _in_job(state, context, call.send_event))
             else:
                 assert runner is not None
@@ -423,7 +423,7 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
             return _refused(call, state.agent, context, reason)
         with slot:
             slot.started()
-            if state.workers is not None and not _media_only(state, context):
+            if state.workers is not None and not state.media_on_supervisor:
                 from voxline.telephony.job_bridge import run_with_own_media
 
                 # the RTP socket / AudioSocket connection itself goes to the job
@@ -431,7 +431,7 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
             assert runner is not None
             report = await runner.converse(call, context)
             if state.workers is not None:  # a media-only call on the supervisor: in the node's send timing
-                from voxline.workers.job import send_timing
+                from voxline.workers.send_timing import send_timing
 
                 timing = send_timing(call)
                 if timing is not None:
@@ -439,12 +439,6 @@ def call_handler(app: FastAPI, transport: str) -> CallHandler:
             return report
 
     return handle
-
-
-def _media_only(state: ServerState, context: CallContext) -> bool:
-    """Whether this process-mode node runs its calls on the supervisor's own loop: a node of
-    media-only (`mode: echo`) agents, with `workers.media_calls: supervisor`."""
-    return state.media_on_supervisor
 
 
 def _metadata(call: CallIO, transport: str) -> CallMetadata:

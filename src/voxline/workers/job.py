@@ -36,8 +36,6 @@ from voxline.agent.config import AgentConfig
 from voxline.calls.runner import CallContext, CallRunner, ConversationFactory, build_conversation
 from voxline.engines.base import VAD, Engines
 from voxline.logs import call_id_var
-from voxline.telephony.rtp.stats import RtpStats
-from voxline.transports.base import CallIO
 from voxline.workers.engines import Services, assign_services, job_engines, silero_vad
 from voxline.workers.media import (
     INBOX_FRAMES,
@@ -48,6 +46,7 @@ from voxline.workers.media import (
 )
 from voxline.workers.protocol import Channel, ChannelClosed, Control, Message
 from voxline.workers.records import RelayRecorder, RelayWebhooks
+from voxline.workers.send_timing import send_timing
 
 log = logging.getLogger("voxline.workers.job")
 
@@ -272,16 +271,6 @@ class Job:
             done["send_lateness_us"] = timing
         self.link.send(done)
         call_id_var.reset(token)
-
-
-def send_timing(call: CallIO) -> list[int] | None:
-    """How late each of the call's RTP packets left against its 20 ms schedule, in µs (the last
-    SEND_TIMING_WINDOW), for the pool's view of its jobs' send jitter; None for a call without RTP."""
-    session = getattr(call, "session", None)
-    stats = getattr(session, "stats", None)
-    if not isinstance(stats, RtpStats):
-        return None
-    return [round(ms * 1000) for ms in stats.send_lateness_ms()]
 
 
 async def run_job(sock: socket.socket) -> int:

@@ -1,4 +1,5 @@
-"""The node's view of its jobs' RTP send timing: how late each packet left against its schedule.
+"""The node's view of its calls' RTP send timing (in jobs, or on the supervisor for media-only calls):
+how late each packet left against its schedule.
 
 Each job paces its own call's RTP (the socket is its own), so only the job sees how late its
 packets went out; it sends the lateness of every packet with its `done`. The pool pools them here,
@@ -12,6 +13,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+
+from voxline.telephony.rtp.stats import RtpStats
+from voxline.transports.base import CallIO
 
 BIN_US = 50
 BINS = 4000
@@ -59,3 +63,13 @@ class SendTiming:
             "p99_ms": self.percentile_ms(99),
             "max_ms": round(self.max_us / 1000.0, 2) if self.packets else None,
         }
+
+
+def send_timing(call: CallIO) -> list[int] | None:
+    """How late each of the call's RTP packets left against its 20 ms schedule, in µs (the last
+    SEND_TIMING_WINDOW), for the pool's view of its jobs' send jitter; None for a call without RTP."""
+    session = getattr(call, "session", None)
+    stats = getattr(session, "stats", None)
+    if not isinstance(stats, RtpStats):
+        return None
+    return [round(ms * 1000) for ms in stats.send_lateness_ms()]
